@@ -1,0 +1,165 @@
+// Package netnstest builds real network namespaces, veth pairs and
+// processes for tests, with iproute2, and removes them when the test ends,
+// whether it passed or not.
+//
+// The tests of this project prove their promises on the real kernel: they
+// need root. Outside CI a non-root run skips them; in CI (CI set) a missing
+// privilege fails the test, so a green CI cannot hide a skipped proof.
+package netnstest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RequireRoot skips t when not root, unless running in CI, where it fails.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("real-kernel test needs root, and CI runs as root: refusing to skip")
+	}
+	t.Skip("real-kernel test: run as root")
+}
+
+// Suffix returns a short random hex string, so that names made by tests of
+// different packages running at once do not collide.
+func Suffix() string {
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// IP runs `ip args...` and fails t with its output if it fails.
+func IP(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Netns is a named network namespace made for one test.
+type Netns struct {
+	Name string
+	t    testing.TB
+}
+
+// NewNetns creates a network namespace named prefix+random suffix and
+// deletes it when t ends. Processes started with Spawn keep it alive after
+// its name is gone; they are killed first.
+func NewNetns(t testing.TB, prefix string) *Netns {
+	t.Helper()
+	RequireRoot(t)
+	name := prefix + Suffix()
+	IP(t, "netns", "add", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Logf("cleanup: ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	return &Netns{Name: name, t: t}
+}
+
+// Path returns the namespace's file, for nsenter and setns.
+func (n *Netns) Path() string { return "/run/netns/" + n.Name }
+
+// IP runs `ip -n NAME args...`.
+func (n *Netns) IP(args ...string) string {
+	n.t.Helper()
+	return IP(n.t, append([]string{"-n", n.Name}, args...)...)
+}
+
+// Index returns the ifindex of ifname inside the namespace.
+func (n *Netns) Index(ifname string) int {
+	n.t.Helper()
+	return ifindex(n.t, n.IP("-o", "link", "show", "dev", ifname))
+}
+
+// HostIndex returns the ifindex of a host interface.
+func HostIndex(t testing.TB, ifname string) int {
+	t.Helper()
+	return ifindex(t, IP(t, "-o", "link", "show", "dev", ifname))
+}
+
+func ifindex(t testing.TB, line string) int {
+	t.Helper()
+	var i int
+	if _, err := fmt.Sscanf(line, "%d:", &i); err != nil {
+		t.Fatalf("no ifindex in %q: %v", line, err)
+	}
+	return i
+}
+
+// Veth creates a veth pair with hostName in the host namespace and
+// peerName inside n, both up. The host end is deleted when t ends (which
+// removes the peer too) if it still exists.
+func (n *Netns) Veth(hostName, peerName string) {
+	n.t.Helper()
+	IP(n.t, "link", "add", hostName, "type", "veth", "peer", "name", peerName, "netns", n.Name)
+	n.t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostName).Run() })
+	IP(n.t, "link", "set", hostName, "up")
+	// "peer ... up" is refused by these kernels: bring the peer up inside.
+	n.IP("link", "set", peerName, "up")
+}
+
+// Spawn starts a process inside n that lives until t ends, and returns its
+// PID. It returns once the process is inside the namespace.
+func (n *Netns) Spawn() int {
+	n.t.Helper()
+	return Spawn(n.t, n.Path())
+}
+
+// Spawn starts `sleep` in the network namespace at nsPath (the host's when
+// empty) and kills it when t ends. It returns once the process has entered
+// the namespace (nsenter has exec'd sleep).
+func Spawn(t testing.TB, nsPath string) int {
+	t.Helper()
+	args := []string{"sleep", "3600"}
+	if nsPath != "" {
+		args = append([]string{"nsenter", "--net=" + nsPath}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %v: %v", args, err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && strings.TrimSpace(string(comm)) == "sleep" {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d (%v) did not reach sleep: %q %v", pid, args, comm, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Eventually polls cond every 20 ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

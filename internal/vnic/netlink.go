@@ -1,0 +1,157 @@
+package vnic
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// maxDumpRetries bounds how often a dump the kernel marked interrupted
+// (NLM_F_DUMP_INTR: the link table changed while it was being read) is
+// repeated before the resolver gives up with an error.
+const maxDumpRetries = 5
+
+var requestTimeout = unix.Timeval{Sec: 10}
+
+// rtnl is one NETLINK_ROUTE socket in the host namespace, reused for every
+// request (opening a socket per request costs more than most requests).
+// It is safe for concurrent use: the nl package serialises requests on the
+// socket and matches replies by sequence number.
+type rtnl struct {
+	sockets map[int]*nl.SocketHandle
+}
+
+func openRTNL() (*rtnl, error) {
+	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("opening rtnetlink socket: %w", err)
+	}
+	// A kernel that never answers must not hang a scrape forever; ask also
+	// for the error strings the kernel attaches to refusals.
+	_ = s.SetSendTimeout(&requestTimeout)
+	_ = s.SetReceiveTimeout(&requestTimeout)
+	_ = s.SetExtAck(true)
+	return &rtnl{sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}}, nil
+}
+
+func (r *rtnl) Close() {
+	r.sockets[unix.NETLINK_ROUTE].Socket.Close()
+}
+
+func (r *rtnl) request(typ, flags int) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(typ, flags)
+	req.Sockets = r.sockets
+	return req
+}
+
+// nsidOf returns the id the host namespace gives the namespace open at fd,
+// or noNSID when it has none yet (RTM_GETNSID with NETNSA_FD).
+func (r *rtnl) nsidOf(fd int) (int, error) {
+	req := r.request(unix.RTM_GETNSID, 0)
+	req.AddData(nl.NewRtGenMsg())
+	req.AddData(nl.NewRtAttr(unix.NETNSA_FD, nl.Uint32Attr(uint32(fd))))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNSID)
+	if err != nil {
+		return 0, fmt.Errorf("RTM_GETNSID: %w", err)
+	}
+	for _, m := range msgs {
+		if len(m) < unix.SizeofRtGenmsg {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(m[(&nl.RtGenMsg{}).Len():])
+		if err != nil {
+			return 0, fmt.Errorf("RTM_GETNSID reply: %w", err)
+		}
+		for _, a := range attrs {
+			if a.Attr.Type == unix.NETNSA_NSID && len(a.Value) >= 4 {
+				return int(int32(nl.NativeEndian().Uint32(a.Value))), nil
+			}
+		}
+	}
+	return 0, errors.New("RTM_GETNSID: reply carries no NETNSA_NSID")
+}
+
+// assignNSID asks the kernel to give the namespace open at fd an id in the
+// host namespace (RTM_NEWNSID with NETNSA_NSID -1, as `ip netns set NAME auto`
+// does). The kernel does this by itself as soon as a link crosses between the
+// two namespaces; a namespace that only holds a macvlan, or only lo, may have
+// none, and a link query aimed at it (IFLA_TARGET_NETNSID) needs one.
+// Losing a race with another assigner (EEXIST) is fine.
+func (r *rtnl) assignNSID(fd int) error {
+	req := r.request(unix.RTM_NEWNSID, unix.NLM_F_ACK)
+	req.AddData(nl.NewRtGenMsg())
+	req.AddData(nl.NewRtAttr(unix.NETNSA_FD, nl.Uint32Attr(uint32(fd))))
+	req.AddData(nl.NewRtAttr(unix.NETNSA_NSID, nl.Uint32Attr(^uint32(0)))) // -1: the kernel picks
+	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("RTM_NEWNSID: %w", err)
+	}
+	return nil
+}
+
+// links dumps the links of the namespace with id nsid as the host numbers it,
+// or of the host namespace itself when nsid is noNSID. Peer namespace ids in
+// the reply are, in both cases, as the host numbers them.
+func (r *rtnl) links(nsid int) ([]link, error) {
+	var err error
+	for try := 0; try < maxDumpRetries; try++ {
+		var ls []link
+		ls, err = r.dumpLinks(nsid)
+		if !errors.Is(err, nl.ErrDumpInterrupted) {
+			return ls, err
+		}
+	}
+	return nil, err
+}
+
+func (r *rtnl) dumpLinks(nsid int) ([]link, error) {
+	req := r.request(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	if nsid != noNSID {
+		req.AddData(nl.NewRtAttr(unix.IFLA_TARGET_NETNSID, nl.Uint32Attr(uint32(nsid))))
+	}
+	var (
+		ls       []link
+		parseErr error
+	)
+	err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(m []byte) bool {
+		l, err := parseLink(m)
+		if err != nil {
+			parseErr = err
+			return false
+		}
+		ls = append(ls, l)
+		return true
+	})
+	if err != nil {
+		if errors.Is(err, nl.ErrDumpInterrupted) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("RTM_GETLINK dump: %w", err)
+	}
+	return ls, parseErr
+}
+
+// linkByIndex returns the host link with ifindex index; ok is false when
+// there is none.
+func (r *rtnl) linkByIndex(index int) (l link, ok bool, err error) {
+	req := r.request(unix.RTM_GETLINK, 0)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	var parseErr error
+	err = req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(m []byte) bool {
+		l, parseErr = parseLink(m)
+		ok = parseErr == nil
+		return false
+	})
+	if errors.Is(err, unix.ENODEV) {
+		return link{}, false, nil
+	}
+	if err != nil {
+		return link{}, false, fmt.Errorf("RTM_GETLINK ifindex %d: %w", index, err)
+	}
+	return l, ok, parseErr
+}

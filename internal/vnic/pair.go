@@ -1,0 +1,50 @@
+package vnic
+
+import "sort"
+
+// VNIC is one container-side interface whose peer (veth) or parent
+// (macvlan and the like) is a host interface.
+type VNIC struct {
+	ContainerIfname  string `json:"container_ifname"`
+	ContainerIfindex int    `json:"container_ifindex"`
+	HostIfname       string `json:"host_ifname"`
+	HostIfindex      int    `json:"host_ifindex"`
+	Kind             string `json:"kind"`
+}
+
+// pair returns the container links of namespace nsid whose other end is a
+// host link. selfNSID is the id the host gives itself: a container link's
+// PeerNSID equals it exactly when its peer or parent is in the host.
+//
+// Indexes alone prove nothing: they are per namespace, so a veth whose peer
+// sits in another container can carry the index of an unrelated host link.
+// A veth is therefore paired only when both ends name each other by index
+// and namespace id. A macvlan-like link has no back reference from its
+// parent; the namespace id of the parent (the host) is the proof.
+func pair(container []link, nsid, selfNSID int, host func(index int) (link, bool, error)) ([]VNIC, error) {
+	var vnics []VNIC
+	for _, c := range container {
+		if c.PeerNSID == noNSID || c.PeerNSID != selfNSID || c.PeerIndex <= 0 {
+			continue
+		}
+		h, ok, err := host(c.PeerIndex)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue // host end gone since the container was listed
+		}
+		if c.Kind == "veth" && (h.Kind != "veth" || h.PeerIndex != c.Index || h.PeerNSID != nsid) {
+			continue
+		}
+		vnics = append(vnics, VNIC{
+			ContainerIfname:  c.Name,
+			ContainerIfindex: c.Index,
+			HostIfname:       h.Name,
+			HostIfindex:      h.Index,
+			Kind:             c.Kind,
+		})
+	}
+	sort.Slice(vnics, func(i, j int) bool { return vnics[i].ContainerIfindex < vnics[j].ContainerIfindex })
+	return vnics, nil
+}

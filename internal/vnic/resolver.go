@@ -1,0 +1,280 @@
+// Package vnic finds, for processes in container network namespaces, the
+// host-side virtual NICs their interfaces are paired with.
+//
+// Everything is asked of the kernel from the host namespace over one
+// rtnetlink socket: the namespace id the host gives a container's netns
+// (RTM_GETNSID on an fd of /proc/PID/ns/net), that namespace's links
+// (RTM_GETLINK aimed at the id with IFLA_TARGET_NETNSID, kernel 4.20+), and
+// the host links they point at. The resolver never enters a namespace.
+package vnic
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+)
+
+// Netns is one non-host network namespace and its host-paired interfaces.
+type Netns struct {
+	Inode uint64 `json:"netns"`
+	// PID is the lowest PID seen in the namespace (for a single-PID query,
+	// the PID asked about).
+	PID   int    `json:"pid"`
+	VNICs []VNIC `json:"vnics"`
+}
+
+// Options configure a Resolver.
+type Options struct {
+	// ProcfsPath is the procfs root processes are found under ("/proc").
+	// It may be another PID namespace's /proc (e.g. the host's mounted at
+	// /host/proc), as long as the exporter runs in the host's network
+	// namespace.
+	ProcfsPath string
+}
+
+// Resolver resolves processes to host vNICs. It is safe for concurrent use.
+type Resolver struct {
+	procRoot string
+	proc     procfs.FS
+	hostIno  uint64
+	hostNS   *os.File // our own netns: the host's
+	nl       *rtnl
+	// selfNSID caches the id the host gives itself, once the kernel has
+	// assigned one (ids never change while a namespace lives); -1 until then.
+	selfNSID atomic.Int64
+}
+
+// New checks that opts.ProcfsPath is a readable procfs root and opens the
+// netlink socket. The host network namespace is the caller's own.
+func New(opts Options) (*Resolver, error) {
+	root := opts.ProcfsPath
+	if root == "" {
+		root = procfs.DefaultMountPoint
+	}
+	proc, err := procfs.NewFS(root)
+	if err != nil {
+		return nil, fmt.Errorf("procfs path %s: %w (point --path.procfs at a mounted procfs)", root, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "self")); err != nil {
+		return nil, fmt.Errorf("procfs path %s: no %s/self, not a mounted procfs (point --path.procfs at one)", root, root)
+	}
+	// Our own namespace, through the real /proc: the procfs root may belong
+	// to another PID namespace, where "self" is not us.
+	hostNS, err := os.Open("/proc/self/ns/net")
+	if err != nil {
+		return nil, fmt.Errorf("opening own network namespace: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(hostNS.Fd()), &st); err != nil {
+		hostNS.Close()
+		return nil, fmt.Errorf("stat of own network namespace: %w", err)
+	}
+	nl, err := openRTNL()
+	if err != nil {
+		hostNS.Close()
+		return nil, err
+	}
+	r := &Resolver{procRoot: root, proc: proc, hostIno: st.Ino, hostNS: hostNS, nl: nl}
+	r.selfNSID.Store(noNSID)
+	return r, nil
+}
+
+// Close releases the resolver's socket and file descriptors.
+func (r *Resolver) Close() error {
+	r.nl.Close()
+	return r.hostNS.Close()
+}
+
+// HostNetns returns the inode of the host network namespace.
+func (r *Resolver) HostNetns() uint64 { return r.hostIno }
+
+// ProcfsPath returns the procfs root the resolver walks.
+func (r *Resolver) ProcfsPath() string { return r.procRoot }
+
+// ResolvePID resolves the network namespace of one process. It asks only
+// about that namespace and the host links it points at, so its cost does
+// not grow with the number of host interfaces. Errors are *Error.
+func (r *Resolver) ResolvePID(pid int) (Netns, error) {
+	if pid <= 0 {
+		return Netns{}, &Error{PID: pid, Cause: CauseNoProcess}
+	}
+	f, err := r.openNetns(pid)
+	if err != nil {
+		return Netns{}, err
+	}
+	defer f.Close()
+	ino, err := inodeOf(f)
+	if err != nil {
+		return Netns{}, &Error{PID: pid, Cause: CauseProcfs, Err: err}
+	}
+	if ino == r.hostIno {
+		return Netns{}, &Error{PID: pid, Cause: CauseHostNetns}
+	}
+	vnics, err := r.resolveNetns(pid, f, r.nl.linkByIndex)
+	if err != nil {
+		return Netns{}, err
+	}
+	return Netns{Inode: ino, PID: pid, VNICs: vnics}, nil
+}
+
+// Snapshot is the result of resolving every non-host namespace.
+type Snapshot struct {
+	// Namespaces lists every non-host namespace that was resolved, sorted
+	// by inode; those without host-side vNICs have none in VNICs.
+	Namespaces []Netns
+	Walk       WalkStats
+	// Failed counts namespaces that could not be resolved, by cause.
+	// A namespace whose processes all vanished during the scrape is normal
+	// churn: it is counted in Vanished, not here.
+	Failed   map[Cause]int
+	Vanished int
+}
+
+// ResolveAll walks procfs and resolves every network namespace other than
+// the host's, each once however many processes share it.
+func (r *Resolver) ResolveAll() (Snapshot, error) {
+	found, walkStats, err := walk(r.proc, r.procRoot, r.hostIno)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{Walk: walkStats, Failed: map[Cause]int{}}
+	if len(found) == 0 {
+		return snap, nil
+	}
+	hostLinks, err := r.nl.links(noNSID)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("listing host links: %w", err)
+	}
+	byIndex := make(map[int]link, len(hostLinks))
+	for _, l := range hostLinks {
+		byIndex[l.Index] = l
+	}
+	lookup := func(index int) (link, bool, error) {
+		l, ok := byIndex[index]
+		return l, ok, nil
+	}
+	for _, ns := range found {
+		vnics, err := r.resolveFound(ns, lookup)
+		switch cause := CauseOf(err); {
+		case err == nil, cause == CauseNoVNIC:
+			snap.Namespaces = append(snap.Namespaces, Netns{Inode: ns.Inode, PID: ns.PID, VNICs: vnics})
+		case cause == CauseVanished:
+			snap.Vanished++
+		default:
+			snap.Failed[cause]++
+		}
+	}
+	sort.Slice(snap.Namespaces, func(i, j int) bool { return snap.Namespaces[i].Inode < snap.Namespaces[j].Inode })
+	return snap, nil
+}
+
+// resolveFound resolves a namespace the walk found through its lowest PID,
+// after checking the PID is still in it (PIDs are reused).
+func (r *Resolver) resolveFound(ns *netnsProcs, host func(int) (link, bool, error)) ([]VNIC, error) {
+	f, err := r.openNetns(ns.PID)
+	if err != nil {
+		if CauseOf(err) == CauseNoProcess {
+			return nil, &Error{PID: ns.PID, Cause: CauseVanished}
+		}
+		return nil, err
+	}
+	defer f.Close()
+	ino, err := inodeOf(f)
+	if err != nil {
+		return nil, &Error{PID: ns.PID, Cause: CauseProcfs, Err: err}
+	}
+	if ino != ns.Inode {
+		return nil, &Error{PID: ns.PID, Cause: CauseVanished}
+	}
+	return r.resolveNetns(ns.PID, f, host)
+}
+
+// openNetns opens /proc/PID/ns/net. Holding it open pins the namespace, so
+// its nsid cannot be freed and given to another namespace mid-query.
+func (r *Resolver) openNetns(pid int) (*os.File, error) {
+	dir := filepath.Join(r.procRoot, strconv.Itoa(pid))
+	f, err := os.Open(filepath.Join(dir, "ns", "net"))
+	if err == nil {
+		return f, nil
+	}
+	cause := classify(err)
+	if cause == CauseVanished {
+		if _, statErr := os.Stat(dir); errors.Is(statErr, os.ErrNotExist) {
+			cause = CauseNoProcess
+		}
+	}
+	return nil, &Error{PID: pid, Cause: cause, Err: err}
+}
+
+func inodeOf(f *os.File) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// resolveNetns lists the links of the namespace open at f and pairs them
+// with host links found through host.
+func (r *Resolver) resolveNetns(pid int, f *os.File, host func(int) (link, bool, error)) ([]VNIC, error) {
+	fd := int(f.Fd())
+	nsid, err := r.nl.nsidOf(fd)
+	if err == nil && nsid == noNSID {
+		if err = r.nl.assignNSID(fd); err == nil {
+			nsid, err = r.nl.nsidOf(fd)
+		}
+	}
+	if err != nil {
+		return nil, netlinkError(pid, err)
+	}
+	if nsid == noNSID {
+		return nil, netlinkError(pid, errors.New("kernel assigned no namespace id"))
+	}
+	container, err := r.nl.links(nsid)
+	if err != nil {
+		return nil, netlinkError(pid, err)
+	}
+	self, err := r.selfID()
+	if err != nil {
+		return nil, netlinkError(pid, err)
+	}
+	vnics, err := pair(container, nsid, self, host)
+	if err != nil {
+		return nil, netlinkError(pid, err)
+	}
+	if len(vnics) == 0 {
+		return nil, &Error{PID: pid, Cause: CauseNoVNIC}
+	}
+	return vnics, nil
+}
+
+// selfID returns the id the host namespace gives itself. The kernel assigns
+// it the first time it reports a link whose peer is in the host to a
+// socket in the host, so it is asked for after a namespace's links.
+func (r *Resolver) selfID() (int, error) {
+	if id := r.selfNSID.Load(); id != noNSID {
+		return int(id), nil
+	}
+	id, err := r.nl.nsidOf(int(r.hostNS.Fd()))
+	if err != nil {
+		return 0, err
+	}
+	if id != noNSID {
+		r.selfNSID.Store(int64(id))
+	}
+	return id, nil
+}
+
+func netlinkError(pid int, err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return &Error{PID: pid, Cause: CausePermission, Err: err}
+	}
+	return &Error{PID: pid, Cause: CauseNetlink, Err: err}
+}
