@@ -38,38 +38,66 @@ func parseLink(b []byte) (link, error) {
 	}
 	msg := nl.DeserializeIfInfomsg(b)
 	l := link{Index: int(msg.Index), PeerNSID: noNSID}
-	attrs, err := nl.ParseRouteAttr(b[unix.SizeofIfInfomsg:])
+	err := forEachAttr(b[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) error {
+		switch typ {
+		case unix.IFLA_IFNAME:
+			l.Name = cString(v)
+		case unix.IFLA_LINK:
+			l.PeerIndex = int(int32Attr(v))
+		case unix.IFLA_LINK_NETNSID:
+			l.PeerNSID = int(int32Attr(v))
+		case unix.IFLA_LINKINFO:
+			return forEachAttr(v, func(typ uint16, v []byte) error {
+				if typ == unix.IFLA_INFO_KIND {
+					l.Kind = cString(v)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
 	if err != nil {
 		return link{}, fmt.Errorf("netlink: RTM_NEWLINK for ifindex %d: %w", l.Index, err)
-	}
-	for _, a := range attrs {
-		switch a.Attr.Type {
-		case unix.IFLA_IFNAME:
-			l.Name = cString(a.Value)
-		case unix.IFLA_LINK:
-			if len(a.Value) >= 4 {
-				l.PeerIndex = int(int32(nl.NativeEndian().Uint32(a.Value)))
-			}
-		case unix.IFLA_LINK_NETNSID:
-			if len(a.Value) >= 4 {
-				l.PeerNSID = int(int32(nl.NativeEndian().Uint32(a.Value)))
-			}
-		case unix.IFLA_LINKINFO:
-			info, err := nl.ParseRouteAttr(a.Value)
-			if err != nil {
-				return link{}, fmt.Errorf("netlink: IFLA_LINKINFO of ifindex %d: %w", l.Index, err)
-			}
-			for _, i := range info {
-				if i.Attr.Type == unix.IFLA_INFO_KIND {
-					l.Kind = cString(i.Value)
-				}
-			}
-		}
 	}
 	if l.Name == "" {
 		return link{}, fmt.Errorf("netlink: RTM_NEWLINK for ifindex %d has no name", l.Index)
 	}
 	return l, nil
+}
+
+var errBadAttr = errors.New("malformed attribute")
+
+// nlaTypeMask clears the NLA_F_NESTED and NLA_F_NET_BYTEORDER flag bits.
+const nlaTypeMask = 0x3fff
+
+// forEachAttr calls f with the type and value of each rtattr in b.
+// nl.ParseRouteAttr would do, but it panics on a length that overruns the
+// buffer (found by FuzzParseLink); this walker checks every bound.
+func forEachAttr(b []byte, f func(typ uint16, value []byte) error) error {
+	for len(b) >= unix.SizeofRtAttr {
+		n := int(nl.NativeEndian().Uint16(b[0:2]))
+		typ := nl.NativeEndian().Uint16(b[2:4]) & nlaTypeMask
+		if n < unix.SizeofRtAttr || n > len(b) {
+			return errBadAttr
+		}
+		if err := f(typ, b[unix.SizeofRtAttr:n]); err != nil {
+			return err
+		}
+		n = (n + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1)
+		if n > len(b) {
+			break
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// int32Attr decodes a 4-byte attribute; a shorter one reads as 0.
+func int32Attr(v []byte) int32 {
+	if len(v) < 4 {
+		return 0
+	}
+	return int32(nl.NativeEndian().Uint32(v))
 }
 
 // cString returns b up to its first NUL byte.

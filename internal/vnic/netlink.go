@@ -58,17 +58,22 @@ func (r *rtnl) nsidOf(fd int) (int, error) {
 		return 0, fmt.Errorf("RTM_GETNSID: %w", err)
 	}
 	for _, m := range msgs {
-		if len(m) < unix.SizeofRtGenmsg {
+		hdr := (&nl.RtGenMsg{}).Len()
+		if len(m) < hdr {
 			continue
 		}
-		attrs, err := nl.ParseRouteAttr(m[(&nl.RtGenMsg{}).Len():])
+		nsid, found := 0, false
+		err := forEachAttr(m[hdr:], func(typ uint16, v []byte) error {
+			if typ == unix.NETNSA_NSID && len(v) >= 4 {
+				nsid, found = int(int32Attr(v)), true
+			}
+			return nil
+		})
 		if err != nil {
 			return 0, fmt.Errorf("RTM_GETNSID reply: %w", err)
 		}
-		for _, a := range attrs {
-			if a.Attr.Type == unix.NETNSA_NSID && len(a.Value) >= 4 {
-				return int(int32(nl.NativeEndian().Uint32(a.Value))), nil
-			}
+		if found {
+			return nsid, nil
 		}
 	}
 	return 0, errors.New("RTM_GETNSID: reply carries no NETNSA_NSID")

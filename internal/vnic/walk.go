@@ -77,7 +77,7 @@ func parseNetnsLink(target string) (uint64, error) {
 		return 0, fmt.Errorf("not a network namespace link: %q", target)
 	}
 	ino, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || ino == 0 {
+	if err != nil || ino == 0 || digits[0] == '0' {
 		return 0, fmt.Errorf("not a network namespace link: %q", target)
 	}
 	return ino, nil
