@@ -1,0 +1,167 @@
+// Command container_vnic_exporter exports which host-side virtual NIC
+// belongs to which container network namespace.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/container-vnic/container_vnic_exporter/collector"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+)
+
+const exporterName = "container_vnic_exporter"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		metricsPath = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").
+				Default("/metrics").String()
+		disableExporterMetrics = kingpin.Flag("web.disable-exporter-metrics",
+			"Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").Bool()
+		maxRequests = kingpin.Flag("web.max-requests",
+			"Maximum number of parallel scrape requests. Use 0 to disable.").Default("40").Int()
+		procfsPath = kingpin.Flag("path.procfs", "procfs mountpoint: the host's /proc, e.g. /host/proc in a container.").
+				Default("/proc").String()
+		webConfig = kingpinflag.AddFlags(kingpin.CommandLine, ":10054")
+	)
+	logConfig := &promslog.Config{}
+	flag.AddFlags(kingpin.CommandLine, logConfig)
+	kingpin.Version(version.Print(exporterName))
+	kingpin.HelpFlag.Short('h')
+	kingpin.Parse()
+	logger := promslog.New(logConfig)
+
+	logger.Info("Starting "+exporterName, "version", version.Info())
+	logger.Info("Build context", "build_context", version.BuildContext())
+
+	resolver, err := vnic.New(vnic.Options{ProcfsPath: *procfsPath})
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	defer resolver.Close()
+	if missing := missingCapabilities(); len(missing) > 0 {
+		logger.Warn("running without capabilities the exporter needs: namespaces of other users' processes will be reported as permission_denied errors",
+			"missing", strings.Join(missing, ","))
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collector.New(resolver, logger), versioncollector.NewCollector(exporterName))
+	var gatherers prometheus.Gatherers = prometheus.Gatherers{registry}
+	handlerOpts := promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: *maxRequests,
+	}
+	var handler http.Handler
+	if *disableExporterMetrics {
+		handler = promhttp.HandlerFor(gatherers, handlerOpts)
+	} else {
+		exporterRegistry := prometheus.NewRegistry()
+		exporterRegistry.MustRegister(
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			collectors.NewGoCollector(),
+		)
+		handlerOpts.Registry = exporterRegistry
+		gatherers = append(gatherers, exporterRegistry)
+		handler = promhttp.InstrumentMetricHandler(exporterRegistry, promhttp.HandlerFor(gatherers, handlerOpts))
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, handler)
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "Container vNIC Exporter",
+			Description: "Which host-side virtual NIC belongs to which container",
+			Version:     version.Info(),
+			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+		})
+		if err != nil {
+			logger.Error("cannot build landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- web.ListenAndServe(server, webConfig, logger) }()
+	select {
+	case err := <-served:
+		logger.Error("cannot serve", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		logger.Error("shutdown", "err", err)
+		return 1
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// needed lists the capabilities the exporter uses, by bit number, and why.
+var needed = []struct {
+	bit  uint
+	name string
+}{
+	{19, "CAP_SYS_PTRACE"}, // read and open /proc/PID/ns/net of other users' processes
+	{12, "CAP_NET_ADMIN"},  // query links of another namespace (IFLA_TARGET_NETNSID), assign nsids
+}
+
+// missingCapabilities returns the needed capabilities absent from the
+// effective set in /proc/self/status.
+func missingCapabilities() []string {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return []string{fmt.Sprintf("unknown (%v)", err)}
+	}
+	var eff uint64
+	for _, line := range strings.Split(string(status), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			eff, err = strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				return []string{fmt.Sprintf("unknown (CapEff %q)", hex)}
+			}
+		}
+	}
+	var missing []string
+	for _, c := range needed {
+		if eff&(1<<c.bit) == 0 {
+			missing = append(missing, c.name)
+		}
+	}
+	return missing
+}

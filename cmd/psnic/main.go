@@ -1,0 +1,171 @@
+// Command psnic prints the host-side virtual NICs of processes' network
+// namespaces.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+)
+
+// Exit codes, documented in --help and the README.
+const (
+	exitOK       = 0 // every PID resolved
+	exitFailed   = 1 // at least one PID could not be resolved
+	exitUsage    = 2 // bad flags or arguments
+	maxPID       = 1 << 22
+	helpExitText = `Prints the host-side virtual NIC (veth, or the parent of a macvlan) of each
+interface of a process's network namespace.
+
+  psnic PID          one host ifname per line
+  psnic PID PID...   "PID HOST_IFNAME" per line
+  psnic --all        every namespace other than the host's, once each
+
+Exit status: 0 every PID resolved; 1 at least one PID failed (one line on
+stderr each, naming the PID and the cause); 2 usage error.
+Needs root, or CAP_SYS_PTRACE (to open other processes' namespaces) and
+CAP_NET_ADMIN (to query them).`
+)
+
+// row is one line of output: a container interface and its host end.
+type row struct {
+	PID   int    `json:"pid"`
+	Netns uint64 `json:"netns"`
+	vnic.VNIC
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("psnic", helpExitText)
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	var (
+		output   = app.Flag("output", "Output format: text or json.").Short('o').Default("text").Enum("text", "json")
+		all      = app.Flag("all", "Resolve every network namespace other than the host's.").Bool()
+		procfs   = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
+		pidsText = app.Arg("pid", "Process IDs.").Strings()
+	)
+	app.Version(version.Print("psnic"))
+	app.HelpFlag.Short('h')
+	exited := -1
+	app.Terminate(func(code int) {
+		if exited < 0 {
+			exited = code
+		}
+	})
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "psnic: %v (see psnic --help)\n", err)
+		return exitUsage
+	}
+	if exited >= 0 { // --help or --version
+		return exited
+	}
+	pids, err := parsePIDs(*pidsText)
+	if err != nil {
+		fmt.Fprintf(stderr, "psnic: %v\n", err)
+		return exitUsage
+	}
+	if *all == (len(pids) > 0) {
+		fmt.Fprintln(stderr, "psnic: give either PIDs or --all (see psnic --help)")
+		return exitUsage
+	}
+	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs})
+	if err != nil {
+		fmt.Fprintf(stderr, "psnic: %v\n", err)
+		return exitUsage
+	}
+	defer r.Close()
+
+	var rows []row
+	code := exitOK
+	if *all {
+		snap, err := r.ResolveAll()
+		if err != nil {
+			fmt.Fprintf(stderr, "psnic: %v\n", err)
+			return exitFailed
+		}
+		for _, ns := range snap.Namespaces {
+			rows = appendRows(rows, ns)
+		}
+		for cause, n := range snap.Failed {
+			fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
+			code = exitFailed
+		}
+	} else {
+		for _, pid := range pids {
+			ns, err := r.ResolvePID(pid)
+			if err != nil {
+				fmt.Fprintf(stderr, "psnic: %v\n", err)
+				code = exitFailed
+				continue
+			}
+			rows = appendRows(rows, ns)
+		}
+	}
+	if err := write(stdout, rows, *output, *all || len(pids) > 1); err != nil {
+		fmt.Fprintf(stderr, "psnic: writing output: %v\n", err)
+		return exitFailed
+	}
+	return code
+}
+
+// parsePIDs checks every argument is a PID; repeated PIDs are resolved once.
+func parsePIDs(args []string) ([]int, error) {
+	var pids []int
+	seen := map[int]bool{}
+	for _, a := range args {
+		pid, err := strconv.Atoi(a)
+		if err != nil || pid <= 0 || pid > maxPID {
+			if errors.Is(err, strconv.ErrRange) || err == nil {
+				return nil, fmt.Errorf("pid %q: out of range (PIDs run from 1 to %d)", a, maxPID)
+			}
+			return nil, fmt.Errorf("pid %q: not a number (give decimal process IDs)", a)
+		}
+		if !seen[pid] {
+			seen[pid] = true
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+func appendRows(rows []row, ns vnic.Netns) []row {
+	for _, v := range ns.VNICs {
+		rows = append(rows, row{PID: ns.PID, Netns: ns.Inode, VNIC: v})
+	}
+	return rows
+}
+
+func write(w io.Writer, rows []row, format string, prefixPID bool) error {
+	if format == "json" {
+		if rows == nil {
+			rows = []row{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	for _, r := range rows {
+		var err error
+		if prefixPID {
+			_, err = fmt.Fprintf(w, "%d %s\n", r.PID, r.HostIfname)
+		} else {
+			_, err = fmt.Fprintln(w, r.HostIfname)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+var psnicBin string
+
+// TestMain builds the real binary once: the command-level tests run it as a
+// user would and check stdout, stderr and the exit code.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "psnic-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	psnicBin = filepath.Join(dir, "psnic")
+	if out, err := exec.Command("go", "build", "-o", psnicBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building psnic: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runPsnic(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(psnicBin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("running psnic %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"abc"}, `psnic: pid "abc": not a number`},
+		{[]string{"0"}, `psnic: pid "0": out of range`},
+		{[]string{"--", "-7"}, `psnic: pid "-7": out of range`},
+		{[]string{"99999999999999999999999"}, `out of range`},
+		{[]string{"12", "x1"}, `psnic: pid "x1": not a number`},
+		{nil, "give either PIDs or --all"},
+		{[]string{"--all", "1"}, "give either PIDs or --all"},
+		{[]string{"-o", "yaml", "1"}, "enum value must be one of text,json"},
+		{[]string{"--bogus"}, "unknown long flag"},
+		{[]string{"--path.procfs", "/nonexistent", "1"}, "procfs path /nonexistent"},
+	} {
+		stdout, stderr, code := runPsnic(t, tc.args...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, tc.stderr) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("psnic %q: exit %d, stdout %q, stderr %q; want exit 2 and one line containing %q",
+				tc.args, code, stdout, stderr, tc.stderr)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	stdout, _, code := runPsnic(t, "--help")
+	if code != 0 || !strings.Contains(stdout, "Exit status: 0 every PID resolved; 1") {
+		t.Errorf("--help: exit %d, stdout %q", code, stdout)
+	}
+	stdout, _, code = runPsnic(t, "--version")
+	if code != 0 || !strings.HasPrefix(stdout, "psnic, version") {
+		t.Errorf("--version: exit %d, stdout %q", code, stdout)
+	}
+}
+
+func TestResolveCommand(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a := netnstest.NewNetns(t, "cvp")
+	hostA := "cvpa" + netnstest.Suffix()
+	hostA2 := "cvpb" + netnstest.Suffix()
+	a.Veth(hostA, "eth0")
+	a.Veth(hostA2, "eth1")
+	b := netnstest.NewNetns(t, "cvp")
+	hostB := "cvpc" + netnstest.Suffix()
+	b.Veth(hostB, "eth0")
+	lo := netnstest.NewNetns(t, "cvp")
+	pidA, pidB, pidLo := a.Spawn(), b.Spawn(), lo.Spawn()
+	hostPID := netnstest.Spawn(t, "")
+
+	// The paper's contract: one PID, one host ifname per line.
+	stdout, stderr, code := runPsnic(t, itoa(pidA))
+	if code != 0 || stdout != hostA+"\n"+hostA2+"\n" || stderr != "" {
+		t.Errorf("psnic %d: exit %d, stdout %q, stderr %q", pidA, code, stdout, stderr)
+	}
+
+	// Several PIDs, a repeated one, and failures: prefixed lines, one stderr
+	// line per failure, exit 1.
+	stdout, stderr, code = runPsnic(t, itoa(pidA), itoa(pidB), itoa(pidA), itoa(pidLo), itoa(hostPID), "4194304")
+	wantOut := fmt.Sprintf("%d %s\n%d %s\n%d %s\n", pidA, hostA, pidA, hostA2, pidB, hostB)
+	if code != exitFailed || stdout != wantOut {
+		t.Errorf("several PIDs: exit %d, stdout %q; want 1 and %q", code, stdout, wantOut)
+	}
+	wantErr := regexp.MustCompile(fmt.Sprintf(`^psnic: pid %d: network namespace has no host-side vNIC .*
+psnic: pid %d: process is in the host network namespace.*
+psnic: pid 4194304: no such process .*
+$`, pidLo, hostPID))
+	if !wantErr.MatchString(stderr) {
+		t.Errorf("several PIDs: stderr %q does not match %s", stderr, wantErr)
+	}
+
+	// JSON carries every field.
+	stdout, _, code = runPsnic(t, "-o", "json", itoa(pidB))
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != 0 || len(rows) != 1 {
+		t.Fatalf("json: exit %d, %v, output %q", code, err, stdout)
+	}
+	want := map[string]any{"pid": float64(pidB), "container_ifname": "eth0", "container_ifindex": float64(b.Index("eth0")),
+		"host_ifname": hostB, "host_ifindex": float64(netnstest.HostIndex(t, hostB)), "kind": "veth"}
+	for k, v := range want {
+		if rows[0][k] != v {
+			t.Errorf("json %s = %v, want %v", k, rows[0][k], v)
+		}
+	}
+	if ino, _ := rows[0]["netns"].(float64); ino == 0 {
+		t.Errorf("json netns = %v, want the inode", rows[0]["netns"])
+	}
+
+	// --all finds both namespaces, each once.
+	stdout, _, _ = runPsnic(t, "--all")
+	for _, line := range []string{fmt.Sprintf("%d %s\n", pidA, hostA), fmt.Sprintf("%d %s\n", pidB, hostB)} {
+		if strings.Count(stdout, line) != 1 {
+			t.Errorf("--all: %q appears %d times in %q, want once", line, strings.Count(stdout, line), stdout)
+		}
+	}
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }

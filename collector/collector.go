@@ -1,0 +1,179 @@
+// Package collector exposes the host vNIC of every container network
+// namespace as Prometheus metrics, resolved afresh on each scrape.
+package collector
+
+import (
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+)
+
+const namespace = "container_vnic"
+
+var (
+	infoDesc = prometheus.NewDesc(namespace+"_info",
+		"A container-side network interface and the host interface it is paired with (value is always 1).",
+		[]string{"pid", "netns", "host_ifname", "container_ifname"}, nil)
+	durationDesc = prometheus.NewDesc(namespace+"_scrape_duration_seconds",
+		"Time the last resolution of all container network namespaces took.", nil, nil)
+	successDesc = prometheus.NewDesc(namespace+"_scrape_success",
+		"1 if every container network namespace found was resolved, 0 if the walk failed or any namespace could not be resolved.", nil, nil)
+	errorsDesc = prometheus.NewDesc(namespace+"_scrape_errors",
+		"Container network namespaces found but not resolved in the last scrape, by cause.", []string{"cause"}, nil)
+	skippedDesc = prometheus.NewDesc(namespace+"_processes_skipped",
+		"Processes whose network namespace could not be read in the last scrape, by cause (process_vanished is normal churn).", []string{"cause"}, nil)
+	namespacesDesc = prometheus.NewDesc(namespace+"_namespaces",
+		"Network namespaces other than the host's held by processes, seen in the last scrape.", nil, nil)
+	withoutVNICDesc = prometheus.NewDesc(namespace+"_namespaces_without_vnic",
+		"Network namespaces seen in the last scrape that have no interface paired with a host interface.", nil, nil)
+)
+
+// Causes reported with a zero value even when absent, so that alerts and
+// rate() see the series before the first error.
+var (
+	errorCauses = []vnic.Cause{vnic.CausePermission, vnic.CauseNetlink, vnic.CauseProcfs}
+	skipCauses  = []vnic.Cause{vnic.CausePermission, vnic.CauseVanished, vnic.CauseProcfs}
+)
+
+// Resolver is what the collector needs of *vnic.Resolver.
+type Resolver interface {
+	ResolveAll() (vnic.Snapshot, error)
+}
+
+// Collector is a prometheus.Collector that resolves all container network
+// namespaces on every Collect. Concurrent Collects share one resolution.
+type Collector struct {
+	resolver Resolver
+	logger   *slog.Logger
+
+	mu       sync.Mutex
+	inflight *flight
+}
+
+// flight is one resolution in progress, shared by the scrapes that arrive
+// while it runs.
+type flight struct {
+	done     chan struct{}
+	snap     vnic.Snapshot
+	err      error
+	duration time.Duration
+}
+
+// New returns a Collector resolving with r.
+func New(r Resolver, logger *slog.Logger) *Collector {
+	return &Collector{resolver: r, logger: logger}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{infoDesc, durationDesc, successDesc, errorsDesc, skippedDesc, namespacesDesc, withoutVNICDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	f := c.resolve()
+	ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, f.duration.Seconds())
+	if f.err != nil {
+		c.logger.Error("resolving container vNICs failed", "err", f.err)
+		ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	for _, m := range metrics(f.snap) {
+		ch <- m
+	}
+	success := 1.0
+	for cause, n := range f.snap.Failed {
+		if n > 0 {
+			success = 0
+			c.logger.Warn("container network namespaces not resolved", "cause", cause, "count", n)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, success)
+}
+
+// resolve runs one resolution, or waits for the one already running.
+func (c *Collector) resolve() *flight {
+	c.mu.Lock()
+	if f := c.inflight; f != nil {
+		c.mu.Unlock()
+		<-f.done
+		return f
+	}
+	f := &flight{done: make(chan struct{})}
+	c.inflight = f
+	c.mu.Unlock()
+
+	start := time.Now()
+	f.snap, f.err = c.resolver.ResolveAll()
+	f.duration = time.Since(start)
+
+	c.mu.Lock()
+	c.inflight = nil
+	c.mu.Unlock()
+	close(f.done)
+	return f
+}
+
+// metrics converts a snapshot into const metrics. It is pure, so tests can
+// feed it hand-built snapshots.
+func metrics(s vnic.Snapshot) []prometheus.Metric {
+	var out []prometheus.Metric
+	without := 0
+	for _, ns := range s.Namespaces {
+		if len(ns.VNICs) == 0 {
+			without++
+		}
+		pid, ino := strconv.Itoa(ns.PID), strconv.FormatUint(ns.Inode, 10)
+		for _, v := range ns.VNICs {
+			out = append(out, prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
+				pid, ino, v.HostIfname, v.ContainerIfname))
+		}
+	}
+	failed := 0
+	for _, n := range s.Failed {
+		failed += n
+	}
+	out = append(out,
+		prometheus.MustNewConstMetric(namespacesDesc, prometheus.GaugeValue, float64(len(s.Namespaces)+failed+s.Vanished)),
+		prometheus.MustNewConstMetric(withoutVNICDesc, prometheus.GaugeValue, float64(without)))
+	out = append(out, byCause(errorsDesc, errorCauses, s.Failed)...)
+	skipped := map[vnic.Cause]int{}
+	for cause, n := range s.Walk.Skipped {
+		skipped[cause] += n
+	}
+	// A namespace whose process exited before it could be resolved is one
+	// more process that vanished.
+	skipped[vnic.CauseVanished] += s.Vanished
+	out = append(out, byCause(skippedDesc, skipCauses, skipped)...)
+	return out
+}
+
+// byCause emits one gauge per cause: the always-present ones, and any other
+// cause that occurred.
+func byCause(desc *prometheus.Desc, always []vnic.Cause, counts map[vnic.Cause]int) []prometheus.Metric {
+	seen := map[vnic.Cause]bool{}
+	var causes []vnic.Cause
+	for _, c := range always {
+		seen[c] = true
+		causes = append(causes, c)
+	}
+	for c := range counts {
+		if !seen[c] {
+			causes = append(causes, c)
+		}
+	}
+	sort.Slice(causes, func(i, j int) bool { return causes[i] < causes[j] })
+	out := make([]prometheus.Metric, 0, len(causes))
+	for _, c := range causes {
+		out = append(out, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(counts[c]), string(c)))
+	}
+	return out
+}
