@@ -1,0 +1,69 @@
+package collector
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/promslog"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+)
+
+type fakeResolver struct {
+	snap vnic.Snapshot
+	err  error
+}
+
+func (f fakeResolver) ResolveAll() (vnic.Snapshot, error) { return f.snap, f.err }
+
+func TestMetricsFromSnapshot(t *testing.T) {
+	snap := vnic.Snapshot{
+		Namespaces: []vnic.Netns{
+			{Inode: 4026532301, PID: 10, VNICs: []vnic.VNIC{
+				{ContainerIfname: "eth0", ContainerIfindex: 2, HostIfname: "veth1", HostIfindex: 14, Kind: "veth"},
+				{ContainerIfname: "net.1-x", ContainerIfindex: 3, HostIfname: "fifteen-bytes15", HostIfindex: 15, Kind: "veth"},
+			}},
+			{Inode: 4026532400, PID: 20},
+		},
+		Walk:     vnic.WalkStats{Processes: 50, Skipped: map[vnic.Cause]int{vnic.CausePermission: 2, vnic.CauseVanished: 1}},
+		Failed:   map[vnic.Cause]int{vnic.CauseNetlink: 1},
+		Vanished: 2,
+	}
+	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger())
+	want := infoHelp + `container_vnic_info{container_ifname="eth0",host_ifname="veth1",netns="4026532301",pid="10"} 1
+container_vnic_info{container_ifname="net.1-x",host_ifname="fifteen-bytes15",netns="4026532301",pid="10"} 1
+` + selfMetricsHelp + `
+container_vnic_namespaces 5
+container_vnic_namespaces_without_vnic 1
+container_vnic_processes_skipped{cause="permission_denied"} 2
+container_vnic_processes_skipped{cause="process_vanished"} 3
+container_vnic_processes_skipped{cause="procfs"} 0
+container_vnic_scrape_errors{cause="netlink"} 1
+container_vnic_scrape_errors{cause="permission_denied"} 0
+container_vnic_scrape_errors{cause="procfs"} 0
+container_vnic_scrape_success 0
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want),
+		"container_vnic_info", "container_vnic_namespaces", "container_vnic_namespaces_without_vnic",
+		"container_vnic_processes_skipped", "container_vnic_scrape_errors", "container_vnic_scrape_success"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A failed walk yields success 0 and a duration, and no other series: no
+// half answer.
+func TestMetricsOnResolverError(t *testing.T) {
+	col := New(fakeResolver{err: errors.New("listing processes in /proc: boom")}, promslog.NewNopLogger())
+	if n := testutil.CollectAndCount(col); n != 2 {
+		t.Fatalf("got %d series, want 2 (duration and success)", n)
+	}
+	want := `# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed or any namespace could not be resolved.
+# TYPE container_vnic_scrape_success gauge
+container_vnic_scrape_success 0
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_scrape_success"); err != nil {
+		t.Fatal(err)
+	}
+}
