@@ -66,6 +66,9 @@ func NewNetns(t testing.TB, prefix string) *Netns {
 	name := prefix + Suffix()
 	IP(t, "netns", "add", name)
 	t.Cleanup(func() {
+		if _, err := os.Stat("/run/netns/" + name); err != nil {
+			return // the test deleted it already
+		}
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
 			t.Logf("cleanup: ip netns del %s: %v: %s", name, err, out)
 		}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+var (
+	serveBinOnce sync.Once
+	serveBin     string
+	serveBinErr  error
+)
+
+// exporterBinary builds the exporter once per test run.
+func exporterBinary(t *testing.T) string {
+	t.Helper()
+	serveBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cve-serve-test")
+		if err != nil {
+			serveBinErr = err
+			return
+		}
+		serveBin = filepath.Join(dir, "container_vnic_exporter")
+		if out, err := exec.Command("go", "build", "-o", serveBin, ".").CombinedOutput(); err != nil {
+			serveBinErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if serveBinErr != nil {
+		t.Fatal(serveBinErr)
+	}
+	return serveBin
+}
+
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// exporterProcess is the real binary, started for one test.
+type exporterProcess struct {
+	addr   string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	exited chan error
+}
+
+func startExporter(t *testing.T, args ...string) *exporterProcess {
+	t.Helper()
+	p := &exporterProcess{addr: freeLoopbackAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p.cmd = exec.Command(exporterBinary(t), append([]string{"--web.listen-address=" + p.addr}, args...)...)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("exporter stderr:\n%s", p.stderr)
+		}
+	})
+	netnstest.Eventually(t, 10*time.Second, "exporter to listen", func() bool {
+		c, err := net.Dial("tcp", p.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return p
+}
+
+// scrape fetches /metrics and parses it with the Prometheus text parser.
+func (p *exporterProcess) scrape(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("exposition does not parse: %v\n%s", err, body)
+	}
+	return families
+}
+
+// infoSeries returns the container_vnic_info series of a scrape as
+// "host_ifname container_ifname pid netns" strings, restricted to host
+// interfaces with the given prefix (other tests and containers may run).
+func infoSeries(families map[string]*dto.MetricFamily, prefix string) map[string]bool {
+	out := map[string]bool{}
+	f := families["container_vnic_info"]
+	if f == nil {
+		return out
+	}
+	for _, m := range f.GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		if strings.HasPrefix(l["host_ifname"], prefix) {
+			out[fmt.Sprintf("%s %s %s %s", l["host_ifname"], l["container_ifname"], l["pid"], l["netns"])] = true
+		}
+	}
+	return out
+}
+
+func netnsOf(t *testing.T, pid int) string {
+	t.Helper()
+	target, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]")
+}
+
+// The real binary on a loopback port: series appear, change and disappear
+// as namespaces come and go, and SIGTERM shuts it down cleanly.
+func TestServeFollowsNamespaces(t *testing.T) {
+	netnstest.RequireRoot(t)
+	p := startExporter(t)
+	prefix := "cvs" + netnstest.Suffix()[:3]
+
+	a := netnstest.NewNetns(t, "cvsa")
+	a.Veth(prefix+"a", "eth0")
+	pidA := a.Spawn()
+	nsA := netnsOf(t, pidA)
+	got := infoSeries(p.scrape(t), prefix)
+	want := map[string]bool{fmt.Sprintf("%sa eth0 %d %s", prefix, pidA, nsA): true}
+	if !equal(got, want) {
+		t.Fatalf("after creating a: %v, want %v", got, want)
+	}
+
+	b := netnstest.NewNetns(t, "cvsb")
+	b.Veth(prefix+"b", "eth0")
+	pidB := b.Spawn()
+	netnstest.IP(t, "link", "set", prefix+"a", "name", prefix+"r")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"r").Run() })
+	got = infoSeries(p.scrape(t), prefix)
+	want = map[string]bool{
+		fmt.Sprintf("%sr eth0 %d %s", prefix, pidA, nsA):              true,
+		fmt.Sprintf("%sb eth0 %d %s", prefix, pidB, netnsOf(t, pidB)): true,
+	}
+	if !equal(got, want) {
+		t.Fatalf("after creating b and renaming a: %v, want %v", got, want)
+	}
+
+	// Kill b's process and drop its name: the namespace and its veth go.
+	if err := syscall.Kill(pidB, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.IP(t, "netns", "del", b.Name)
+	netnstest.Eventually(t, 10*time.Second, "b's series to disappear", func() bool {
+		got = infoSeries(p.scrape(t), prefix)
+		return equal(got, map[string]bool{fmt.Sprintf("%sr eth0 %d %s", prefix, pidA, nsA): true})
+	})
+
+	families := p.scrape(t)
+	for _, name := range []string{"container_vnic_scrape_success", "container_vnic_exporter_build_info", "go_goroutines", "process_open_fds"} {
+		if families[name] == nil {
+			t.Errorf("no %s in the scrape", name)
+		}
+	}
+	if v := families["container_vnic_scrape_success"].GetMetric()[0].GetGauge().GetValue(); v != 1 {
+		t.Errorf("container_vnic_scrape_success = %v, want 1", v)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		p.exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after SIGTERM")
+	}
+}
+
+func TestServeDisableExporterMetrics(t *testing.T) {
+	netnstest.RequireRoot(t)
+	p := startExporter(t, "--web.disable-exporter-metrics", "--web.telemetry-path=/metrics")
+	families := p.scrape(t)
+	for name := range families {
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_") {
+			t.Errorf("%s present with --web.disable-exporter-metrics", name)
+		}
+	}
+	if families["container_vnic_scrape_success"] == nil {
+		t.Error("container_vnic_scrape_success missing")
+	}
+	resp, err := http.Get("http://" + p.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`href="/metrics"`)) {
+		t.Errorf("landing page: %s, missing link to /metrics:\n%s", resp.Status, body)
+	}
+}
+
+// A bad --path.procfs fails at startup with one clear line and exit 1.
+func TestServeBadProcfs(t *testing.T) {
+	netnstest.RequireRoot(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/nonexistent", file} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, exporterBinary(t), "--path.procfs="+path, "--web.listen-address="+freeLoopbackAddr(t))
+		out, err := cmd.CombinedOutput()
+		cancel()
+		exit, ok := err.(*exec.ExitError)
+		if !ok || exit.ExitCode() != 1 {
+			t.Errorf("--path.procfs=%s: %v, want exit 1\n%s", path, err, out)
+			continue
+		}
+		var errLines []string
+		for s := bufio.NewScanner(bytes.NewReader(out)); s.Scan(); {
+			if strings.Contains(s.Text(), "level=ERROR") {
+				errLines = append(errLines, s.Text())
+			}
+		}
+		if len(errLines) != 1 || !strings.Contains(errLines[0], path) || !strings.Contains(errLines[0], "--path.procfs") {
+			t.Errorf("--path.procfs=%s: want one error line naming the path and the flag, got %q", path, errLines)
+		}
+	}
+}
+
+func equal(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
