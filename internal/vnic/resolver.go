@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/procfs"
@@ -37,6 +38,11 @@ type Options struct {
 	// /host/proc), as long as the exporter runs in the host's network
 	// namespace.
 	ProcfsPath string
+	// EventBuffer is the receive buffer of the notification socket that
+	// keeps ResolveAll's cache exact (DefaultEventBuffer when 0).
+	EventBuffer int
+	// NoCache makes every ResolveAll ask the kernel about every namespace.
+	NoCache bool
 }
 
 // Resolver resolves processes to host vNICs. It is safe for concurrent use.
@@ -49,6 +55,13 @@ type Resolver struct {
 	// selfNSID caches the id the host gives itself, once the kernel has
 	// assigned one (ids never change while a namespace lives); -1 until then.
 	selfNSID atomic.Int64
+
+	// mu serialises ResolveAll, which owns the watcher and the cache.
+	mu      sync.Mutex
+	watcher *watcher // nil: no cache, every namespace is asked about every time
+	cache   cache
+	// WatchErr says why there is no watcher, if there is none.
+	watchErr error
 }
 
 // New checks that opts.ProcfsPath is a readable procfs root and opens the
@@ -83,14 +96,31 @@ func New(opts Options) (*Resolver, error) {
 	}
 	r := &Resolver{procRoot: root, proc: proc, hostIno: st.Ino, hostNS: hostNS, nl: nl}
 	r.selfNSID.Store(noNSID)
+	r.cache.reset()
+	if opts.NoCache {
+		r.watchErr = errors.New("disabled")
+	} else {
+		size := opts.EventBuffer
+		if size == 0 {
+			size = DefaultEventBuffer
+		}
+		r.watcher, r.watchErr = openWatcher(size)
+	}
 	return r, nil
 }
 
-// Close releases the resolver's socket and file descriptors.
+// Close releases the resolver's sockets and file descriptors.
 func (r *Resolver) Close() error {
 	r.nl.Close()
+	if r.watcher != nil {
+		r.watcher.Close()
+	}
 	return r.hostNS.Close()
 }
+
+// CacheError returns why ResolveAll cannot cache between calls (nil when it
+// does): without the notification socket nothing cached could be trusted.
+func (r *Resolver) CacheError() error { return r.watchErr }
 
 // HostNetns returns the inode of the host network namespace.
 func (r *Resolver) HostNetns() uint64 { return r.hostIno }
@@ -135,17 +165,41 @@ type Snapshot struct {
 	// churn: it is counted in Vanished, not here.
 	Failed   map[Cause]int
 	Vanished int
+	// Reused counts namespaces answered from the cache, Queried those the
+	// kernel was asked about; Overflow is true when notifications were
+	// lost since the last call and the cache was rebuilt.
+	Reused, Queried int
+	Overflow        bool
 }
 
 // ResolveAll walks procfs and resolves every network namespace other than
 // the host's, each once however many processes share it.
+//
+// The host links are dumped on every call. What it learns of a container
+// namespace (its id and its links) is cached and kept exact by
+// notifications: a link event in the namespace invalidates it, the deletion
+// of its id drops it, lost notifications (socket overflow) drop everything,
+// and an entry the fresh host links contradict is asked again. Pending
+// notifications are applied before the walk, so every change made before a
+// call shows in its result.
 func (r *Resolver) ResolveAll() (Snapshot, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	snap := Snapshot{Failed: map[Cause]int{}}
+	if r.watcher == nil {
+		r.cache.reset()
+	} else if err := r.watcher.drain(r.cache.apply); err != nil {
+		// Overflow, or a broken socket: either way start afresh.
+		snap.Overflow = true
+		r.cache.reset()
+	}
 	found, walkStats, err := walk(r.proc, r.procRoot, r.hostIno)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	snap := Snapshot{Walk: walkStats, Failed: map[Cause]int{}}
+	snap.Walk = walkStats
 	if len(found) == 0 {
+		r.cache.prune(found)
 		return snap, nil
 	}
 	hostLinks, err := r.nl.links(noNSID)
@@ -153,15 +207,28 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("listing host links: %w", err)
 	}
 	byIndex := make(map[int]link, len(hostLinks))
+	hostPeers := map[int][]link{} // host veths by their peer's namespace id
 	for _, l := range hostLinks {
 		byIndex[l.Index] = l
+		if l.Kind == "veth" && l.PeerNSID != noNSID {
+			hostPeers[l.PeerNSID] = append(hostPeers[l.PeerNSID], l)
+		}
 	}
 	lookup := func(index int) (link, bool, error) {
 		l, ok := byIndex[index]
 		return l, ok, nil
 	}
+	self, err := r.selfID()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("asking the host's own namespace id: %w", err)
+	}
+	for _, e := range r.cache.byInode {
+		if !e.stale && !consistent(e, hostPeers, self) {
+			e.stale = true
+		}
+	}
 	for _, ns := range found {
-		vnics, err := r.resolveFound(ns, lookup)
+		vnics, err := r.resolveCached(ns, lookup, &snap)
 		switch cause := CauseOf(err); {
 		case err == nil, cause == CauseNoVNIC:
 			snap.Namespaces = append(snap.Namespaces, Netns{Inode: ns.Inode, PID: ns.PID, VNICs: vnics})
@@ -171,13 +238,36 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 			snap.Failed[cause]++
 		}
 	}
+	r.cache.prune(found)
 	sort.Slice(snap.Namespaces, func(i, j int) bool { return snap.Namespaces[i].Inode < snap.Namespaces[j].Inode })
 	return snap, nil
 }
 
-// resolveFound resolves a namespace the walk found through its lowest PID,
-// after checking the PID is still in it (PIDs are reused).
-func (r *Resolver) resolveFound(ns *netnsProcs, host func(int) (link, bool, error)) ([]VNIC, error) {
+// resolveCached pairs a namespace's links, from the cache when they are
+// there and still valid, from the kernel otherwise.
+func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot) ([]VNIC, error) {
+	c := r.cache.byInode[ns.Inode]
+	if c == nil || c.stale {
+		f, err := r.openFound(ns)
+		if err != nil {
+			return nil, err
+		}
+		nsid, links, err := r.netnsLinks(ns.PID, f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		c = r.cache.store(ns.Inode, nsid, links)
+		snap.Queried++
+	} else {
+		snap.Reused++
+	}
+	return r.pairLinks(ns.PID, c.nsid, c.links, host)
+}
+
+// openFound opens the namespace of a PID the walk found, checking the PID
+// is still in it (PIDs are reused).
+func (r *Resolver) openFound(ns *netnsProcs) (*os.File, error) {
 	f, err := r.openNetns(ns.PID)
 	if err != nil {
 		if CauseOf(err) == CauseNoProcess {
@@ -185,15 +275,16 @@ func (r *Resolver) resolveFound(ns *netnsProcs, host func(int) (link, bool, erro
 		}
 		return nil, err
 	}
-	defer f.Close()
 	ino, err := inodeOf(f)
 	if err != nil {
+		f.Close()
 		return nil, &Error{PID: ns.PID, Cause: CauseProcfs, Err: err}
 	}
 	if ino != ns.Inode {
+		f.Close()
 		return nil, &Error{PID: ns.PID, Cause: CauseVanished}
 	}
-	return r.resolveNetns(ns.PID, f, host)
+	return f, nil
 }
 
 // openNetns opens /proc/PID/ns/net. Holding it open pins the namespace, so
@@ -224,6 +315,16 @@ func inodeOf(f *os.File) (uint64, error) {
 // resolveNetns lists the links of the namespace open at f and pairs them
 // with host links found through host.
 func (r *Resolver) resolveNetns(pid int, f *os.File, host func(int) (link, bool, error)) ([]VNIC, error) {
+	nsid, links, err := r.netnsLinks(pid, f)
+	if err != nil {
+		return nil, err
+	}
+	return r.pairLinks(pid, nsid, links, host)
+}
+
+// netnsLinks returns the id the host gives the namespace open at f,
+// assigning one if it has none, and the namespace's links.
+func (r *Resolver) netnsLinks(pid int, f *os.File) (int, []link, error) {
 	fd := int(f.Fd())
 	nsid, err := r.nl.nsidOf(fd)
 	if err == nil && nsid == noNSID {
@@ -232,20 +333,24 @@ func (r *Resolver) resolveNetns(pid int, f *os.File, host func(int) (link, bool,
 		}
 	}
 	if err != nil {
-		return nil, netlinkError(pid, err)
+		return 0, nil, netlinkError(pid, err)
 	}
 	if nsid == noNSID {
-		return nil, netlinkError(pid, errors.New("kernel assigned no namespace id"))
+		return 0, nil, netlinkError(pid, errors.New("kernel assigned no namespace id"))
 	}
-	container, err := r.nl.links(nsid)
+	links, err := r.nl.links(nsid)
 	if err != nil {
-		return nil, netlinkError(pid, err)
+		return 0, nil, netlinkError(pid, err)
 	}
+	return nsid, links, nil
+}
+
+func (r *Resolver) pairLinks(pid, nsid int, links []link, host func(int) (link, bool, error)) ([]VNIC, error) {
 	self, err := r.selfID()
 	if err != nil {
 		return nil, netlinkError(pid, err)
 	}
-	vnics, err := pair(container, nsid, self, host)
+	vnics, err := pair(links, nsid, self, host)
 	if err != nil {
 		return nil, netlinkError(pid, err)
 	}

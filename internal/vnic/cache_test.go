@@ -1,0 +1,256 @@
+package vnic
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+func TestCacheApply(t *testing.T) {
+	var c cache
+	c.reset()
+	a := c.store(100, 4, []link{{Index: 2, Name: "eth0"}})
+	b := c.store(200, 5, nil)
+
+	c.apply(event{Type: unix.RTM_NEWLINK, From: 4})
+	if !a.stale || b.stale {
+		t.Fatalf("link event in nsid 4: a stale %v, b stale %v; want only a stale", a.stale, b.stale)
+	}
+	a.stale = false
+	for _, from := range []int{9, noNSID} { // the host, or a namespace not cached
+		c.apply(event{Type: unix.RTM_DELLINK, From: from})
+		if a.stale || b.stale {
+			t.Fatalf("link event from nsid %d marked a cached namespace stale", from)
+		}
+	}
+	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 5})
+	if c.byInode[200] == nil {
+		t.Fatal("a new nsid must not drop anything")
+	}
+	c.apply(event{Type: unix.RTM_DELNSID, From: 9, NSID: 5})
+	if c.byInode[200] != nil || c.byNSID[5] != nil {
+		t.Fatal("deleted nsid 5 still cached")
+	}
+	// The same inode stored again under a new nsid replaces the old entry.
+	c.store(100, 7, nil)
+	if c.byNSID[4] != nil || c.byNSID[7] == nil || c.byInode[100].nsid != 7 {
+		t.Fatalf("re-store: byNSID %v, byInode[100] %+v", c.byNSID, c.byInode[100])
+	}
+	c.prune(map[uint64]*netnsProcs{})
+	if len(c.byInode) != 0 || len(c.byNSID) != 0 {
+		t.Fatalf("prune left %v %v", c.byInode, c.byNSID)
+	}
+}
+
+func TestConsistent(t *testing.T) {
+	const self = 9
+	e := &cachedNetns{nsid: 4, links: []link{
+		{Index: 1, Name: "lo", PeerNSID: noNSID},
+		{Index: 2, Name: "eth0", Kind: "veth", PeerIndex: 13, PeerNSID: self},
+	}}
+	agree := map[int][]link{4: {{Index: 13, Kind: "veth", PeerIndex: 2, PeerNSID: 4}}, 5: {{Index: 14, Kind: "veth", PeerIndex: 3, PeerNSID: 5}}}
+	if !consistent(e, agree, self) {
+		t.Error("agreeing host dump judged inconsistent")
+	}
+	if !consistent(e, map[int][]link{}, self) {
+		t.Error("host end gone: the cached links are still the container's truth")
+	}
+	for name, peers := range map[string][]link{
+		"host veth names a container link not cached": {{Index: 15, Kind: "veth", PeerIndex: 3, PeerNSID: 4}},
+		"cached link points elsewhere":                {{Index: 16, Kind: "veth", PeerIndex: 2, PeerNSID: 4}},
+		"cached link is lo":                           {{Index: 17, Kind: "veth", PeerIndex: 1, PeerNSID: 4}},
+	} {
+		if consistent(e, map[int][]link{4: peers}, self) {
+			t.Errorf("%s: judged consistent", name)
+		}
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	ev, ok := parseEvent(unix.RTM_NEWLINK, linkMessage(2, "eth0", "veth", 13, 3), 4)
+	if !ok || ev.From != 4 || ev.Link.Name != "eth0" {
+		t.Fatalf("link event: %+v %v", ev, ok)
+	}
+	// A link message that does not parse still marks its namespace changed.
+	if ev, ok := parseEvent(unix.RTM_DELLINK, []byte{1, 2}, 4); !ok || ev.From != 4 {
+		t.Fatalf("bad link event: %+v %v", ev, ok)
+	}
+	if _, ok := parseEvent(unix.RTM_NEWADDR, nil, 4); ok {
+		t.Fatal("address event accepted")
+	}
+	if _, ok := parseEvent(unix.RTM_DELNSID, []byte{0}, 4); ok {
+		t.Fatal("short nsid event accepted")
+	}
+}
+
+func cachedResolver(t *testing.T, opts Options) *Resolver {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	opts.ProcfsPath = "/proc"
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if r.CacheError() != nil {
+		t.Fatalf("no cache: %v", r.CacheError())
+	}
+	return r
+}
+
+// vnicsOf runs ResolveAll and returns the vNICs of the namespace of pid.
+func vnicsOf(t *testing.T, r *Resolver, pid int) ([]VNIC, Snapshot) {
+	t.Helper()
+	snap, err := r.ResolveAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return namespacesByInode(snap)[inodeOfPID(t, pid)].VNICs, snap
+}
+
+func wantVNICs(t *testing.T, got []VNIC, pairs ...string) {
+	t.Helper()
+	var have []string
+	for _, v := range got {
+		have = append(have, v.ContainerIfname+">"+v.HostIfname)
+	}
+	if fmt.Sprint(have) != fmt.Sprint(pairs) {
+		t.Fatalf("got %v, want %v", have, pairs)
+	}
+}
+
+// Every change made between two calls shows in the second, although the
+// first filled the cache.
+func TestCacheStaysExact(t *testing.T) {
+	r := cachedResolver(t, Options{})
+	a := netnstest.NewNetns(t, "cvka")
+	hostA := hostName("cvka")
+	a.Veth(hostA, "eth0")
+	pidA := a.Spawn()
+	b := netnstest.NewNetns(t, "cvkb")
+	pidB := b.Spawn()
+
+	v, _ := vnicsOf(t, r, pidA)
+	wantVNICs(t, v, "eth0>"+hostA)
+	v, snap := vnicsOf(t, r, pidA)
+	wantVNICs(t, v, "eth0>"+hostA)
+	if snap.Reused == 0 {
+		t.Fatalf("second call reused nothing: %+v", snap)
+	}
+
+	// Create: a second veth in a.
+	hostA2 := hostName("cvkc")
+	a.Veth(hostA2, "eth1")
+	v, _ = vnicsOf(t, r, pidA)
+	wantVNICs(t, v, "eth0>"+hostA, "eth1>"+hostA2)
+
+	// Rename inside the container only.
+	a.IP("link", "set", "eth1", "down")
+	a.IP("link", "set", "eth1", "name", "net1")
+	v, _ = vnicsOf(t, r, pidA)
+	wantVNICs(t, v, "eth0>"+hostA, "net1>"+hostA2)
+
+	// Rename on the host only.
+	renamed := hostName("cvkr")
+	netnstest.IP(t, "link", "set", hostA, "down")
+	netnstest.IP(t, "link", "set", hostA, "name", renamed)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", renamed).Run() })
+	v, _ = vnicsOf(t, r, pidA)
+	wantVNICs(t, v, "eth0>"+renamed, "net1>"+hostA2)
+
+	// Move the container end of a pair from a to b.
+	a.IP("link", "set", "net1", "netns", b.Name)
+	v, _ = vnicsOf(t, r, pidA)
+	wantVNICs(t, v, "eth0>"+renamed)
+	v, _ = vnicsOf(t, r, pidB)
+	wantVNICs(t, v, "net1>"+hostA2)
+
+	// A veth end moved into the host from a third namespace: the kernel
+	// tells the host, not the container whose link now has a host peer.
+	c := netnstest.NewNetns(t, "cvkc")
+	x := netnstest.NewNetns(t, "cvkx")
+	moved := hostName("cvkm")
+	netnstest.IP(t, "link", "add", "pc", "netns", c.Name, "type", "veth", "peer", "name", moved, "netns", x.Name)
+	pidC := c.Spawn()
+	v, _ = vnicsOf(t, r, pidC)
+	wantVNICs(t, v)
+	x.IP("link", "set", moved, "netns", strconv.Itoa(os.Getpid()))
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", moved).Run() })
+	v, _ = vnicsOf(t, r, pidC)
+	wantVNICs(t, v, "pc>"+moved)
+
+	// Move the container: a's namespace is deleted and made again with a new
+	// veth that reuses the old host name.
+	netnstest.IP(t, "link", "del", renamed)
+	a2 := netnstest.NewNetns(t, "cvka")
+	a2.Veth(renamed, "eth0")
+	pidA2 := a2.Spawn()
+	v, _ = vnicsOf(t, r, pidA2)
+	wantVNICs(t, v, "eth0>"+renamed)
+	v, _ = vnicsOf(t, r, pidA)
+	wantVNICs(t, v)
+}
+
+// Lost notifications (ENOBUFS) empty the cache: the next call is still
+// right, and says the cache was rebuilt.
+func TestCacheOverflow(t *testing.T) {
+	r := cachedResolver(t, Options{EventBuffer: 1}) // the kernel rounds up to its minimum
+	a := netnstest.NewNetns(t, "cvko")
+	host := hostName("cvko")
+	a.Veth(host, "eth0")
+	pid := a.Spawn()
+	v, _ := vnicsOf(t, r, pid)
+	wantVNICs(t, v, "eth0>"+host)
+
+	// Far more notifications than a minimal buffer holds, then a rename.
+	batch := ""
+	for i := 0; i < 100; i++ {
+		batch += "link set eth0 down\nlink set eth0 up\n"
+	}
+	batch += "link set eth0 down\nlink set eth0 name net7\n"
+	cmd := exec.Command("ip", "-n", a.Name, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ip -batch: %v: %s", err, out)
+	}
+	v, snap := vnicsOf(t, r, pid)
+	if !snap.Overflow {
+		t.Fatalf("no overflow reported after %d events into a minimal buffer", 202)
+	}
+	wantVNICs(t, v, "net7>"+host)
+	// And the cache works again afterwards.
+	_, snap = vnicsOf(t, r, pid)
+	if snap.Overflow || snap.Reused == 0 {
+		t.Fatalf("after the resync: %+v", snap)
+	}
+}
+
+func TestNoCacheOption(t *testing.T) {
+	netnstest.RequireRoot(t)
+	r, err := New(Options{ProcfsPath: "/proc", NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := netnstest.NewNetns(t, "cvkn")
+	host := hostName("cvkn")
+	a.Veth(host, "eth0")
+	pid := a.Spawn()
+	for i := 0; i < 2; i++ {
+		v, snap := vnicsOf(t, r, pid)
+		wantVNICs(t, v, "eth0>"+host)
+		if snap.Reused != 0 {
+			t.Fatalf("NoCache reused %d namespaces", snap.Reused)
+		}
+	}
+	if r.CacheError() == nil {
+		t.Fatal("CacheError is nil with NoCache")
+	}
+}

@@ -1,0 +1,149 @@
+package vnic
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultEventBuffer is the receive buffer asked for the notification
+// socket: room for tens of thousands of link events between two reads.
+const DefaultEventBuffer = 8 << 20
+
+// event is one rtnetlink notification.
+type event struct {
+	Type uint16 // RTM_NEWLINK, RTM_DELLINK, RTM_NEWNSID, RTM_DELNSID
+	// From is the id, as the host numbers it, of the namespace the event
+	// happened in; noNSID when the kernel attached none (the host itself
+	// before it has an id for itself).
+	From int
+	Link link // link events
+	NSID int  // nsid events: the id assigned or deleted
+}
+
+// watcher receives link and namespace-id notifications from the host and,
+// through NETLINK_LISTEN_ALL_NSID, from every namespace the host has an id
+// for. The kernel queues a notification before the syscall that caused it
+// returns, so draining the socket brings the watcher up to date with every
+// change made before the drain began.
+type watcher struct {
+	fd  int
+	buf []byte
+	oob []byte
+}
+
+// openWatcher opens the notification socket. It needs CAP_NET_BROADCAST
+// (for NETLINK_LISTEN_ALL_NSID) on top of what the resolver needs.
+func openWatcher(rcvbuf int) (*watcher, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("notification socket: %w", err)
+	}
+	w := &watcher{fd: fd, buf: make([]byte, 1<<16), oob: make([]byte, unix.CmsgSpace(4)*4)}
+	fail := func(what string, err error) (*watcher, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("notification socket: %s: %w", what, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fail("bind", err)
+	}
+	for _, g := range []int{unix.RTNLGRP_LINK, unix.RTNLGRP_NSID} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, g); err != nil {
+			return fail("joining group", err)
+		}
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_LISTEN_ALL_NSID, 1); err != nil {
+		return fail("NETLINK_LISTEN_ALL_NSID (needs CAP_NET_BROADCAST)", err)
+	}
+	// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN; fall back
+	// to what the limit allows.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
+	}
+	return w, nil
+}
+
+func (w *watcher) Close() error { return unix.Close(w.fd) }
+
+// errOverflow means notifications were lost (ENOBUFS): whatever the events
+// would have kept true must be rebuilt from scratch.
+var errOverflow = errors.New("notification socket overflowed")
+
+// drain hands every queued notification to f without blocking. It returns
+// errOverflow when the kernel dropped notifications; the socket stays
+// usable and later notifications are delivered.
+func (w *watcher) drain(f func(event)) error {
+	overflow := false
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(w.fd, w.buf, w.oob, unix.MSG_DONTWAIT)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			if overflow {
+				return errOverflow
+			}
+			return nil
+		case errors.Is(err, unix.ENOBUFS):
+			overflow = true
+			continue
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return fmt.Errorf("reading notifications: %w", err)
+		}
+		from := sourceNSID(w.oob[:oobn])
+		msgs, err := syscall.ParseNetlinkMessage(w.buf[:n])
+		if err != nil {
+			// A datagram we cannot parse may have hidden a change.
+			overflow = true
+			continue
+		}
+		for _, m := range msgs {
+			if ev, ok := parseEvent(m.Header.Type, m.Data, from); ok {
+				f(ev)
+			}
+		}
+	}
+}
+
+// sourceNSID returns the namespace id the kernel attaches to a notification
+// (NETLINK_LISTEN_ALL_NSID control message), or noNSID.
+func sourceNSID(oob []byte) int {
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return noNSID
+	}
+	for _, c := range cmsgs {
+		if c.Header.Level == unix.SOL_NETLINK && c.Header.Type == unix.NETLINK_LISTEN_ALL_NSID && len(c.Data) >= 4 {
+			return int(int32Attr(c.Data))
+		}
+	}
+	return noNSID
+}
+
+// parseEvent decodes one notification; ok is false for messages the
+// resolver does not use. A link message that does not parse is reported
+// with an empty link, so that its namespace is still marked changed.
+func parseEvent(typ uint16, data []byte, from int) (event, bool) {
+	ev := event{Type: typ, From: from, NSID: noNSID}
+	switch typ {
+	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
+		ev.Link, _ = parseLink(data)
+		return ev, true
+	case unix.RTM_NEWNSID, unix.RTM_DELNSID:
+		hdr := (&nl.RtGenMsg{}).Len()
+		if len(data) < hdr {
+			return ev, false
+		}
+		err := forEachAttr(data[hdr:], func(t uint16, v []byte) error {
+			if t == unix.NETNSA_NSID && len(v) >= 4 {
+				ev.NSID = int(int32Attr(v))
+			}
+			return nil
+		})
+		return ev, err == nil && ev.NSID != noNSID
+	}
+	return ev, false
+}
