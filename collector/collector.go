@@ -32,6 +32,10 @@ var (
 		"Network namespaces other than the host's held by processes, seen in the last scrape.", nil, nil)
 	withoutVNICDesc = prometheus.NewDesc(namespace+"_namespaces_without_vnic",
 		"Network namespaces seen in the last scrape that have no interface paired with a host interface.", nil, nil)
+	queriedDesc = prometheus.NewDesc(namespace+"_namespaces_queried",
+		"Network namespaces the last scrape asked the kernel about; the others were answered from the notification-driven cache.", nil, nil)
+	overflowsDesc = prometheus.NewDesc(namespace+"_notification_overflows_total",
+		"Times link notifications were lost (socket overflow) and the cache was rebuilt.", nil, nil)
 )
 
 // Causes reported with a zero value even when absent, so that alerts and
@@ -52,17 +56,19 @@ type Collector struct {
 	resolver Resolver
 	logger   *slog.Logger
 
-	mu       sync.Mutex
-	inflight *flight
+	mu        sync.Mutex
+	inflight  *flight
+	overflows uint64 // guarded by mu
 }
 
 // flight is one resolution in progress, shared by the scrapes that arrive
 // while it runs.
 type flight struct {
-	done     chan struct{}
-	snap     vnic.Snapshot
-	err      error
-	duration time.Duration
+	done      chan struct{}
+	snap      vnic.Snapshot
+	err       error
+	duration  time.Duration
+	overflows uint64 // total, including this resolution
 }
 
 // New returns a Collector resolving with r.
@@ -72,7 +78,8 @@ func New(r Resolver, logger *slog.Logger) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{infoDesc, durationDesc, successDesc, errorsDesc, skippedDesc, namespacesDesc, withoutVNICDesc} {
+	for _, d := range []*prometheus.Desc{infoDesc, durationDesc, successDesc, errorsDesc, skippedDesc,
+		namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
 }
@@ -81,6 +88,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	f := c.resolve()
 	ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, f.duration.Seconds())
+	ch <- prometheus.MustNewConstMetric(overflowsDesc, prometheus.CounterValue, float64(f.overflows))
 	if f.err != nil {
 		c.logger.Error("resolving container vNICs failed", "err", f.err)
 		ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, 0)
@@ -116,6 +124,11 @@ func (c *Collector) resolve() *flight {
 	f.duration = time.Since(start)
 
 	c.mu.Lock()
+	if f.err == nil && f.snap.Overflow {
+		c.overflows++
+		c.logger.Warn("link notifications were lost; cache rebuilt")
+	}
+	f.overflows = c.overflows
 	c.inflight = nil
 	c.mu.Unlock()
 	close(f.done)
@@ -143,7 +156,8 @@ func metrics(s vnic.Snapshot) []prometheus.Metric {
 	}
 	out = append(out,
 		prometheus.MustNewConstMetric(namespacesDesc, prometheus.GaugeValue, float64(len(s.Namespaces)+failed+s.Vanished)),
-		prometheus.MustNewConstMetric(withoutVNICDesc, prometheus.GaugeValue, float64(without)))
+		prometheus.MustNewConstMetric(withoutVNICDesc, prometheus.GaugeValue, float64(without)),
+		prometheus.MustNewConstMetric(queriedDesc, prometheus.GaugeValue, float64(s.Queried)))
 	out = append(out, byCause(errorsDesc, errorCauses, s.Failed)...)
 	skipped := map[vnic.Cause]int{}
 	for cause, n := range s.Walk.Skipped {

@@ -30,6 +30,9 @@ func TestMetricsFromSnapshot(t *testing.T) {
 		Walk:     vnic.WalkStats{Processes: 50, Skipped: map[vnic.Cause]int{vnic.CausePermission: 2, vnic.CauseVanished: 1}},
 		Failed:   map[vnic.Cause]int{vnic.CauseNetlink: 1},
 		Vanished: 2,
+		Queried:  1,
+		Reused:   1,
+		Overflow: true,
 	}
 	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger())
 	want := infoHelp + `container_vnic_info{container_ifname="eth0",host_ifname="veth1",netns="4026532301",pid="10"} 1
@@ -37,6 +40,12 @@ container_vnic_info{container_ifname="net.1-x",host_ifname="fifteen-bytes15",net
 ` + selfMetricsHelp + `
 container_vnic_namespaces 5
 container_vnic_namespaces_without_vnic 1
+# HELP container_vnic_namespaces_queried Network namespaces the last scrape asked the kernel about; the others were answered from the notification-driven cache.
+# TYPE container_vnic_namespaces_queried gauge
+container_vnic_namespaces_queried 1
+# HELP container_vnic_notification_overflows_total Times link notifications were lost (socket overflow) and the cache was rebuilt.
+# TYPE container_vnic_notification_overflows_total counter
+container_vnic_notification_overflows_total 1
 container_vnic_processes_skipped{cause="permission_denied"} 2
 container_vnic_processes_skipped{cause="process_vanished"} 3
 container_vnic_processes_skipped{cause="procfs"} 0
@@ -47,6 +56,7 @@ container_vnic_scrape_success 0
 `
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want),
 		"container_vnic_info", "container_vnic_namespaces", "container_vnic_namespaces_without_vnic",
+		"container_vnic_namespaces_queried", "container_vnic_notification_overflows_total",
 		"container_vnic_processes_skipped", "container_vnic_scrape_errors", "container_vnic_scrape_success"); err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +66,8 @@ container_vnic_scrape_success 0
 // half answer.
 func TestMetricsOnResolverError(t *testing.T) {
 	col := New(fakeResolver{err: errors.New("listing processes in /proc: boom")}, promslog.NewNopLogger())
-	if n := testutil.CollectAndCount(col); n != 2 {
-		t.Fatalf("got %d series, want 2 (duration and success)", n)
+	if n := testutil.CollectAndCount(col); n != 3 {
+		t.Fatalf("got %d series, want 3 (duration, success, overflows)", n)
 	}
 	want := `# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed or any namespace could not be resolved.
 # TYPE container_vnic_scrape_success gauge

@@ -64,6 +64,9 @@ func run() int {
 		return 1
 	}
 	defer resolver.Close()
+	if err := resolver.CacheError(); err != nil {
+		logger.Warn("no link notifications: every scrape asks the kernel about every namespace (grant CAP_NET_BROADCAST to cache)", "err", err)
+	}
 	if missing := missingCapabilities(); len(missing) > 0 {
 		logger.Warn("running without capabilities the exporter needs: namespaces of other users' processes will be reported as permission_denied errors",
 			"missing", strings.Join(missing, ","))
@@ -137,8 +140,9 @@ var needed = []struct {
 	bit  uint
 	name string
 }{
-	{19, "CAP_SYS_PTRACE"}, // read and open /proc/PID/ns/net of other users' processes
-	{12, "CAP_NET_ADMIN"},  // query links of another namespace (IFLA_TARGET_NETNSID), assign nsids
+	{19, "CAP_SYS_PTRACE"},    // read and open /proc/PID/ns/net of other users' processes
+	{12, "CAP_NET_ADMIN"},     // query links of another namespace (IFLA_TARGET_NETNSID), assign nsids
+	{11, "CAP_NET_BROADCAST"}, // hear link events of all namespaces (NETLINK_LISTEN_ALL_NSID): the cache
 }
 
 // missingCapabilities returns the needed capabilities absent from the
