@@ -1,0 +1,65 @@
+package vnic
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+// Benchmarks on real namespaces, made in the benchmark and removed after.
+// bench/run.sh compares whole commands and scrapes at up to 1,000
+// namespaces; these show where the resolver's own time goes:
+//
+//	go test -run '^$' -bench . -benchmem ./internal/vnic/
+
+var fleetSizes = []int{10, 100}
+
+func BenchmarkResolvePID(b *testing.B) {
+	for _, n := range fleetSizes {
+		b.Run(fmt.Sprintf("netns=%d", n), func(b *testing.B) {
+			fleet := netnstest.Fleet(b, n, 1)
+			r := benchResolver(b, Options{})
+			pid := fleet[n/2].PIDs[0]
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ns, err := r.ResolvePID(pid)
+				if err != nil || len(ns.VNICs) != 1 || ns.VNICs[0].HostIfname != fleet[n/2].Host {
+					b.Fatalf("%+v, %v", ns, err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkResolveAll(b *testing.B) {
+	for _, cached := range []bool{true, false} {
+		for _, n := range fleetSizes {
+			b.Run(fmt.Sprintf("cached=%v/netns=%d", cached, n), func(b *testing.B) {
+				fleet := netnstest.Fleet(b, n, 1)
+				r := benchResolver(b, Options{NoCache: !cached})
+				if _, err := r.ResolveAll(); err != nil { // fill the cache
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					snap, err := r.ResolveAll()
+					if err != nil || len(snap.Namespaces) < len(fleet) {
+						b.Fatalf("%d namespaces, %v", len(snap.Namespaces), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func benchResolver(b *testing.B, opts Options) *Resolver {
+	b.Helper()
+	opts.ProcfsPath = "/proc"
+	r, err := New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
+}
