@@ -46,6 +46,9 @@ func run() int {
 			"Maximum number of parallel scrape requests. Use 0 to disable.").Default("40").Int()
 		procfsPath = kingpin.Flag("path.procfs", "procfs mountpoint: the host's /proc, e.g. /host/proc in a container.").
 				Default("/proc").String()
+		useCache = kingpin.Flag("resolver.cache",
+			"Keep what is known of each namespace between scrapes, kept exact by link notifications (needs CAP_NET_BROADCAST). --no-resolver.cache asks the kernel about every namespace on every scrape.").
+			Default("true").Bool()
 		webConfig = kingpinflag.AddFlags(kingpin.CommandLine, ":10054")
 	)
 	logConfig := &promslog.Config{}
@@ -58,7 +61,7 @@ func run() int {
 	logger.Info("Starting "+exporterName, "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
 
-	resolver, err := vnic.New(vnic.Options{ProcfsPath: *procfsPath})
+	resolver, err := vnic.New(vnic.Options{ProcfsPath: *procfsPath, NoCache: !*useCache})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
