@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/container-vnic/container_vnic_exporter/collector"
+	"github.com/container-vnic/container_vnic_exporter/internal/coalesce"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -98,7 +99,8 @@ func run() int {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, handler)
+	// Scrapes that arrive together share one resolution and one encoding.
+	mux.Handle(*metricsPath, coalesce.New(handler))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Container vNIC Exporter",
