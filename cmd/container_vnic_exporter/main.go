@@ -72,7 +72,7 @@ func run() int {
 		logger.Warn("no link notifications: every scrape asks the kernel about every namespace (grant CAP_NET_BROADCAST to cache)", "err", err)
 	}
 	if missing := missingCapabilities(); len(missing) > 0 {
-		logger.Warn("running without capabilities the exporter needs: namespaces of other users' processes will be reported as permission_denied errors",
+		logger.Warn("running without capabilities the exporter needs: namespaces it cannot read or query are reported in container_vnic_scrape_errors{cause=\"permission_denied\"}; see README, Privileges",
 			"missing", strings.Join(missing, ","))
 	}
 

@@ -149,3 +149,28 @@ $`, pidLo, hostPID))
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }
+
+// Without CAP_NET_ADMIN the kernel refuses the namespace query: psnic says
+// so in one line naming the PID and the capability, and exits 1.
+func TestWithoutNetAdmin(t *testing.T) {
+	netnstest.RequireRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatalf("setpriv (util-linux) is needed: %v", err)
+	}
+	ns := netnstest.NewNetns(t, "cvp")
+	ns.Veth("cvpn"+netnstest.Suffix(), "eth0")
+	pid := ns.Spawn()
+	var out, errb bytes.Buffer
+	cmd := exec.Command("setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin", psnicBin, itoa(pid))
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailed {
+		t.Fatalf("exit %v, want 1; stderr %q", err, errb.String())
+	}
+	want := fmt.Sprintf("psnic: pid %d: permission denied", pid)
+	if out.Len() != 0 || !strings.HasPrefix(errb.String(), want) || !strings.Contains(errb.String(), "CAP_NET_ADMIN") ||
+		strings.Count(errb.String(), "\n") != 1 {
+		t.Fatalf("stdout %q, stderr %q; want one line starting %q naming CAP_NET_ADMIN", out.String(), errb.String(), want)
+	}
+}

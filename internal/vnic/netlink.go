@@ -29,16 +29,29 @@ func openRTNL() (*rtnl, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening rtnetlink socket: %w", err)
 	}
-	// A kernel that never answers must not hang a scrape forever; ask also
-	// for the error strings the kernel attaches to refusals.
+	// A kernel that never answers must not hang a scrape forever.
+	// Extended acks stay off: nl v1.3.1 slices past the end of a capped
+	// error reply carrying them and panics (seen on EPERM without
+	// CAP_NET_ADMIN).
 	_ = s.SetSendTimeout(&requestTimeout)
 	_ = s.SetReceiveTimeout(&requestTimeout)
-	_ = s.SetExtAck(true)
 	return &rtnl{sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}}, nil
 }
 
 func (r *rtnl) Close() {
 	r.sockets[unix.NETLINK_ROUTE].Socket.Close()
+}
+
+// execute runs req, turning a panic inside the netlink library into an
+// error: a malformed or unexpected reply must cost one failed query, never
+// the process.
+func execute(req *nl.NetlinkRequest, resType uint16, f func([]byte) bool) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("netlink library failed on the kernel's reply: %v", p)
+		}
+	}()
+	return req.ExecuteIter(unix.NETLINK_ROUTE, resType, f)
 }
 
 func (r *rtnl) request(typ, flags int) *nl.NetlinkRequest {
@@ -53,7 +66,11 @@ func (r *rtnl) nsidOf(fd int) (int, error) {
 	req := r.request(unix.RTM_GETNSID, 0)
 	req.AddData(nl.NewRtGenMsg())
 	req.AddData(nl.NewRtAttr(unix.NETNSA_FD, nl.Uint32Attr(uint32(fd))))
-	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNSID)
+	var msgs [][]byte
+	err := execute(req, unix.RTM_NEWNSID, func(m []byte) bool {
+		msgs = append(msgs, m)
+		return true
+	})
 	if err != nil {
 		return 0, fmt.Errorf("RTM_GETNSID: %w", err)
 	}
@@ -90,7 +107,7 @@ func (r *rtnl) assignNSID(fd int) error {
 	req.AddData(nl.NewRtGenMsg())
 	req.AddData(nl.NewRtAttr(unix.NETNSA_FD, nl.Uint32Attr(uint32(fd))))
 	req.AddData(nl.NewRtAttr(unix.NETNSA_NSID, nl.Uint32Attr(^uint32(0)))) // -1: the kernel picks
-	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := execute(req, 0, func([]byte) bool { return true }); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("RTM_NEWNSID: %w", err)
 	}
 	return nil
@@ -121,7 +138,7 @@ func (r *rtnl) dumpLinks(nsid int) ([]link, error) {
 		ls       []link
 		parseErr error
 	)
-	err := req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(m []byte) bool {
+	err := execute(req, unix.RTM_NEWLINK, func(m []byte) bool {
 		l, err := parseLink(m)
 		if err != nil {
 			parseErr = err
@@ -147,7 +164,7 @@ func (r *rtnl) linkByIndex(index int) (l link, ok bool, err error) {
 	msg.Index = int32(index)
 	req.AddData(msg)
 	var parseErr error
-	err = req.ExecuteIter(unix.NETLINK_ROUTE, unix.RTM_NEWLINK, func(m []byte) bool {
+	err = execute(req, unix.RTM_NEWLINK, func(m []byte) bool {
 		l, parseErr = parseLink(m)
 		ok = parseErr == nil
 		return false
