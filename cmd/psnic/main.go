@@ -80,7 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "psnic: give either PIDs or --all (see psnic --help)")
 		return exitUsage
 	}
-	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs})
+	// One answer, not a series of scrapes: no notification cache.
+	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs, NoCache: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic: %v\n", err)
 		return exitUsage
