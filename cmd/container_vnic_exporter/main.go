@@ -43,6 +43,9 @@ func run() int {
 				Default("/metrics").String()
 		disableExporterMetrics = kingpin.Flag("web.disable-exporter-metrics",
 			"Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").Bool()
+		timeoutOffset = kingpin.Flag("web.timeout-offset",
+			"Taken off the scraper's X-Prometheus-Scrape-Timeout-Seconds: a scrape still unanswered by then gets 503, and the resolution under way goes on for the next one.").
+			Default("0.5s").Duration()
 		maxRequests = kingpin.Flag("web.max-requests",
 			"Maximum number of parallel scrape requests. Use 0 to disable.").Default("40").Int()
 		procfsPath = kingpin.Flag("path.procfs", "procfs mountpoint: the host's /proc, e.g. /host/proc in a container.").
@@ -100,7 +103,7 @@ func run() int {
 
 	mux := http.NewServeMux()
 	// Scrapes that arrive together share one resolution and one encoding.
-	mux.Handle(*metricsPath, coalesce.New(handler))
+	mux.Handle(*metricsPath, coalesce.New(handler, *timeoutOffset))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Container vNIC Exporter",

@@ -3,17 +3,32 @@
 // URL and content negotiation headers wait for it and get a copy of its
 // answer. Ten scrapers arriving at once cost one scrape, not ten: one
 // resolution, one encoding, one compression.
+//
+// Each request waits at most as long as its scraper will
+// (X-Prometheus-Scrape-Timeout-Seconds, less an offset); one that runs out
+// gets 503 while the shared work finishes for the requests still waiting,
+// so slow scrapes never pile up work.
 package coalesce
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 )
+
+// TimeoutHeader is the header Prometheus sends with its scrape timeout.
+const TimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
 
 // Handler wraps next. The zero value is not usable; use New.
 type Handler struct {
-	next     http.Handler
+	next http.Handler
+	// offset is taken off each scraper's timeout, for the network and the
+	// scraper's own work.
+	offset   time.Duration
 	mu       sync.Mutex
 	inflight map[string]*call
 }
@@ -27,8 +42,9 @@ type call struct {
 }
 
 // New returns a Handler sharing next's responses among concurrent requests.
-func New(next http.Handler) *Handler {
-	return &Handler{next: next, inflight: map[string]*call{}}
+// A request carrying TimeoutHeader waits at most that long less offset.
+func New(next http.Handler, offset time.Duration) *Handler {
+	return &Handler{next: next, offset: offset, inflight: map[string]*call{}}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,27 +60,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		c = &call{done: make(chan struct{}), header: http.Header{}}
 		h.inflight[key] = c
+		// The shared work must not end with the request that started it.
+		go h.serve(key, c, r.WithContext(context.WithoutCancel(r.Context())))
 	}
 	h.mu.Unlock()
 
-	if !joined {
-		// Serve into the shared buffer; whatever happens, release the
-		// waiters and forget the call, so the next request starts afresh.
-		func() {
-			defer func() {
-				h.mu.Lock()
-				delete(h.inflight, key)
-				h.mu.Unlock()
-				close(c.done)
-			}()
-			h.next.ServeHTTP((*recorder)(c), r)
-		}()
-	} else {
-		select {
-		case <-c.done:
-		case <-r.Context().Done():
-			return // this client gave up
-		}
+	var timeout <-chan time.Time
+	if d, ok := h.deadline(r); ok {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case <-c.done:
+	case <-r.Context().Done():
+		return // this client gave up
+	case <-timeout:
+		http.Error(w, fmt.Sprintf("scrape timed out after %s (%s less %s); "+
+			"the resolution goes on and the next scrape shares it", r.Header.Get(TimeoutHeader)+"s", TimeoutHeader, h.offset),
+			http.StatusServiceUnavailable)
+		return
 	}
 	for k, v := range c.header {
 		w.Header()[k] = append([]string(nil), v...)
@@ -77,7 +92,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(c.body.Bytes())
 }
 
-// recorder is the http.ResponseWriter a leading request is served into.
+// serve runs the shared request, then releases its waiters and forgets the
+// call, so the next request starts afresh.
+func (h *Handler) serve(key string, c *call, r *http.Request) {
+	defer func() {
+		h.mu.Lock()
+		delete(h.inflight, key)
+		h.mu.Unlock()
+		close(c.done)
+	}()
+	h.next.ServeHTTP((*recorder)(c), r)
+}
+
+// deadline returns how long r may wait, from its scraper's timeout header.
+func (h *Handler) deadline(r *http.Request) (time.Duration, bool) {
+	v := r.Header.Get(TimeoutHeader)
+	if v == "" {
+		return 0, false
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil || secs <= 0 {
+		return 0, false
+	}
+	d := time.Duration(secs*float64(time.Second)) - h.offset
+	return max(d, time.Millisecond), true
+}
+
+// recorder is the http.ResponseWriter the shared request is served into.
 type recorder call
 
 func (r *recorder) Header() http.Header { return r.header }

@@ -23,7 +23,7 @@ func TestConcurrentRequestsShareOneResponse(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusTeapot)
 		fmt.Fprintf(w, "answer %d", n)
-	}))
+	}), 0)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
@@ -93,7 +93,7 @@ func TestDistinctAndLaterRequests(t *testing.T) {
 	h := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
 		fmt.Fprint(w, r.Header.Get("Accept"))
-	}))
+	}), 0)
 	for i, accept := range []string{"text/plain", "application/openmetrics-text", "text/plain"} {
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		req.Header.Set("Accept", accept)
@@ -105,5 +105,68 @@ func TestDistinctAndLaterRequests(t *testing.T) {
 	}
 	if served.Load() != 3 {
 		t.Fatalf("served %d times, want 3", served.Load())
+	}
+}
+
+// A request whose scraper's timeout runs out gets 503 at once; the shared
+// work goes on for the others and is not started twice.
+func TestScrapeTimeout(t *testing.T) {
+	var served atomic.Int32
+	release := make(chan struct{})
+	h := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		<-release
+		fmt.Fprint(w, "late answer")
+	}), 100*time.Millisecond)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	patient := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			patient <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		patient <- string(b)
+	}()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set(TimeoutHeader, "0.3")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if took := time.Since(start); resp.StatusCode != http.StatusServiceUnavailable || took > 2*time.Second {
+		t.Fatalf("got %s after %v: %s; want 503 after about 0.2 s", resp.Status, took, b)
+	}
+	close(release)
+	if got := <-patient; got != "late answer" {
+		t.Fatalf("patient request got %q", got)
+	}
+	if n := served.Load(); n != 1 {
+		t.Fatalf("served %d times, want 1", n)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	h := New(nil, 500*time.Millisecond)
+	for v, want := range map[string]time.Duration{
+		"10":   9500 * time.Millisecond,
+		"0.25": time.Millisecond, // never below 1 ms
+		"":     0, "abc": 0, "-3": 0, "0": 0,
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if v != "" {
+			r.Header.Set(TimeoutHeader, v)
+		}
+		got, ok := h.deadline(r)
+		if ok != (want != 0) || got != want {
+			t.Errorf("header %q: got %v %v, want %v", v, got, ok, want)
+		}
 	}
 }
