@@ -233,3 +233,28 @@ func TestCollectorLint(t *testing.T) {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// Legal but unusual interface names (dots, dashes, a quote, a backslash,
+// UTF-8, 15 bytes) come out exactly, and the exposition stays valid.
+func TestCollectorUnusualNames(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvcu")
+	host := "c.v-" + netnstest.Suffix() + "_x.y-" // 15 bytes
+	ns.Veth(host, "eth0")
+	container := `q"b\é.-_` + "9"
+	ns.IP("link", "set", "eth0", "down")
+	ns.IP("link", "set", "eth0", "name", container)
+	pid := ns.Spawn()
+	col := newCollector(t, procRoot(t, pid))
+
+	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
+		host, netnsInode(t, pid), pid)
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(col)
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) != 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+}
