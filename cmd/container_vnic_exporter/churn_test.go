@@ -1,0 +1,362 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+// churnSeconds is how long TestChurn churns: 30 s by default (CI), longer
+// with CHURN_SECONDS=600 for a soak.
+func churnSeconds(t *testing.T) time.Duration {
+	if v := os.Getenv("CHURN_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("CHURN_SECONDS=%q: want a positive number of seconds", v)
+		}
+		return time.Duration(n) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// container is one namespace the churner made: the ground truth a series
+// is checked against.
+type container struct {
+	host, netns string
+	pid         int
+	born        time.Time // its process is in the namespace (sleep exec'd)
+	killed      time.Time // removal began (zero while alive)
+	dead        time.Time // process reaped
+}
+
+type truth struct {
+	mu   sync.Mutex
+	byIf map[string]*container // by host ifname, never reused
+}
+
+// set records a change to the truth under its lock.
+func (g *truth) set(f func()) {
+	g.mu.Lock()
+	f()
+	g.mu.Unlock()
+}
+
+// check compares one scrape, taken between start and end, with the truth:
+// every series of ours must be a container alive at some point of the
+// scrape, with exactly its pid and netns; every container alive through the
+// whole scrape must be there.
+func (g *truth) check(prefix string, series []map[string]string, start, end time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	seen := map[string]bool{}
+	for _, l := range series {
+		host := l["host_ifname"]
+		if !strings.HasPrefix(host, prefix) {
+			continue
+		}
+		c := g.byIf[host]
+		if c == nil {
+			return fmt.Errorf("series for %s, which the churner never made: %v", host, l)
+		}
+		if l["container_ifname"] != "eth0" || l["pid"] != strconv.Itoa(c.pid) || l["netns"] != c.netns {
+			return fmt.Errorf("wrong pairing %v, truth: pid %d netns %s eth0", l, c.pid, c.netns)
+		}
+		if !c.dead.IsZero() && c.dead.Before(start) {
+			return fmt.Errorf("series %v for a container dead before the scrape", l)
+		}
+		seen[host] = true
+	}
+	for host, c := range g.byIf {
+		if !c.born.IsZero() && c.born.Before(start) && (c.killed.IsZero() || c.killed.After(end)) && !seen[host] {
+			return fmt.Errorf("container %s (pid %d) alive through the scrape is missing", host, c.pid)
+		}
+	}
+	return nil
+}
+
+// processStats reads what must not leak from the exporter process.
+func processStats(t *testing.T, pid int) (fds, threads, hwmKB int) {
+	t.Helper()
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "Threads:" {
+			threads, _ = strconv.Atoi(f[1])
+		}
+		if len(f) >= 2 && f[0] == "VmHWM:" {
+			hwmKB, _ = strconv.Atoi(f[1])
+		}
+	}
+	return len(entries), threads, hwmKB
+}
+
+func goroutines(t *testing.T, p *exporterProcess) int {
+	t.Helper()
+	f := p.scrape(t)["go_goroutines"]
+	if f == nil {
+		t.Fatal("no go_goroutines")
+	}
+	return int(f.GetMetric()[0].GetGauge().GetValue())
+}
+
+// Namespaces and their processes come and go continuously while ten
+// scrapers hit /metrics: every scrape must succeed and be exactly right,
+// and nothing may leak once the churn stops.
+func TestChurn(t *testing.T) {
+	netnstest.RequireRoot(t)
+	duration := churnSeconds(t)
+	p := startExporter(t)
+	pid := p.cmd.Process.Pid
+	url := "http://" + p.addr + "/metrics"
+	prefix := "cvch" + netnstest.Suffix()[:4]
+	g := &truth{byIf: map[string]*container{}}
+
+	// Warm up with the same concurrency, so that the baseline counts the
+	// threads and buffers ten scrapers need anyway.
+	var warm sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			for j := 0; j < 5; j++ {
+				p.scrape(t)
+			}
+		}()
+	}
+	warm.Wait()
+	http.DefaultClient.CloseIdleConnections()
+	baseGoroutines := goroutines(t, p)
+	http.DefaultClient.CloseIdleConnections()
+	baseFDs, baseThreads, _ := processStats(t, pid)
+
+	stop := make(chan struct{})
+	var churner sync.WaitGroup
+	var made, removed int
+	churnErr := make(chan error, 1)
+	churner.Add(1)
+	go func() {
+		defer churner.Done()
+		var alive []*container
+		var procs = map[*container]*exec.Cmd{}
+		remove := func(c *container) error {
+			g.set(func() { c.killed = time.Now() })
+			cmd := procs[c]
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+			g.set(func() { c.dead = time.Now() })
+			delete(procs, c)
+			removed++
+			return exec.Command("ip", "netns", "del", c.netnsName()).Run()
+		}
+		defer func() {
+			for _, c := range alive {
+				_ = remove(c)
+			}
+		}()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c, cmd, err := makeContainer(g, prefix, i)
+			if cmd != nil {
+				procs[c] = cmd
+				alive = append(alive, c)
+			}
+			if err != nil {
+				churnErr <- err
+				return
+			}
+			made++
+			if len(alive) > 8 {
+				if err := remove(alive[0]); err != nil {
+					churnErr <- err
+					return
+				}
+				alive = alive[1:]
+			}
+		}
+	}()
+
+	var scrapers sync.WaitGroup
+	var mu sync.Mutex
+	scrapes, failures := 0, []string{}
+	deadline := time.Now().Add(duration)
+	for i := 0; i < 10; i++ {
+		scrapers.Add(1)
+		go func() {
+			defer scrapers.Done()
+			client := &http.Client{Timeout: 30 * time.Second}
+			defer client.CloseIdleConnections()
+			for time.Now().Before(deadline) {
+				start := time.Now()
+				series, resolution, err := scrapeInfo(client, url)
+				end := time.Now()
+				if err == nil {
+					// A scrape that arrives while a resolution runs shares it
+					// (internal/coalesce): its answer may be as old as that
+					// resolution, plus encoding, before the scrape began.
+					err = g.check(prefix, series, start.Add(-resolution-sharedSlack), end)
+				}
+				mu.Lock()
+				scrapes++
+				if err != nil && len(failures) < 10 {
+					failures = append(failures, err.Error())
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	scrapers.Wait()
+	close(stop)
+	churner.Wait()
+	select {
+	case err := <-churnErr:
+		t.Fatalf("churner: %v", err)
+	default:
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+
+	// Once the churn stops and its namespaces are gone, the exporter is
+	// back where it started.
+	netnstest.Eventually(t, 20*time.Second, "churned veths to go", func() bool {
+		out, _ := exec.Command("ip", "-o", "link").Output()
+		return !strings.Contains(string(out), prefix)
+	})
+	var fds, threads, hwm, gr int
+	netnstest.Eventually(t, 10*time.Second, "fds and goroutines back to their starting level", func() bool {
+		http.DefaultClient.CloseIdleConnections()
+		gr = goroutines(t, p)
+		http.DefaultClient.CloseIdleConnections()
+		fds, threads, hwm = processStats(t, pid)
+		return fds <= baseFDs && gr <= baseGoroutines
+	})
+	if threads > baseThreads+2 {
+		t.Errorf("threads grew from %d to %d", baseThreads, threads)
+	}
+	t.Logf("churn %v: %d scrapes by 10 scrapers, %d namespaces made, %d removed; peak RSS %.1f MB; "+
+		"fds %d -> %d, goroutines %d -> %d, threads %d -> %d",
+		duration, scrapes, made, removed, float64(hwm)/1024, baseFDs, fds, baseGoroutines, gr, baseThreads, threads)
+	if scrapes < 10 || made < 20 {
+		t.Errorf("too little happened: %d scrapes, %d namespaces", scrapes, made)
+	}
+}
+
+func (c *container) netnsName() string { return c.host + "n" }
+
+// makeContainer makes one namespace with a veth and a process in it. The
+// process is started and recorded in g under g's lock, so a scrape that
+// sees it is checked against its record.
+func makeContainer(g *truth, prefix string, i int) (*container, *exec.Cmd, error) {
+	host := fmt.Sprintf("%s%d", prefix, i)
+	c := &container{host: host}
+	name := c.netnsName()
+	for _, args := range [][]string{
+		{"netns", "add", name},
+		{"link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", name},
+		{"link", "set", host, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return nil, nil, fmt.Errorf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat("/run/netns/"+name, &st); err != nil {
+		return nil, nil, err
+	}
+	c.netns = strconv.FormatUint(st.Ino, 10)
+	// The container's first process sets eth0 up itself: `ip -n` would
+	// enter the namespace as a process of its own, with a lower PID than
+	// the container's, which the exporter would rightly report.
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+name, "sh", "-c", "ip link set eth0 up && exec sleep 3600")
+	var err error
+	g.set(func() {
+		if err = cmd.Start(); err == nil {
+			c.pid = cmd.Process.Pid
+			g.byIf[host] = c
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for tries := 0; ; tries++ {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.pid))
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		if tries > 1000 {
+			return c, cmd, fmt.Errorf("process %d never reached sleep", c.pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	g.set(func() { c.born = time.Now() })
+	return c, cmd, nil
+}
+
+// sharedSlack bounds the encoding and hand-over of a shared response, on
+// top of the resolution time the response reports.
+const sharedSlack = 100 * time.Millisecond
+
+// scrapeInfo GETs url and returns the labels of its container_vnic_info
+// series and the duration of the resolution that produced them, failing on
+// anything but a 200 with a valid exposition.
+func scrapeInfo(client *http.Client, url string) ([]map[string]string, time.Duration, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		return nil, 0, fmt.Errorf("invalid exposition: %v", err)
+	}
+	var out []map[string]string
+	if f := families["container_vnic_info"]; f != nil {
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			out = append(out, l)
+		}
+	}
+	if f := families["container_vnic_scrape_success"]; f == nil || f.GetMetric()[0].GetGauge().GetValue() != 1 {
+		return nil, 0, fmt.Errorf("container_vnic_scrape_success is not 1")
+	}
+	f := families["container_vnic_scrape_duration_seconds"]
+	if f == nil {
+		return nil, 0, fmt.Errorf("no container_vnic_scrape_duration_seconds")
+	}
+	return out, time.Duration(f.GetMetric()[0].GetGauge().GetValue() * float64(time.Second)), nil
+}
