@@ -28,6 +28,7 @@ interface of a process's network namespace.
   psnic PID          one host ifname per line
   psnic PID PID...   "PID HOST_IFNAME" per line
   psnic --all        every namespace other than the host's, once each
+  psnic watch        a stream of changes (see psnic watch --help)
 
 Exit status: 0 every PID resolved; 1 at least one PID failed (one line on
 stderr each, naming the PID and the cause); 2 usage error.
@@ -47,6 +48,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "watch" {
+		return runWatch(args[1:], stdout, stderr)
+	}
 	app := kingpin.New("psnic", helpExitText)
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)

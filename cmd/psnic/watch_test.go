@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+// watcher is a running `psnic watch -o json`, its changes filtered to the
+// host interfaces of one test.
+type watcher struct {
+	cmd    *exec.Cmd
+	lines  chan change
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startWatch(t *testing.T, prefix string, args ...string) *watcher {
+	t.Helper()
+	w := &watcher{lines: make(chan change, 1000), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	w.cmd = exec.Command(psnicBin, append([]string{"watch", "-o", "json"}, args...)...)
+	w.cmd.Stderr = w.stderr
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			var c change
+			if err := json.Unmarshal(s.Bytes(), &c); err != nil {
+				c = change{Event: "unparsable: " + s.Text()}
+			}
+			if strings.HasPrefix(c.HostIfname, prefix) || strings.HasPrefix(c.Event, "unparsable") ||
+				(c.Old != nil && strings.HasPrefix(c.Old.HostIfname, prefix)) {
+				w.lines <- c
+			}
+		}
+		close(w.lines)
+		w.done <- w.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = w.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("psnic watch stderr:\n%s", w.stderr)
+		}
+	})
+	return w
+}
+
+// next returns the next change of ours, failing after 10 s.
+func (w *watcher) next(t *testing.T) change {
+	t.Helper()
+	select {
+	case c, ok := <-w.lines:
+		if !ok {
+			t.Fatalf("psnic watch ended early; stderr:\n%s", w.stderr)
+		}
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no change within 10 s; stderr:\n%s", w.stderr)
+	}
+	return change{}
+}
+
+// expect checks the next change: its event, container ifname, host ifname,
+// and for "changed" the old host and container names.
+func (w *watcher) expect(t *testing.T, event, container, host string, pid int, old ...string) change {
+	t.Helper()
+	c := w.next(t)
+	bad := c.Event != event || c.ContainerIfname != container || c.HostIfname != host || c.PID != pid || c.Time == ""
+	if len(old) == 2 && (c.Old == nil || c.Old.ContainerIfname != old[0] || c.Old.HostIfname != old[1]) {
+		bad = true
+	}
+	if bad {
+		t.Fatalf("got %+v (old %+v), want %s %s -> %s pid %d (old %v)", c, c.Old, event, container, host, pid, old)
+	}
+	return c
+}
+
+// The exact sequence for create, renames on either side, a process that
+// joins after the links, a moved container, and deletion.
+func TestWatchSequence(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cvw" + netnstest.Suffix()[:4]
+	w := startWatch(t, prefix)
+
+	// Process first, then its veth: the link notification drives it.
+	a := netnstest.NewNetns(t, "cvwa")
+	pidA := a.Spawn()
+	time.Sleep(300 * time.Millisecond) // let the watch take its snapshot
+	a.Veth(prefix+"a", "eth0")
+	first := w.expect(t, "added", "eth0", prefix+"a", pidA)
+	inoA := first.Netns
+
+	netnstest.IP(t, "link", "set", prefix+"a", "name", prefix+"b")
+	w.expect(t, "changed", "eth0", prefix+"b", pidA, "eth0", prefix+"a")
+
+	a.IP("link", "set", "eth0", "down")
+	a.IP("link", "set", "eth0", "name", "net0")
+	w.expect(t, "changed", "net0", prefix+"b", pidA, "eth0", prefix+"b")
+
+	// Links first, process later: only a process event can tell.
+	c := netnstest.NewNetns(t, "cvwc")
+	c.Veth(prefix+"c", "eth0")
+	pidC := c.Spawn()
+	w.expect(t, "added", "eth0", prefix+"c", pidC)
+
+	// Move container a: its namespace goes, a new one comes with a new veth
+	// under the same host name.
+	killAndDelete(t, a, pidA)
+	if got := w.expect(t, "removed", "net0", prefix+"b", pidA); got.Netns != inoA {
+		t.Fatalf("removed netns %d, want %d", got.Netns, inoA)
+	}
+	a2 := netnstest.NewNetns(t, "cvwa")
+	pidA2 := a2.Spawn()
+	a2.Veth(prefix+"b", "eth0")
+	if got := w.expect(t, "added", "eth0", prefix+"b", pidA2); got.Netns == inoA {
+		t.Fatal("moved container reported in its old namespace")
+	}
+
+	killAndDelete(t, c, pidC)
+	w.expect(t, "removed", "eth0", prefix+"c", pidC)
+
+	// SIGTERM: exit 0, and no thread ever left the host namespace.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/ns/net", w.cmd.Process.Pid))
+	host, _ := os.Readlink("/proc/self/ns/net")
+	for _, task := range tasks {
+		if ns, err := os.Readlink(task); err == nil && ns != host {
+			t.Errorf("%s is in %s, not the host's %s", task, ns, host)
+		}
+	}
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for range w.lines {
+	}
+	select {
+	case err := <-w.done:
+		if err != nil {
+			t.Fatalf("after SIGTERM: %v; stderr:\n%s", err, w.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("psnic watch still running 10 s after SIGTERM")
+	}
+}
+
+func killAndDelete(t *testing.T, ns *netnstest.Netns, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.IP(t, "netns", "del", ns.Name)
+}
+
+// Notifications lost to a minimal socket buffer: the stream still ends on
+// the truth, and says so with changes, not silence.
+func TestWatchOverflowConverges(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cvo" + netnstest.Suffix()[:4]
+	w := startWatch(t, prefix, "--event-buffer=1")
+	a := netnstest.NewNetns(t, "cvwo")
+	pid := a.Spawn()
+	time.Sleep(300 * time.Millisecond)
+	a.Veth(prefix+"a", "eth0")
+	w.expect(t, "added", "eth0", prefix+"a", pid)
+
+	var batch strings.Builder
+	for i := 0; i < 200; i++ {
+		batch.WriteString("link set eth0 down\nlink set eth0 up\n")
+	}
+	batch.WriteString("link set eth0 down\nlink set eth0 name final0\n")
+	cmd := exec.Command("ip", "-n", a.Name, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// Intermediate states may be skipped; the last word must be the truth.
+	for {
+		c := w.next(t)
+		if c.Event != "changed" {
+			t.Fatalf("unexpected %+v", c)
+		}
+		if c.ContainerIfname == "final0" && c.HostIfname == prefix+"a" {
+			break
+		}
+	}
+}
+
+// --exec runs the command per change with the change in its environment;
+// a failing or hanging command is reported and the stream goes on. The
+// README's clsact example gives each new host vNIC a clsact qdisc.
+func TestWatchExec(t *testing.T) {
+	netnstest.RequireRoot(t)
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Fatalf("tc (iproute2) is needed: %v", err)
+	}
+	prefix := "cvx" + netnstest.Suffix()[:4]
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	hook := filepath.Join(dir, "hook.sh")
+	script := `#!/bin/sh
+case "$PSNIC_HOST_IFNAME" in ` + prefix + `*) ;; *) exit 0 ;; esac
+echo "$PSNIC_EVENT|$PSNIC_PID|$PSNIC_NETNS|$PSNIC_CONTAINER_IFNAME|$PSNIC_CONTAINER_IFINDEX|$PSNIC_HOST_IFNAME|$PSNIC_HOST_IFINDEX|$PSNIC_KIND|$PSNIC_OLD_HOST_IFNAME" >>"$1"
+case "$PSNIC_HOST_IFNAME" in *fail) exit 3 ;; *hang) sleep 30 ;; esac
+exec "$(dirname "$0")/clsact.sh"
+`
+	if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	clsact, err := os.ReadFile("../../examples/tc/clsact.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "clsact.sh"), clsact, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, prefix, "--exec", hook, "--exec-timeout=300ms", "--", log)
+
+	a := netnstest.NewNetns(t, "cvxa")
+	pid := a.Spawn()
+	time.Sleep(300 * time.Millisecond)
+	for _, suffix := range []string{"fail", "hang", "ok"} {
+		host := prefix + suffix
+		a.Veth(host, "e"+suffix)
+		w.expect(t, "added", "e"+suffix, host, pid)
+	}
+	netnstest.Eventually(t, 10*time.Second, "the hook to see the third vNIC", func() bool {
+		b, _ := os.ReadFile(log)
+		return strings.Contains(string(b), prefix+"ok|")
+	})
+	b, _ := os.ReadFile(log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("hook ran %d times, want 3:\n%s", len(lines), b)
+	}
+	f := strings.Split(lines[2], "|")
+	want := []string{"added", strconv.Itoa(pid), "", "eok", strconv.Itoa(a.Index("eok")), prefix + "ok",
+		strconv.Itoa(netnstest.HostIndex(t, prefix+"ok")), "veth", ""}
+	for i := range want {
+		if i != 2 && f[i] != want[i] {
+			t.Errorf("hook field %d = %q, want %q (%s)", i, f[i], want[i], lines[2])
+		}
+	}
+	out, _ := exec.Command("tc", "qdisc", "show", "dev", prefix+"ok").Output()
+	if !strings.Contains(string(out), "qdisc clsact") {
+		t.Errorf("no clsact qdisc on %s: %s", prefix+"ok", out)
+	}
+	stderr := w.stderr.String()
+	if !strings.Contains(stderr, "--exec "+hook+" for added "+prefix+"fail: exit status 3") ||
+		!strings.Contains(stderr, "for added "+prefix+"hang: killed after 300ms") {
+		t.Errorf("failures not reported as expected:\n%s", stderr)
+	}
+}
