@@ -27,7 +27,7 @@ sizes=("$@")
 command -v gnuplot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null; }
 
 echo "== building" >&2
-(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter ./bench/scrapetime)
+(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter ./bench/scrapetime ./bench/watchlatency)
 for c in rep psnic walkfloor; do gcc -O2 -o "$bin/$c-c" "$shared/$c.c"; done
 
 exporter_pid=
@@ -54,6 +54,7 @@ stop_exporter() { kill "$exporter_pid"; wait "$exporter_pid" 2>/dev/null || true
 
 results=$out/results.tsv
 printf 'netns\tprocs\tpsnic_us\tpaper_us\tbaseline_us\tfloor_us\tscrape_us\tscrape_nocache_us\tscrape10_us\trss_kb\tseries\n' >"$results"
+: >"$out/watch.txt"
 for n in "${sizes[@]}"; do
 	for p in 1 5; do
 		echo "== N=$n, $p process(es) per namespace" >&2
@@ -64,6 +65,7 @@ for n in "${sizes[@]}"; do
 			t_psnic=$(rep 200 "$bin/psnic" "$pid")
 			t_paper=$(rep 200 "$bin/psnic-c" "$pid")
 			t_base=$(rep 50 sh "$shared/baseline-nsenter-ip.sh" "$pid")
+			echo "N=$n: $("$bin/watchlatency" -psnic "$bin/psnic" -netns "$pid" -n 50)" | tee -a "$out/watch.txt" >&2
 		else
 			t_psnic=- t_paper=- t_base=-
 		fi
@@ -98,6 +100,7 @@ NR == 1 {
 	printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f | %s |\n",
 		$1, $2, $3, $4, $5, r1, r2, $6, $7, $7 / $6, $8, $9, $9 / $7, $10 / 1024, $11
 }' "$results" >"$out/results.md"
+{ echo; echo "psnic watch, from \`ip link add\` to the line on stdout:"; echo; sed 's/^/    /' "$out/watch.txt"; } >>"$out/results.md"
 cat "$out/results.md"
 
 # Plot: scrape time against namespace count (1 process per namespace). The
