@@ -11,15 +11,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
 const namespace = "container_vnic"
 
 var (
-	infoDesc = prometheus.NewDesc(namespace+"_info",
-		"A container-side network interface and the host interface it is paired with (value is always 1).",
-		[]string{"pid", "netns", "host_ifname", "container_ifname"}, nil)
+	infoHelpText   = "A container-side network interface and the host interface it is paired with (value is always 1)."
+	infoLabels = []string{"pid", "netns", "host_ifname", "container_ifname"}
+	infoDesc   = prometheus.NewDesc(namespace+"_info", infoHelpText, infoLabels, nil)
+	// With identity: the container and pod the namespace's lowest PID is in.
+	identityInfoDesc = prometheus.NewDesc(namespace+"_info", infoHelpText,
+		append(append([]string{}, infoLabels...), "container_id", "pod_uid", "runtime"), nil)
 	durationDesc = prometheus.NewDesc(namespace+"_scrape_duration_seconds",
 		"Time the last resolution of all container network namespaces took.", nil, nil)
 	successDesc = prometheus.NewDesc(namespace+"_scrape_success",
@@ -50,11 +54,16 @@ type Resolver interface {
 	ResolveAll() (vnic.Snapshot, error)
 }
 
+// IdentityFunc returns the container identity of a process, as
+// cgroupid.Read does.
+type IdentityFunc func(pid int) (cgroupid.Identity, error)
+
 // Collector is a prometheus.Collector that resolves all container network
 // namespaces on every Collect. Concurrent Collects share one resolution.
 type Collector struct {
 	resolver Resolver
 	logger   *slog.Logger
+	identity IdentityFunc // nil: no identity labels
 
 	mu        sync.Mutex
 	inflight  *flight
@@ -76,9 +85,21 @@ func New(r Resolver, logger *slog.Logger) *Collector {
 	return &Collector{resolver: r, logger: logger}
 }
 
+// WithIdentity adds container_id, pod_uid and runtime labels to
+// container_vnic_info, read through id for each namespace's lowest PID.
+// Unknown layouts and unreadable cgroups give empty values.
+func (c *Collector) WithIdentity(id IdentityFunc) *Collector {
+	c.identity = id
+	return c
+}
+
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{infoDesc, durationDesc, successDesc, errorsDesc, skippedDesc,
+	info := infoDesc
+	if c.identity != nil {
+		info = identityInfoDesc
+	}
+	for _, d := range []*prometheus.Desc{info, durationDesc, successDesc, errorsDesc, skippedDesc,
 		namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
@@ -94,7 +115,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, 0)
 		return
 	}
-	for _, m := range metrics(f.snap) {
+	for _, m := range metrics(f.snap, c.identity) {
 		ch <- m
 	}
 	success := 1.0
@@ -135,9 +156,9 @@ func (c *Collector) resolve() *flight {
 	return f
 }
 
-// metrics converts a snapshot into const metrics. It is pure, so tests can
-// feed it hand-built snapshots.
-func metrics(s vnic.Snapshot) []prometheus.Metric {
+// metrics converts a snapshot into const metrics. Apart from identity, it is
+// pure, so tests can feed it hand-built snapshots.
+func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 	var out []prometheus.Metric
 	without := 0
 	for _, ns := range s.Namespaces {
@@ -145,9 +166,20 @@ func metrics(s vnic.Snapshot) []prometheus.Metric {
 			without++
 		}
 		pid, ino := strconv.Itoa(ns.PID), strconv.FormatUint(ns.Inode, 10)
+		var id cgroupid.Identity
+		if identity != nil && len(ns.VNICs) > 0 {
+			// A process gone since the walk, or unreadable, has no identity
+			// to tell; its series keeps empty values rather than vanish.
+			id, _ = identity(ns.PID)
+		}
 		for _, v := range ns.VNICs {
-			out = append(out, prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
-				pid, ino, v.HostIfname, v.ContainerIfname))
+			if identity == nil {
+				out = append(out, prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
+					pid, ino, v.HostIfname, v.ContainerIfname))
+				continue
+			}
+			out = append(out, prometheus.MustNewConstMetric(identityInfoDesc, prometheus.GaugeValue, 1,
+				pid, ino, v.HostIfname, v.ContainerIfname, id.ContainerID, id.PodUID, id.Runtime))
 		}
 	}
 	failed := 0

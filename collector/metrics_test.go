@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -74,6 +75,34 @@ func TestMetricsOnResolverError(t *testing.T) {
 container_vnic_scrape_success 0
 `
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_scrape_success"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With identity on, each series carries the container and pod of its
+// namespace's lowest PID; an unknown or unreadable one gives empty values.
+func TestMetricsWithIdentity(t *testing.T) {
+	snap := vnic.Snapshot{Namespaces: []vnic.Netns{
+		{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth10", Kind: "veth"}}},
+		{Inode: 1002, PID: 20, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth20", Kind: "veth"}}},
+		{Inode: 1003, PID: 30, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth30", Kind: "veth"}}},
+	}}
+	id := strings.Repeat("ab", 32)
+	identities := func(pid int) (cgroupid.Identity, error) {
+		switch pid {
+		case 10:
+			return cgroupid.Identity{ContainerID: id, PodUID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", Runtime: "containerd"}, nil
+		case 20:
+			return cgroupid.Identity{}, nil // a layout not known
+		}
+		return cgroupid.Identity{}, errors.New("open /proc/30/cgroup: no such file or directory")
+	}
+	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).WithIdentity(identities)
+	want := infoHelp + `container_vnic_info{container_id="` + id + `",container_ifname="eth0",host_ifname="veth10",netns="1001",pid="10",pod_uid="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",runtime="containerd"} 1
+container_vnic_info{container_id="",container_ifname="eth0",host_ifname="veth20",netns="1002",pid="20",pod_uid="",runtime=""} 1
+container_vnic_info{container_id="",container_ifname="eth0",host_ifname="veth30",netns="1003",pid="30",pod_uid="",runtime=""} 1
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/container-vnic/container_vnic_exporter/collector"
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/coalesce"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
@@ -50,6 +51,9 @@ func run() int {
 			"Maximum number of parallel scrape requests. Use 0 to disable.").Default("40").Int()
 		procfsPath = kingpin.Flag("path.procfs", "procfs mountpoint: the host's /proc, e.g. /host/proc in a container.").
 				Default("/proc").String()
+		identity = kingpin.Flag("collector.container-identity",
+			"Add container_id, pod_uid and runtime labels to container_vnic_info, from the cgroup of each namespace's lowest PID.").
+			Default("false").Bool()
 		useCache = kingpin.Flag("resolver.cache",
 			"Keep what is known of each namespace between scrapes, kept exact by link notifications (needs CAP_NET_BROADCAST). --no-resolver.cache asks the kernel about every namespace on every scrape.").
 			Default("true").Bool()
@@ -80,7 +84,11 @@ func run() int {
 	}
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collector.New(resolver, logger), versioncollector.NewCollector(exporterName))
+	vnicCollector := collector.New(resolver, logger)
+	if *identity {
+		vnicCollector.WithIdentity(func(pid int) (cgroupid.Identity, error) { return cgroupid.Read(*procfsPath, pid) })
+	}
+	registry.MustRegister(vnicCollector, versioncollector.NewCollector(exporterName))
 	var gatherers prometheus.Gatherers = prometheus.Gatherers{registry}
 	handlerOpts := promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),

@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
 
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -36,11 +37,15 @@ Needs root, or CAP_SYS_PTRACE (to open other processes' namespaces) and
 CAP_NET_ADMIN (to query them).`
 )
 
-// row is one line of output: a container interface and its host end.
+// row is one line of output: a container interface and its host end, and
+// the container the PID is in (empty where its cgroup layout is unknown).
 type row struct {
 	PID   int    `json:"pid"`
 	Netns uint64 `json:"netns"`
 	vnic.VNIC
+	ContainerID string `json:"container_id"`
+	PodUID      string `json:"pod_uid"`
+	Runtime     string `json:"runtime"`
 }
 
 func main() {
@@ -101,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		for _, ns := range snap.Namespaces {
-			rows = appendRows(rows, ns)
+			rows = appendRows(rows, ns, *procfs)
 		}
 		for cause, n := range snap.Failed {
 			fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
@@ -115,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				code = exitFailed
 				continue
 			}
-			rows = appendRows(rows, ns)
+			rows = appendRows(rows, ns, *procfs)
 		}
 	}
 	if err := write(stdout, rows, *output, *all || len(pids) > 1); err != nil {
@@ -145,9 +150,12 @@ func parsePIDs(args []string) ([]int, error) {
 	return pids, nil
 }
 
-func appendRows(rows []row, ns vnic.Netns) []row {
+func appendRows(rows []row, ns vnic.Netns, procfs string) []row {
+	// A process gone since it was resolved has no identity left to tell.
+	id, _ := cgroupid.Read(procfs, ns.PID)
 	for _, v := range ns.VNICs {
-		rows = append(rows, row{PID: ns.PID, Netns: ns.Inode, VNIC: v})
+		rows = append(rows, row{PID: ns.PID, Netns: ns.Inode, VNIC: v,
+			ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime})
 	}
 	return rows
 }

@@ -143,8 +143,8 @@ func snapshot(r *vnic.Resolver) (map[key]row, error) {
 	}
 	m := map[key]row{}
 	for _, ns := range snap.Namespaces {
-		for _, v := range ns.VNICs {
-			m[key{ns.Inode, v.ContainerIfindex}] = row{PID: ns.PID, Netns: ns.Inode, VNIC: v}
+		for _, r := range appendRows(nil, ns, r.ProcfsPath()) {
+			m[key{ns.Inode, r.ContainerIfindex}] = r
 		}
 	}
 	return m, nil
