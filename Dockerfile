@@ -12,7 +12,11 @@ LABEL org.opencontainers.image.title="container_vnic_exporter" \
 COPY .build/${OS}-${ARCH}/container_vnic_exporter /bin/container_vnic_exporter
 COPY .build/${OS}-${ARCH}/psnic /bin/psnic
 EXPOSE 10054
-# Needs CAP_SYS_PTRACE and CAP_NET_ADMIN, host network and host PID
-# namespaces (see README, "Privileges").
+# Run with host network and host PID namespaces, the host's /proc at
+# /host/proc (--path.procfs=/host/proc), all capabilities dropped but
+# SYS_PTRACE and NET_ADMIN (and NET_BROADCAST for the cache); see README,
+# "Privileges". podman hands added capabilities to this non-root user as
+# ambient ones; Docker and Kubernetes do not, so there run it as user 0
+# with every other capability dropped (examples/kubernetes/daemonset.yaml).
 USER 65534:65534
 ENTRYPOINT ["/bin/container_vnic_exporter"]
