@@ -32,6 +32,8 @@ var (
 		"Container network namespaces found but not resolved in the last scrape, by cause.", []string{"cause"}, nil)
 	skippedDesc = prometheus.NewDesc(namespace+"_processes_skipped",
 		"Processes whose network namespace could not be read in the last scrape, by cause (process_vanished is normal churn).", []string{"cause"}, nil)
+	processesDesc = prometheus.NewDesc(namespace+"_processes",
+		"Processes the last scrape looked at in procfs; see container_vnic_processes_skipped for those it could not read.", nil, nil)
 	namespacesDesc = prometheus.NewDesc(namespace+"_namespaces",
 		"Network namespaces other than the host's held by processes, seen in the last scrape.", nil, nil)
 	withoutVNICDesc = prometheus.NewDesc(namespace+"_namespaces_without_vnic",
@@ -100,7 +102,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		info = identityInfoDesc
 	}
 	for _, d := range []*prometheus.Desc{info, durationDesc, successDesc, errorsDesc, skippedDesc,
-		namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
+		processesDesc, namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
 }
@@ -187,6 +189,7 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 		failed += n
 	}
 	out = append(out,
+		prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(s.Walk.Processes)),
 		prometheus.MustNewConstMetric(namespacesDesc, prometheus.GaugeValue, float64(len(s.Namespaces)+failed+s.Vanished)),
 		prometheus.MustNewConstMetric(withoutVNICDesc, prometheus.GaugeValue, float64(without)),
 		prometheus.MustNewConstMetric(queriedDesc, prometheus.GaugeValue, float64(s.Queried)))

@@ -41,6 +41,9 @@ container_vnic_info{container_ifname="net.1-x",host_ifname="fifteen-bytes15",net
 ` + selfMetricsHelp + `
 container_vnic_namespaces 5
 container_vnic_namespaces_without_vnic 1
+# HELP container_vnic_processes Processes the last scrape looked at in procfs; see container_vnic_processes_skipped for those it could not read.
+# TYPE container_vnic_processes gauge
+container_vnic_processes 50
 # HELP container_vnic_namespaces_queried Network namespaces the last scrape asked the kernel about; the others were answered from the notification-driven cache.
 # TYPE container_vnic_namespaces_queried gauge
 container_vnic_namespaces_queried 1
@@ -57,7 +60,7 @@ container_vnic_scrape_success 0
 `
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want),
 		"container_vnic_info", "container_vnic_namespaces", "container_vnic_namespaces_without_vnic",
-		"container_vnic_namespaces_queried", "container_vnic_notification_overflows_total",
+		"container_vnic_namespaces_queried", "container_vnic_notification_overflows_total", "container_vnic_processes",
 		"container_vnic_processes_skipped", "container_vnic_scrape_errors", "container_vnic_scrape_success"); err != nil {
 		t.Fatal(err)
 	}

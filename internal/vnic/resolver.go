@@ -167,7 +167,7 @@ type Snapshot struct {
 	Failed   map[Cause]int
 	Vanished int
 	// Reused counts namespaces answered from the cache, Queried those the
-	// kernel was asked about; Overflow is true when notifications were
+	// kernel was asked about (whether or not it answered); Overflow is true when notifications were
 	// lost since the last call and the cache was rebuilt.
 	Reused, Queried int
 	Overflow        bool
@@ -249,6 +249,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot) ([]VNIC, error) {
 	c := r.cache.byInode[ns.Inode]
 	if c == nil || c.stale {
+		snap.Queried++
 		f, err := r.openFound(ns)
 		if err != nil {
 			return nil, err
@@ -259,7 +260,6 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 			return nil, err
 		}
 		c = r.cache.store(ns.Inode, nsid, links)
-		snap.Queried++
 	} else {
 		snap.Reused++
 	}
