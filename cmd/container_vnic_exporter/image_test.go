@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,6 +104,42 @@ func TestImage(t *testing.T) {
 			}
 			return noSeriesFor([]*sleeperContainer{late})(f)
 		})
+	})
+
+	// Container identity, proven on containers podman started: the id is
+	// podman's own, from the exporter and from psnic in the image alike.
+	t.Run("identity", func(t *testing.T) {
+		e := runImageExporter(t, store, exporterImage, "cvx-exporter-identity", "65534", capSysPtrace|capNetAdmin|capNetBroadcast,
+			"--", "--collector.container-identity")
+		for _, c := range sleepers {
+			id := strings.TrimSpace(store.run(t, "inspect", "-f", "{{.Id}}", c.name))
+			if len(id) != 64 {
+				t.Fatalf("podman inspect %s: id %q", c.name, id)
+			}
+			e.scrapeUntil(t, func(f map[string]*dto.MetricFamily) error {
+				for _, l := range seriesLabels(f, "container_vnic_info") {
+					if l["pid"] != strconv.Itoa(c.lowestPID) {
+						continue
+					}
+					if l["container_id"] != id || l["runtime"] != "podman" || l["pod_uid"] != "" {
+						return fmt.Errorf("%s: series %v, want container_id %s runtime podman", c.name, l, id)
+					}
+					return nil
+				}
+				return fmt.Errorf("%s: no series for pid %d", c.name, c.lowestPID)
+			})
+			out := store.run(t, "run", "--rm", "--pull=never", "--network", "host", "--pid", "host",
+				"-v", "/proc:/host/proc:ro", "--read-only", "--user", "65534", "--cap-drop", "all",
+				"--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN", "--entrypoint", "/bin/psnic",
+				exporterImage, "--path.procfs=/host/proc", "-o", "json", strconv.Itoa(c.lowestPID))
+			var rows []map[string]any
+			if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 {
+				t.Fatalf("psnic in the image: %v: %q", err, out)
+			}
+			if rows[0]["container_id"] != id || rows[0]["runtime"] != "podman" || rows[0]["host_ifname"] != c.want[0].HostIfname {
+				t.Errorf("psnic in the image: %v, want container_id %s runtime podman host_ifname %s", rows[0], id, c.want[0].HostIfname)
+			}
+		}
 	})
 
 	// The least set: correct series, asking the kernel on every scrape.
@@ -564,6 +601,11 @@ func runImageExporter(t *testing.T, s *podmanStore, image, name, uid string, cap
 	args := []string{"run", "-d", "--pull=never", "--name", name,
 		"--network", "host", "--pid", "host", "-v", "/proc:/host/proc:ro", "--read-only",
 		"--user", uid, "--cap-drop", "all"}
+	// extra holds podman flags, then optionally "--" and exporter flags.
+	var exporterFlags []string
+	if i := slices.Index(extra, "--"); i >= 0 {
+		extra, exporterFlags = extra[:i], extra[i+1:]
+	}
 	args = append(args, extra...)
 	for bit, capName := range capNames {
 		if caps&bit != 0 {
@@ -571,6 +613,7 @@ func runImageExporter(t *testing.T, s *podmanStore, image, name, uid string, cap
 		}
 	}
 	args = append(args, image, "--path.procfs=/host/proc", "--web.listen-address="+addr)
+	args = append(args, exporterFlags...)
 	s.run(t, args...)
 	e := &imageExporter{store: s, name: name, url: "http://" + addr + "/metrics"}
 	t.Cleanup(func() {
