@@ -133,8 +133,11 @@ func TestWatchSequence(t *testing.T) {
 	w.expect(t, "changed", "net0", prefix+"b", pidA, "eth0", prefix+"b")
 
 	// Links first, process later: only a process event can tell.
+	// (No `ip -n` here: it would enter the namespace itself, and rightly be
+	// reported as its lowest PID for a moment.)
 	c := netnstest.NewNetns(t, "cvwc")
-	c.Veth(prefix+"c", "eth0")
+	netnstest.IP(t, "link", "add", prefix+"c", "type", "veth", "peer", "name", "eth0", "netns", c.Name)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"c").Run() })
 	pidC := c.Spawn()
 	w.expect(t, "added", "eth0", prefix+"c", pidC)
 

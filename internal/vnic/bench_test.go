@@ -2,6 +2,9 @@ package vnic
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
@@ -13,7 +16,25 @@ import (
 //
 //	go test -run '^$' -bench . -benchmem ./internal/vnic/
 
-var fleetSizes = []int{10, 100}
+var fleetSizes = benchSizes()
+
+// benchSizes is 10 and 100 namespaces, or the list in BENCH_NETNS
+// (e.g. BENCH_NETNS=1000 for a profile at scale).
+func benchSizes() []int {
+	v := os.Getenv("BENCH_NETNS")
+	if v == "" {
+		return []int{10, 100}
+	}
+	var sizes []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			panic("BENCH_NETNS: want a comma-separated list of positive numbers, got " + v)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
 
 func BenchmarkResolvePID(b *testing.B) {
 	for _, n := range fleetSizes {

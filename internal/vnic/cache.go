@@ -3,16 +3,21 @@ package vnic
 import "golang.org/x/sys/unix"
 
 // cache holds what ResolveAll learnt of container namespaces (their id and
-// links) for as long as notifications say it is still true.
+// links) and of the host links, for as long as notifications say it is
+// still true.
 //
-// Host links are not cached: when a veth's container end moves to another
-// namespace, the kernel changes the host end's peer namespace id without
-// telling the host (seen on 6.18), so no event stream keeps them exact.
-// ResolveAll dumps them on every call instead, and checks each cached
-// namespace against that dump (see consistent).
+// When a veth's container end moves to another namespace, the kernel
+// changes the host end's peer namespace id without telling the host (seen
+// on 6.18); only the namespaces the end left and joined hear of it. So any
+// link event, wherever it happens, invalidates the host links. Every
+// namespace a host veth points into has an id (listing the host links
+// assigns one), so its events reach the notification socket. Cached
+// namespaces are also checked against the host links (see consistent).
 type cache struct {
-	byInode map[uint64]*cachedNetns
-	byNSID  map[int]*cachedNetns
+	host      map[int]link   // host links by ifindex; nil when stale
+	hostPeers map[int][]link // host veths by their peer's namespace id
+	byInode   map[uint64]*cachedNetns
+	byNSID    map[int]*cachedNetns
 }
 
 type cachedNetns struct {
@@ -23,8 +28,20 @@ type cachedNetns struct {
 }
 
 func (c *cache) reset() {
+	c.host, c.hostPeers = nil, nil
 	c.byInode = map[uint64]*cachedNetns{}
 	c.byNSID = map[int]*cachedNetns{}
+}
+
+func (c *cache) setHost(links []link) {
+	c.host = make(map[int]link, len(links))
+	c.hostPeers = map[int][]link{}
+	for _, l := range links {
+		c.host[l.Index] = l
+		if l.Kind == "veth" && l.PeerNSID != noNSID {
+			c.hostPeers[l.PeerNSID] = append(c.hostPeers[l.PeerNSID], l)
+		}
+	}
 }
 
 func (c *cache) store(inode uint64, nsid int, links []link) *cachedNetns {
@@ -46,6 +63,7 @@ func (c *cache) drop(e *cachedNetns) {
 func (c *cache) apply(ev event) {
 	switch ev.Type {
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
+		c.host, c.hostPeers = nil, nil
 		if e := c.byNSID[ev.From]; e != nil && ev.From != noNSID {
 			e.stale = true
 		}

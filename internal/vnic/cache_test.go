@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -19,16 +20,26 @@ func TestCacheApply(t *testing.T) {
 	a := c.store(100, 4, []link{{Index: 2, Name: "eth0"}})
 	b := c.store(200, 5, nil)
 
+	c.setHost([]link{{Index: 13, Name: "veth13", Kind: "veth", PeerIndex: 2, PeerNSID: 4}})
+	if len(c.hostPeers[4]) != 1 {
+		t.Fatalf("hostPeers %v", c.hostPeers)
+	}
 	c.apply(event{Type: unix.RTM_NEWLINK, From: 4})
-	if !a.stale || b.stale {
-		t.Fatalf("link event in nsid 4: a stale %v, b stale %v; want only a stale", a.stale, b.stale)
+	if !a.stale || b.stale || c.host != nil || c.hostPeers != nil {
+		t.Fatalf("link event in nsid 4: a stale %v, b stale %v, host kept %v; want a and the host links stale", a.stale, b.stale, c.host != nil)
 	}
 	a.stale = false
 	for _, from := range []int{9, noNSID} { // the host, or a namespace not cached
+		c.setHost(nil)
 		c.apply(event{Type: unix.RTM_DELLINK, From: from})
-		if a.stale || b.stale {
-			t.Fatalf("link event from nsid %d marked a cached namespace stale", from)
+		if a.stale || b.stale || c.host != nil {
+			t.Fatalf("link event from nsid %d: a stale %v, b stale %v, host kept %v; want only the host links stale", from, a.stale, b.stale, c.host != nil)
 		}
+	}
+	c.setHost(nil)
+	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 8})
+	if c.host == nil {
+		t.Fatal("an nsid event must not invalidate the host links")
 	}
 	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 5})
 	if c.byInode[200] == nil {
@@ -144,6 +155,12 @@ func TestCacheStaysExact(t *testing.T) {
 	if snap.Reused == 0 {
 		t.Fatalf("second call reused nothing: %+v", snap)
 	}
+	// Nothing changed anywhere (if no other test changed links meanwhile):
+	// a third call need not even list the host links.
+	netnstest.Eventually(t, 5*time.Second, "a call answered wholly from the cache", func() bool {
+		_, snap = vnicsOf(t, r, pidA)
+		return !snap.HostDumped && snap.Queried == 0
+	})
 
 	// Create: a second veth in a.
 	hostA2 := hostName("cvkc")

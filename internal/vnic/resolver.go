@@ -171,18 +171,20 @@ type Snapshot struct {
 	// lost since the last call and the cache was rebuilt.
 	Reused, Queried int
 	Overflow        bool
+	// HostDumped is true when the host links were listed afresh (a link
+	// changed somewhere since the last call, or there is no cache).
+	HostDumped bool
 }
 
 // ResolveAll walks procfs and resolves every network namespace other than
 // the host's, each once however many processes share it.
 //
-// The host links are dumped on every call. What it learns of a container
-// namespace (its id and its links) is cached and kept exact by
-// notifications: a link event in the namespace invalidates it, the deletion
-// of its id drops it, lost notifications (socket overflow) drop everything,
-// and an entry the fresh host links contradict is asked again. Pending
-// notifications are applied before the walk, so every change made before a
-// call shows in its result.
+// What it learns is cached and kept exact by notifications: a link event
+// in a namespace invalidates that namespace, any link event at all the
+// host links, the deletion of a namespace id its entry, and lost
+// notifications (socket overflow) everything; an entry the host links
+// contradict is asked again. Pending notifications are applied before the
+// walk, so every change made before a call shows in its result.
 func (r *Resolver) ResolveAll() (Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -203,18 +205,15 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		r.cache.prune(found)
 		return snap, nil
 	}
-	hostLinks, err := r.nl.links(noNSID)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("listing host links: %w", err)
-	}
-	byIndex := make(map[int]link, len(hostLinks))
-	hostPeers := map[int][]link{} // host veths by their peer's namespace id
-	for _, l := range hostLinks {
-		byIndex[l.Index] = l
-		if l.Kind == "veth" && l.PeerNSID != noNSID {
-			hostPeers[l.PeerNSID] = append(hostPeers[l.PeerNSID], l)
+	if r.cache.host == nil {
+		hostLinks, err := r.nl.links(noNSID)
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("listing host links: %w", err)
 		}
+		r.cache.setHost(hostLinks)
+		snap.HostDumped = true
 	}
+	byIndex, hostPeers := r.cache.host, r.cache.hostPeers
 	lookup := func(index int) (link, bool, error) {
 		l, ok := byIndex[index]
 		return l, ok, nil
