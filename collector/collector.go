@@ -24,6 +24,12 @@ var (
 	// With identity: the container and pod the namespace's lowest PID is in.
 	identityInfoDesc = prometheus.NewDesc(namespace+"_info", infoHelpText,
 		append(append([]string{}, infoLabels...), "container_id", "pod_uid", "runtime"), nil)
+	// A macvlan, ipvlan or vlan in a container sits on a host interface
+	// whose counters are not the container's alone: a series of its own,
+	// so joins on container_vnic_info never attribute them to it.
+	parentInfoDesc = prometheus.NewDesc(namespace+"_parent_info",
+		"A container-side interface stacked on a host interface (macvlan, ipvlan, vlan...): the host interface is its parent, not its peer (value is always 1).",
+		[]string{"pid", "netns", "host_ifname", "container_ifname", "kind"}, nil)
 	durationDesc = prometheus.NewDesc(namespace+"_scrape_duration_seconds",
 		"Time the last resolution of all container network namespaces took.", nil, nil)
 	successDesc = prometheus.NewDesc(namespace+"_scrape_success",
@@ -101,7 +107,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	if c.identity != nil {
 		info = identityInfoDesc
 	}
-	for _, d := range []*prometheus.Desc{info, durationDesc, successDesc, errorsDesc, skippedDesc,
+	for _, d := range []*prometheus.Desc{info, parentInfoDesc, durationDesc, successDesc, errorsDesc, skippedDesc,
 		processesDesc, namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
@@ -175,6 +181,11 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 			id, _ = identity(ns.PID)
 		}
 		for _, v := range ns.VNICs {
+			if v.Kind != "veth" {
+				out = append(out, prometheus.MustNewConstMetric(parentInfoDesc, prometheus.GaugeValue, 1,
+					pid, ino, v.HostIfname, v.ContainerIfname, v.Kind))
+				continue
+			}
 			if identity == nil {
 				out = append(out, prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
 					pid, ino, v.HostIfname, v.ContainerIfname))

@@ -118,9 +118,12 @@ func TestCollectorHardCases(t *testing.T) {
 	info := []string{
 		fmt.Sprintf(`container_vnic_info{container_ifname="eth0",host_ifname=%q,netns=%q,pid="%d"} 1`, hostA, nsA, lowestA),
 		fmt.Sprintf(`container_vnic_info{container_ifname="net1",host_ifname=%q,netns=%q,pid="%d"} 1`, hostA2, nsA, lowestA),
-		fmt.Sprintf(`container_vnic_info{container_ifname="mv0",host_ifname=%q,netns=%q,pid="%d"} 1`, bridge, nsM, pidM),
 	}
-	want := infoHelp + strings.Join(info, "\n") + selfMetricsHelp + `
+	parent := fmt.Sprintf(`# HELP container_vnic_parent_info A container-side interface stacked on a host interface (macvlan, ipvlan, vlan...): the host interface is its parent, not its peer (value is always 1).
+# TYPE container_vnic_parent_info gauge
+container_vnic_parent_info{container_ifname="mv0",host_ifname=%q,kind="macvlan",netns=%q,pid="%d"} 1
+`, bridge, nsM, pidM)
+	want := infoHelp + strings.Join(info, "\n") + "\n" + parent + selfMetricsHelp + `
 container_vnic_namespaces 5
 container_vnic_namespaces_without_vnic 3
 container_vnic_processes_skipped{cause="permission_denied"} 0
@@ -131,7 +134,7 @@ container_vnic_scrape_errors{cause="permission_denied"} 0
 container_vnic_scrape_errors{cause="procfs"} 0
 container_vnic_scrape_success 1
 `
-	names := []string{"container_vnic_info", "container_vnic_namespaces", "container_vnic_namespaces_without_vnic",
+	names := []string{"container_vnic_info", "container_vnic_parent_info", "container_vnic_namespaces", "container_vnic_namespaces_without_vnic",
 		"container_vnic_processes_skipped", "container_vnic_scrape_errors", "container_vnic_scrape_success"}
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
