@@ -38,6 +38,10 @@ const (
 	configFile = examples + "/prometheus.yml"
 	rulesFile  = examples + "/rules.yml"
 	rulesTest  = examples + "/rules_test.yml"
+	// Example rules joining to kube-state-metrics and cAdvisor: checked and
+	// unit-tested here, not loaded by the example configuration.
+	recipesFile = examples + "/recipes.yml"
+	recipesTest = examples + "/recipes_test.yml"
 )
 
 // joined lists the recording rules of rules.yml that carry the container's
@@ -109,8 +113,8 @@ func TestPromtool(t *testing.T) {
 	tl := findTools(t)
 	for _, args := range [][]string{
 		{"check", "config", "--lint=all", "--lint-fatal", configFile},
-		{"check", "rules", "--lint=all", "--lint-fatal", rulesFile},
-		{"test", "rules", rulesTest},
+		{"check", "rules", "--lint=all", "--lint-fatal", rulesFile, recipesFile},
+		{"test", "rules", rulesTest, recipesTest},
 	} {
 		out, err := exec.Command(tl.promtool, args...).CombinedOutput()
 		if err != nil {
