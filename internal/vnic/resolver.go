@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +48,6 @@ type Options struct {
 // Resolver resolves processes to host vNICs. It is safe for concurrent use.
 type Resolver struct {
 	procRoot string
-	proc     procfs.FS
 	hostIno  uint64
 	hostNS   *os.File // our own netns: the host's
 	nl       *rtnl
@@ -70,10 +68,12 @@ type Resolver struct {
 func New(opts Options) (*Resolver, error) {
 	root := opts.ProcfsPath
 	if root == "" {
-		root = procfs.DefaultMountPoint
+		root = "/proc"
 	}
-	proc, err := procfs.NewFS(root)
-	if err != nil {
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
 		return nil, fmt.Errorf("procfs path %s: %w (point --path.procfs at a mounted procfs)", root, err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "self")); err != nil {
@@ -95,7 +95,7 @@ func New(opts Options) (*Resolver, error) {
 		hostNS.Close()
 		return nil, err
 	}
-	r := &Resolver{procRoot: root, proc: proc, hostIno: st.Ino, hostNS: hostNS, nl: nl}
+	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl}
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
 	if opts.NoCache {
@@ -196,7 +196,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		snap.Overflow = true
 		r.cache.reset()
 	}
-	found, walkStats, err := walk(r.proc, r.procRoot, r.hostIno)
+	found, walkStats, err := walk(r.procRoot, r.hostIno)
 	if err != nil {
 		return Snapshot{}, err
 	}

@@ -3,11 +3,10 @@ package vnic
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 )
 
 // WalkStats counts what a walk of procfs saw.
@@ -28,24 +27,37 @@ type netnsProcs struct {
 // walk reads the netns of every process under procRoot and groups the
 // processes outside the host netns by namespace inode.
 //
-// It reads only /proc/PID/ns/net, with one readlink per process, rather
-// than procfs.Proc.Namespaces, which reads every namespace link of the
-// process: the walk is the floor of a scrape's cost.
-func walk(proc procfs.FS, procRoot string, hostIno uint64) (map[uint64]*netnsProcs, WalkStats, error) {
+// It is the floor of a scrape's cost, so it does only what the floor does:
+// one readdir of procRoot, then one readlinkat of PID/ns/net per process,
+// relative to the open procRoot and into one buffer. (procfs.FS.AllProcs
+// and Proc.Namespaces would read every namespace link of every process,
+// and the procfs package's start-up alone costs psnic 2.4 ms here.)
+func walk(procRoot string, hostIno uint64) (map[uint64]*netnsProcs, WalkStats, error) {
 	stats := WalkStats{Skipped: map[Cause]int{}}
-	procs, err := proc.AllProcs()
+	dir, err := os.Open(procRoot)
 	if err != nil {
 		return nil, stats, fmt.Errorf("listing processes in %s: %w", procRoot, err)
 	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return nil, stats, fmt.Errorf("listing processes in %s: %w", procRoot, err)
+	}
+	dirfd := int(dir.Fd())
+	buf := make([]byte, 64)
 	found := map[uint64]*netnsProcs{}
-	for _, p := range procs {
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 {
+			continue // not a process directory
+		}
 		stats.Processes++
-		target, err := os.Readlink(filepath.Join(procRoot, strconv.Itoa(p.PID), "ns", "net"))
+		n, err := unix.Readlinkat(dirfd, name+"/ns/net", buf)
 		if err != nil {
 			stats.Skipped[classify(err)]++
 			continue
 		}
-		ino, err := parseNetnsLink(target)
+		ino, err := parseNetnsLink(string(buf[:n]))
 		if err != nil {
 			stats.Skipped[CauseProcfs]++
 			continue
@@ -55,12 +67,12 @@ func walk(proc procfs.FS, procRoot string, hostIno uint64) (map[uint64]*netnsPro
 		}
 		ns := found[ino]
 		if ns == nil {
-			ns = &netnsProcs{Inode: ino, PID: p.PID}
+			ns = &netnsProcs{Inode: ino, PID: pid}
 			found[ino] = ns
 		}
 		ns.Procs++
-		if p.PID < ns.PID {
-			ns.PID = p.PID
+		if pid < ns.PID {
+			ns.PID = pid
 		}
 	}
 	return found, stats, nil
