@@ -84,3 +84,29 @@ func benchResolver(b *testing.B, opts Options) *Resolver {
 	b.Cleanup(func() { r.Close() })
 	return r
 }
+
+// BenchmarkMachine resolves whatever this machine runs, without making
+// namespaces: run it beside ../shared/bench/fixture.sh to profile at scale.
+func BenchmarkMachine(b *testing.B) {
+	netnstest.RequireRoot(b)
+	b.Run("walk", func(b *testing.B) {
+		r := benchResolver(b, Options{NoCache: true})
+		for i := 0; i < b.N; i++ {
+			if _, _, err := walk(r.procRoot, r.hostIno); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("resolveall-cached", func(b *testing.B) {
+		r := benchResolver(b, Options{})
+		if _, err := r.ResolveAll(); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := r.ResolveAll(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
