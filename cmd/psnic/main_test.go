@@ -174,3 +174,26 @@ func TestWithoutNetAdmin(t *testing.T) {
 		t.Fatalf("stdout %q, stderr %q; want one line starting %q naming CAP_NET_ADMIN", out.String(), errb.String(), want)
 	}
 }
+
+func FuzzParsePIDs(f *testing.F) {
+	for _, s := range []string{"1", "4194304", "0", "-1", "abc", "007", "+5", " 5", "99999999999999999999"} {
+		f.Add(s, "12")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		pids, err := parsePIDs([]string{a, b})
+		if err != nil {
+			return
+		}
+		if len(pids) == 0 || len(pids) > 2 {
+			t.Fatalf("parsePIDs(%q, %q) = %v", a, b, pids)
+		}
+		for _, p := range pids {
+			if p < 1 || p > maxPID {
+				t.Fatalf("parsePIDs(%q, %q) accepted %d", a, b, p)
+			}
+		}
+		if len(pids) == 2 && pids[0] == pids[1] {
+			t.Fatalf("parsePIDs(%q, %q) kept a duplicate: %v", a, b, pids)
+		}
+	})
+}

@@ -271,3 +271,21 @@ func TestNoCacheOption(t *testing.T) {
 		t.Fatal("CacheError is nil with NoCache")
 	}
 }
+
+func FuzzParseEvent(f *testing.F) {
+	f.Add(uint16(unix.RTM_NEWLINK), linkMessage(2, "eth0", "veth", 13, 3))
+	f.Add(uint16(unix.RTM_DELNSID), []byte{0, 0, 0, 0, 8, 0, 1, 0, 5, 0, 0, 0})
+	f.Add(uint16(unix.RTM_NEWNSID), []byte{0, 0, 0, 0, 8, 0, 1, 0, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
+		ev, ok := parseEvent(typ, data, 7)
+		if !ok {
+			return
+		}
+		if ev.From != 7 || ev.Type != typ {
+			t.Fatalf("event %+v lost its source or type", ev)
+		}
+		if (typ == unix.RTM_NEWNSID || typ == unix.RTM_DELNSID) && ev.NSID == noNSID {
+			t.Fatalf("nsid event accepted without an id: %+v", ev)
+		}
+	})
+}
