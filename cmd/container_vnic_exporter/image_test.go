@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -597,7 +596,7 @@ type imageExporter struct {
 // podman run options.
 func runImageExporter(t *testing.T, s *podmanStore, image, name, uid string, caps uint64, extra ...string) *imageExporter {
 	t.Helper()
-	addr := loopbackListenAddr(t)
+	addr := freeLoopbackAddr(t)
 	args := []string{"run", "-d", "--pull=never", "--name", name,
 		"--network", "host", "--pid", "host", "-v", "/proc:/host/proc:ro", "--read-only",
 		"--user", uid, "--cap-drop", "all"}
@@ -644,16 +643,6 @@ func runImageExporter(t *testing.T, s *podmanStore, image, name, uid string, cap
 		}
 	}
 	return e
-}
-
-func loopbackListenAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func (e *imageExporter) logs(t *testing.T) string {

@@ -66,19 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		pidsText = app.Arg("pid", "Process IDs.").Strings()
 	)
 	app.Version(version.Print("psnic"))
-	app.HelpFlag.Short('h')
-	exited := -1
-	app.Terminate(func(code int) {
-		if exited < 0 {
-			exited = code
-		}
-	})
-	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "psnic: %v (see psnic --help)\n", err)
-		return exitUsage
-	}
-	if exited >= 0 { // --help or --version
-		return exited
+	if code, done := parse(app, args, stderr); done {
+		return code
 	}
 	pids, err := parsePIDs(*pidsText)
 	if err != nil {
@@ -128,6 +117,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return code
+}
+
+// parse parses args with app. done is true when the command must end now,
+// with code: a usage error, or --help or --version answered.
+func parse(app *kingpin.Application, args []string, stderr io.Writer) (code int, done bool) {
+	app.HelpFlag.Short('h')
+	exited := -1
+	app.Terminate(func(code int) { // --help, --version: no os.Exit in tests
+		if exited < 0 {
+			exited = code
+		}
+	})
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", app.Name, err, app.Name)
+		return exitUsage, true
+	}
+	return exited, exited >= 0
 }
 
 // parsePIDs checks every argument is a PID; repeated PIDs are resolved once.

@@ -62,19 +62,8 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		eventBuffer = app.Flag("event-buffer", "Receive buffer of the notification socket, bytes.").Default(strconv.Itoa(vnic.DefaultEventBuffer)).Int()
 		execArgs    = app.Arg("args", "Arguments of the --exec command.").Strings()
 	)
-	app.HelpFlag.Short('h')
-	exited := -1
-	app.Terminate(func(code int) {
-		if exited < 0 {
-			exited = code
-		}
-	})
-	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "psnic watch: %v (see psnic watch --help)\n", err)
-		return exitUsage
-	}
-	if exited >= 0 {
-		return exited
+	if code, done := parse(app, args, stderr); done {
+		return code
 	}
 	if len(*execArgs) > 0 && *execCmd == "" {
 		fmt.Fprintln(stderr, "psnic watch: arguments given without --exec (see psnic watch --help)")
