@@ -44,9 +44,15 @@ func (c *cache) setHost(links []link) {
 	}
 }
 
+// store records what was learnt of the namespace with this inode and id,
+// replacing whatever held either: two live namespaces cannot share an
+// inode or an id, so an entry holding one of them is of a dead namespace.
 func (c *cache) store(inode uint64, nsid int, links []link) *cachedNetns {
 	if old := c.byInode[inode]; old != nil {
-		delete(c.byNSID, old.nsid)
+		c.drop(old)
+	}
+	if old := c.byNSID[nsid]; old != nil {
+		c.drop(old)
 	}
 	e := &cachedNetns{inode: inode, nsid: nsid, links: links}
 	c.byInode[inode] = e
@@ -54,9 +60,15 @@ func (c *cache) store(inode uint64, nsid int, links []link) *cachedNetns {
 	return e
 }
 
+// drop forgets e, and only e: its inode or id may already belong to a
+// newer entry.
 func (c *cache) drop(e *cachedNetns) {
-	delete(c.byInode, e.inode)
-	delete(c.byNSID, e.nsid)
+	if c.byInode[e.inode] == e {
+		delete(c.byInode, e.inode)
+	}
+	if c.byNSID[e.nsid] == e {
+		delete(c.byNSID, e.nsid)
+	}
 }
 
 // apply updates the cache for one notification.
@@ -64,7 +76,7 @@ func (c *cache) apply(ev event) {
 	switch ev.Type {
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
 		c.host, c.hostPeers = nil, nil
-		if e := c.byNSID[ev.From]; e != nil && ev.From != noNSID {
+		if e := c.byNSID[ev.From]; e != nil {
 			e.stale = true
 		}
 	case unix.RTM_DELNSID:

@@ -85,19 +85,31 @@ func TestConsistent(t *testing.T) {
 }
 
 func TestParseEvent(t *testing.T) {
-	ev, ok := parseEvent(unix.RTM_NEWLINK, linkMessage(2, "eth0", "veth", 13, 3), 4)
-	if !ok || ev.From != 4 || ev.Link.Name != "eth0" {
-		t.Fatalf("link event: %+v %v", ev, ok)
+	ev, ok, err := parseEvent(unix.RTM_NEWLINK, linkMessage(2, "eth0", "veth", 13, 3), 4)
+	if !ok || err != nil || ev.From != 4 || ev.Type != unix.RTM_NEWLINK {
+		t.Fatalf("link event: %+v %v %v", ev, ok, err)
 	}
 	// A link message that does not parse still marks its namespace changed.
-	if ev, ok := parseEvent(unix.RTM_DELLINK, []byte{1, 2}, 4); !ok || ev.From != 4 {
-		t.Fatalf("bad link event: %+v %v", ev, ok)
+	if ev, ok, err := parseEvent(unix.RTM_DELLINK, []byte{1, 2}, 4); !ok || err != nil || ev.From != 4 {
+		t.Fatalf("bad link event: %+v %v %v", ev, ok, err)
 	}
-	if _, ok := parseEvent(unix.RTM_NEWADDR, nil, 4); ok {
+	if _, ok, err := parseEvent(unix.RTM_NEWADDR, nil, 4); ok || err != nil {
 		t.Fatal("address event accepted")
 	}
-	if _, ok := parseEvent(unix.RTM_DELNSID, []byte{0}, 4); ok {
-		t.Fatal("short nsid event accepted")
+	// An id event that cannot be read could have been a cached namespace's
+	// end: an error, which the drain turns into a full resync.
+	for _, data := range [][]byte{{0}, {0, 0, 0, 0}, {0, 0, 0, 0, 0xff, 0xff, 1, 0}} {
+		if _, _, err := parseEvent(unix.RTM_DELNSID, data, 4); err == nil {
+			t.Fatalf("unreadable nsid event %v accepted", data)
+		}
+	}
+	ev, ok, err = parseEvent(unix.RTM_DELNSID, []byte{0, 0, 0, 0, 8, 0, 1, 0, 5, 0, 0, 0}, 9)
+	if !ok || err != nil || ev.NSID != 5 {
+		t.Fatalf("nsid event: %+v %v %v", ev, ok, err)
+	}
+	// A control message header claiming more than there is.
+	if _, err := sourceNSID([]byte{255, 0, 0, 0, 0, 0, 0, 0, 0x0e, 1, 0, 0, 8, 0, 0, 0}); err == nil {
+		t.Fatal("truncated control message accepted")
 	}
 }
 
@@ -277,7 +289,10 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add(uint16(unix.RTM_DELNSID), []byte{0, 0, 0, 0, 8, 0, 1, 0, 5, 0, 0, 0})
 	f.Add(uint16(unix.RTM_NEWNSID), []byte{0, 0, 0, 0, 8, 0, 1, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
-		ev, ok := parseEvent(typ, data, 7)
+		ev, ok, err := parseEvent(typ, data, 7)
+		if ok && err != nil {
+			t.Fatalf("both an event and an error: %+v %v", ev, err)
+		}
 		if !ok {
 			return
 		}
@@ -288,4 +303,60 @@ func FuzzParseEvent(f *testing.F) {
 			t.Fatalf("nsid event accepted without an id: %+v", ev)
 		}
 	})
+}
+
+// An id or inode reused by a new namespace: the dead namespace's entry
+// goes, and forgetting it later never takes the new one's mapping along.
+func TestCacheReuse(t *testing.T) {
+	var c cache
+	c.reset()
+	a := c.store(100, 0, nil)
+	d := c.store(200, 0, nil) // nsid 0 given to a new namespace
+	if c.byInode[100] != nil || c.byNSID[0] != d {
+		t.Fatalf("after nsid reuse: byInode %v byNSID %v", c.byInode, c.byNSID)
+	}
+	c.drop(a) // a late RTM_DELNSID or prune for the dead one
+	c.prune(map[uint64]*netnsProcs{200: {Inode: 200}})
+	if c.byNSID[0] != d || c.byInode[200] != d {
+		t.Fatalf("the new namespace lost its mapping: byInode %v byNSID %v", c.byInode, c.byNSID)
+	}
+	c.apply(event{Type: unix.RTM_NEWLINK, From: 0})
+	if !d.stale {
+		t.Fatal("events of the new namespace no longer reach its entry")
+	}
+	e := c.store(200, 3, nil) // same inode, new id: a new namespace again
+	if c.byNSID[0] != nil || c.byNSID[3] != e || c.byInode[200] != e {
+		t.Fatalf("after inode reuse: byInode %v byNSID %v", c.byInode, c.byNSID)
+	}
+}
+
+// When the lowest PID of a namespace exits between the walk and its
+// query, the next PID the walk saw there answers for it.
+func TestOpenAnyFoundSkipsVanished(t *testing.T) {
+	r := newResolver(t)
+	ns := netnstest.NewNetns(t, "cvv")
+	live := ns.Spawn()
+	gone := netnstest.Spawn(t, ns.Path())
+	killed := exec.Command("kill", "-9", strconv.Itoa(gone))
+	if err := killed.Run(); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.Eventually(t, 5*time.Second, "the killed process to be reaped", func() bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(gone) + "/ns/net")
+		return err != nil
+	})
+	ino := inodeOfPID(t, live)
+	found := &netnsProcs{Inode: ino, PID: min(gone, live) - 1, PIDs: []int{live, gone, min(gone, live) - 1}}
+	f, err := r.openAnyFound(found)
+	if err != nil {
+		t.Fatalf("openAnyFound: %v", err)
+	}
+	f.Close()
+	if found.PID != live {
+		t.Fatalf("answered through pid %d, want the live %d", found.PID, live)
+	}
+	found = &netnsProcs{Inode: ino, PID: gone, PIDs: []int{gone}}
+	if _, err := r.openAnyFound(found); CauseOf(err) != CauseVanished {
+		t.Fatalf("all PIDs gone: %v, want vanished", err)
+	}
 }

@@ -20,8 +20,7 @@ type event struct {
 	// happened in; noNSID when the kernel attached none (the host itself
 	// before it has an id for itself).
 	From int
-	Link link // link events
-	NSID int  // nsid events: the id assigned or deleted
+	NSID int // nsid events: the id assigned or deleted
 }
 
 // watcher receives link and namespace-id notifications from the host and,
@@ -93,15 +92,18 @@ func (w *watcher) drain(f func(event)) error {
 		case err != nil:
 			return fmt.Errorf("reading notifications: %w", err)
 		}
-		from := sourceNSID(w.oob[:oobn])
-		msgs, err := syscall.ParseNetlinkMessage(w.buf[:n])
-		if err != nil {
-			// A datagram we cannot parse may have hidden a change.
+		from, err := sourceNSID(w.oob[:oobn])
+		msgs, perr := syscall.ParseNetlinkMessage(w.buf[:n])
+		if err != nil || perr != nil {
+			// A datagram we cannot read may have hidden a change.
 			overflow = true
 			continue
 		}
 		for _, m := range msgs {
-			if ev, ok := parseEvent(m.Header.Type, m.Data, from); ok {
+			ev, ok, err := parseEvent(m.Header.Type, m.Data, from)
+			if err != nil {
+				overflow = true
+			} else if ok {
 				f(ev)
 			}
 		}
@@ -109,33 +111,36 @@ func (w *watcher) drain(f func(event)) error {
 }
 
 // sourceNSID returns the namespace id the kernel attaches to a notification
-// (NETLINK_LISTEN_ALL_NSID control message), or noNSID.
-func sourceNSID(oob []byte) int {
+// (NETLINK_LISTEN_ALL_NSID control message), or noNSID when it attaches
+// none (the host's own, before the host has an id for itself).
+func sourceNSID(oob []byte) (int, error) {
 	cmsgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return noNSID
+		return noNSID, err
 	}
 	for _, c := range cmsgs {
 		if c.Header.Level == unix.SOL_NETLINK && c.Header.Type == unix.NETLINK_LISTEN_ALL_NSID && len(c.Data) >= 4 {
-			return int(int32Attr(c.Data))
+			return int(int32Attr(c.Data)), nil
 		}
 	}
-	return noNSID
+	return noNSID, nil
 }
 
-// parseEvent decodes one notification; ok is false for messages the
-// resolver does not use. A link message that does not parse is reported
-// with an empty link, so that its namespace is still marked changed.
-func parseEvent(typ uint16, data []byte, from int) (event, bool) {
-	ev := event{Type: typ, From: from, NSID: noNSID}
+var errBadNSIDEvent = errors.New("namespace id notification without an id")
+
+// parseEvent decodes one notification; ok is false for messages the cache
+// does not use. A link event needs no payload: where it happened is all
+// that counts. An id event that cannot be read is an error: it may have
+// been the deletion of a cached namespace's id.
+func parseEvent(typ uint16, data []byte, from int) (ev event, ok bool, err error) {
+	ev = event{Type: typ, From: from, NSID: noNSID}
 	switch typ {
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
-		ev.Link, _ = parseLink(data)
-		return ev, true
+		return ev, true, nil
 	case unix.RTM_NEWNSID, unix.RTM_DELNSID:
 		hdr := (&nl.RtGenMsg{}).Len()
 		if len(data) < hdr {
-			return ev, false
+			return ev, false, errBadNSIDEvent
 		}
 		err := forEachAttr(data[hdr:], func(t uint16, v []byte) error {
 			if t == unix.NETNSA_NSID && len(v) >= 4 {
@@ -143,7 +148,10 @@ func parseEvent(typ uint16, data []byte, from int) (event, bool) {
 			}
 			return nil
 		})
-		return ev, err == nil && ev.NSID != noNSID
+		if err != nil || ev.NSID == noNSID {
+			return ev, false, errBadNSIDEvent
+		}
+		return ev, true, nil
 	}
-	return ev, false
+	return ev, false, nil
 }

@@ -166,6 +166,8 @@ type Snapshot struct {
 	// churn: it is counted in Vanished, not here.
 	Failed   map[Cause]int
 	Vanished int
+	// Unresolved lists the inodes of the namespaces counted in Failed.
+	Unresolved []uint64
 	// Reused counts namespaces answered from the cache, Queried those the
 	// kernel was asked about (whether or not it answered); Overflow is true when notifications were
 	// lost since the last call and the cache was rebuilt.
@@ -183,12 +185,22 @@ type Snapshot struct {
 // in a namespace invalidates that namespace, any link event at all the
 // host links, the deletion of a namespace id its entry, and lost
 // notifications (socket overflow) everything; an entry the host links
-// contradict is asked again. Pending notifications are applied before the
-// walk, so every change made before a call shows in its result.
+// contradict is asked again. Pending notifications are applied after the
+// walk and before anything cached is used, so every change made before a
+// call shows in its result.
 func (r *Resolver) ResolveAll() (Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	snap := Snapshot{Failed: map[Cause]int{}}
+	// Walk first, then apply the notifications: a namespace that died
+	// before the walk saw its inode reused had its RTM_DELNSID queued
+	// before the kernel freed the inode, so the drain drops its entry
+	// before any cached entry is used for the new namespace.
+	found, walkStats, err := walk(r.procRoot, r.hostIno)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap.Walk = walkStats
 	if r.watcher == nil {
 		r.cache.reset()
 	} else if err := r.watcher.drain(r.cache.apply); err != nil {
@@ -196,11 +208,6 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		snap.Overflow = true
 		r.cache.reset()
 	}
-	found, walkStats, err := walk(r.procRoot, r.hostIno)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	snap.Walk = walkStats
 	if len(found) == 0 {
 		r.cache.prune(found)
 		return snap, nil
@@ -236,6 +243,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 			snap.Vanished++
 		default:
 			snap.Failed[cause]++
+			snap.Unresolved = append(snap.Unresolved, ns.Inode)
 		}
 	}
 	r.cache.prune(found)
@@ -249,7 +257,7 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 	c := r.cache.byInode[ns.Inode]
 	if c == nil || c.stale {
 		snap.Queried++
-		f, err := r.openFound(ns)
+		f, err := r.openAnyFound(ns)
 		if err != nil {
 			return nil, err
 		}
@@ -265,24 +273,45 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 	return r.pairLinks(ns.PID, c.nsid, c.links, host)
 }
 
+// openAnyFound opens the namespace through the lowest of the PIDs the walk
+// found in it that is still there, and makes that ns.PID. Only when all of
+// them have gone is the namespace reported vanished.
+func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
+	f, err := r.openFound(ns.Inode, ns.PID)
+	if CauseOf(err) != CauseVanished || len(ns.PIDs) < 2 {
+		return f, err
+	}
+	sort.Ints(ns.PIDs)
+	for _, pid := range ns.PIDs {
+		if pid <= ns.PID {
+			continue
+		}
+		if f, err = r.openFound(ns.Inode, pid); CauseOf(err) != CauseVanished {
+			ns.PID = pid
+			return f, err
+		}
+	}
+	return nil, err
+}
+
 // openFound opens the namespace of a PID the walk found, checking the PID
 // is still in it (PIDs are reused).
-func (r *Resolver) openFound(ns *netnsProcs) (*os.File, error) {
-	f, err := r.openNetns(ns.PID)
+func (r *Resolver) openFound(inode uint64, pid int) (*os.File, error) {
+	f, err := r.openNetns(pid)
 	if err != nil {
 		if CauseOf(err) == CauseNoProcess {
-			return nil, &Error{PID: ns.PID, Cause: CauseVanished}
+			return nil, &Error{PID: pid, Cause: CauseVanished}
 		}
 		return nil, err
 	}
 	ino, err := inodeOf(f)
 	if err != nil {
 		f.Close()
-		return nil, &Error{PID: ns.PID, Cause: CauseProcfs, Err: err}
+		return nil, &Error{PID: pid, Cause: CauseProcfs, Err: err}
 	}
-	if ino != ns.Inode {
+	if ino != inode {
 		f.Close()
-		return nil, &Error{PID: ns.PID, Cause: CauseVanished}
+		return nil, &Error{PID: pid, Cause: CauseVanished}
 	}
 	return f, nil
 }

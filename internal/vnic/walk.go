@@ -20,8 +20,8 @@ type WalkStats struct {
 // netnsProcs is one non-host network namespace found by a walk.
 type netnsProcs struct {
 	Inode uint64
-	PID   int // lowest PID seen in it
-	Procs int // processes seen in it
+	PID   int   // lowest PID seen in it
+	PIDs  []int // every PID seen in it, in walk order
 }
 
 // walk reads the netns of every process under procRoot and groups the
@@ -70,7 +70,7 @@ func walk(procRoot string, hostIno uint64) (map[uint64]*netnsProcs, WalkStats, e
 			ns = &netnsProcs{Inode: ino, PID: pid}
 			found[ino] = ns
 		}
-		ns.Procs++
+		ns.PIDs = append(ns.PIDs, pid)
 		if pid < ns.PID {
 			ns.PID = pid
 		}
