@@ -3,11 +3,14 @@
 package collector
 
 import (
+	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,9 +21,9 @@ import (
 const namespace = "container_vnic"
 
 var (
-	infoHelpText   = "A container-side network interface and the host interface it is paired with (value is always 1)."
-	infoLabels = []string{"pid", "netns", "host_ifname", "container_ifname"}
-	infoDesc   = prometheus.NewDesc(namespace+"_info", infoHelpText, infoLabels, nil)
+	infoHelpText = "A container-side network interface and the host interface it is paired with (value is always 1)."
+	infoLabels   = []string{"pid", "netns", "host_ifname", "container_ifname"}
+	infoDesc     = prometheus.NewDesc(namespace+"_info", infoHelpText, infoLabels, nil)
 	// With identity: the container and pod the namespace's lowest PID is in.
 	identityInfoDesc = prometheus.NewDesc(namespace+"_info", infoHelpText,
 		append(append([]string{}, infoLabels...), "container_id", "pod_uid", "runtime"), nil)
@@ -181,18 +184,24 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 			id, _ = identity(ns.PID)
 		}
 		for _, v := range ns.VNICs {
-			if v.Kind != "veth" {
-				out = append(out, prometheus.MustNewConstMetric(parentInfoDesc, prometheus.GaugeValue, 1,
-					pid, ino, v.HostIfname, v.ContainerIfname, v.Kind))
-				continue
+			host, cont := labelValue(v.HostIfname), labelValue(v.ContainerIfname)
+			var m prometheus.Metric
+			var err error
+			switch {
+			case v.Kind != "veth":
+				m, err = prometheus.NewConstMetric(parentInfoDesc, prometheus.GaugeValue, 1, pid, ino, host, cont, labelValue(v.Kind))
+			case identity == nil:
+				m, err = prometheus.NewConstMetric(infoDesc, prometheus.GaugeValue, 1, pid, ino, host, cont)
+			default:
+				m, err = prometheus.NewConstMetric(identityInfoDesc, prometheus.GaugeValue, 1, pid, ino, host, cont,
+					labelValue(id.ContainerID), labelValue(id.PodUID), labelValue(id.Runtime))
 			}
-			if identity == nil {
-				out = append(out, prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
-					pid, ino, v.HostIfname, v.ContainerIfname))
-				continue
+			if err != nil {
+				// Cannot happen with escaped values; never panic on what a
+				// container chose to call its interface all the same.
+				m = prometheus.NewInvalidMetric(infoDesc, err)
 			}
-			out = append(out, prometheus.MustNewConstMetric(identityInfoDesc, prometheus.GaugeValue, 1,
-				pid, ino, v.HostIfname, v.ContainerIfname, id.ContainerID, id.PodUID, id.Runtime))
+			out = append(out, m)
 		}
 	}
 	failed := 0
@@ -214,6 +223,28 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 	skipped[vnic.CauseVanished] += s.Vanished
 	out = append(out, byCause(skippedDesc, skipCauses, skipped)...)
 	return out
+}
+
+// labelValue returns an interface name as a label value. Names are bytes:
+// any but '/', ':' and whitespace, so not always UTF-8, which label values
+// must be. Valid UTF-8 is kept as is, so joins with node_exporter's device
+// label work; each byte of an invalid sequence becomes \xNN.
+func labelValue(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+			i++
+			continue
+		}
+		b.WriteString(s[i : i+size])
+		i += size
+	}
+	return b.String()
 }
 
 // byCause emits one gauge per cause: the always-present ones, and any other

@@ -261,3 +261,21 @@ func TestCollectorUnusualNames(t *testing.T) {
 		t.Fatalf("lint: %v %v", problems, err)
 	}
 }
+
+// A name that is not UTF-8 (legal: any byte but '/', ':' and whitespace)
+// must not crash the exporter: its invalid bytes come out as \xNN.
+func TestCollectorNonUTF8Name(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvc8")
+	host := "cvc8" + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	ns.IP("link", "set", "eth0", "down")
+	ns.IP("link", "set", "eth0", "name", "e\xff")
+	pid := ns.Spawn()
+	col := newCollector(t, procRoot(t, pid))
+	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="e\\xff",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
+		host, netnsInode(t, pid), pid)
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -109,3 +109,16 @@ container_vnic_info{container_id="",container_ifname="eth0",host_ifname="veth30"
 		t.Fatal(err)
 	}
 }
+
+func TestLabelValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"eth0":           "eth0",
+		"q\"b\\é.-_9":    "q\"b\\é.-_9",
+		"e\xff":          `e\xff`,
+		"\xc3\x28ab\x80": `\xc3(ab\x80`,
+	} {
+		if got := labelValue(in); got != want {
+			t.Errorf("labelValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
