@@ -19,10 +19,10 @@ import (
 
 // Exit codes, documented in --help and the README.
 const (
-	exitOK       = 0 // every PID resolved
-	exitFailed   = 1 // at least one PID could not be resolved
-	exitUsage    = 2 // bad flags or arguments
-	maxPID       = 1 << 22
+	exitOK       = 0         // every PID resolved
+	exitFailed   = 1         // at least one PID could not be resolved
+	exitUsage    = 2         // bad flags or arguments
+	maxPID       = 1<<22 - 1 // PID_MAX_LIMIT is 1<<22: the highest PID is one less
 	helpExitText = `Prints the host-side virtual NIC (veth, or the parent of a macvlan) of each
 interface of a process's network namespace.
 
@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs, NoCache: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic: %v\n", err)
-		return exitUsage
+		return newFailed(err)
 	}
 	defer r.Close()
 
@@ -117,6 +117,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return code
+}
+
+// newFailed is the exit code for a resolver that could not be made: a bad
+// --path.procfs is a usage error, anything else a failure.
+func newFailed(err error) int {
+	if errors.Is(err, vnic.ErrProcfs) {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 // parse parses args with app. done is true when the command must end now,

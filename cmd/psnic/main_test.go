@@ -61,6 +61,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"0"}, `psnic: pid "0": out of range`},
 		{[]string{"--", "-7"}, `psnic: pid "-7": out of range`},
 		{[]string{"99999999999999999999999"}, `out of range`},
+		{[]string{"4194304"}, `psnic: pid "4194304": out of range (PIDs run from 1 to 4194303)`},
 		{[]string{"12", "x1"}, `psnic: pid "x1": not a number`},
 		{nil, "give either PIDs or --all"},
 		{[]string{"--all", "1"}, "give either PIDs or --all"},
@@ -109,14 +110,14 @@ func TestResolveCommand(t *testing.T) {
 
 	// Several PIDs, a repeated one, and failures: prefixed lines, one stderr
 	// line per failure, exit 1.
-	stdout, stderr, code = runPsnic(t, itoa(pidA), itoa(pidB), itoa(pidA), itoa(pidLo), itoa(hostPID), "4194304")
+	stdout, stderr, code = runPsnic(t, itoa(pidA), itoa(pidB), itoa(pidA), itoa(pidLo), itoa(hostPID), "4194303")
 	wantOut := fmt.Sprintf("%d %s\n%d %s\n%d %s\n", pidA, hostA, pidA, hostA2, pidB, hostB)
 	if code != exitFailed || stdout != wantOut {
 		t.Errorf("several PIDs: exit %d, stdout %q; want 1 and %q", code, stdout, wantOut)
 	}
 	wantErr := regexp.MustCompile(fmt.Sprintf(`^psnic: pid %d: network namespace has no host-side vNIC .*
 psnic: pid %d: process is in the host network namespace.*
-psnic: pid 4194304: no such process .*
+psnic: pid 4194303: no such process .*
 $`, pidLo, hostPID))
 	if !wantErr.MatchString(stderr) {
 		t.Errorf("several PIDs: stderr %q does not match %s", stderr, wantErr)

@@ -72,7 +72,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs, EventBuffer: *eventBuffer})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic watch: %v\n", err)
-		return exitUsage
+		return newFailed(err)
 	}
 	defer r.Close()
 	if err := r.CacheError(); err != nil {
@@ -196,9 +196,6 @@ func (w *watch) emit(c change) {
 			line += fmt.Sprintf(" (was %s -> %s, pid=%d)", c.Old.ContainerIfname, c.Old.HostIfname, c.Old.PID)
 		}
 		fmt.Fprintln(w.out, line)
-	}
-	if f, ok := w.out.(*os.File); ok {
-		_ = f.Sync()
 	}
 	if w.cmd != "" {
 		w.run(c)

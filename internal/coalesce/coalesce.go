@@ -114,8 +114,11 @@ func (h *Handler) deadline(r *http.Request) (time.Duration, bool) {
 	if err != nil || secs <= 0 {
 		return 0, false
 	}
-	d := time.Duration(secs*float64(time.Second)) - h.offset
-	return max(d, time.Millisecond), true
+	d := time.Duration(secs * float64(time.Second))
+	if d > h.offset {
+		d -= h.offset // an offset as long as the timeout would fail every scrape
+	}
+	return d, true
 }
 
 // recorder is the http.ResponseWriter the shared request is served into.

@@ -157,7 +157,8 @@ func TestDeadline(t *testing.T) {
 	h := New(nil, 500*time.Millisecond)
 	for v, want := range map[string]time.Duration{
 		"10":   9500 * time.Millisecond,
-		"0.25": time.Millisecond, // never below 1 ms
+		"0.25": 250 * time.Millisecond, // offset longer than the timeout: the whole timeout
+		"0.5":  500 * time.Millisecond,
 		"":     0, "abc": 0, "-3": 0, "0": 0,
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)

@@ -31,6 +31,10 @@ type Netns struct {
 	VNICs []VNIC `json:"vnics"`
 }
 
+// ErrProcfs wraps New's errors about the procfs path it was given (as
+// opposed to the machine refusing a socket or the own namespace).
+var ErrProcfs = errors.New("not a procfs")
+
 // Options configure a Resolver.
 type Options struct {
 	// ProcfsPath is the procfs root processes are found under ("/proc").
@@ -74,10 +78,10 @@ func New(opts Options) (*Resolver, error) {
 		if err == nil {
 			err = errors.New("not a directory")
 		}
-		return nil, fmt.Errorf("procfs path %s: %w (point --path.procfs at a mounted procfs)", root, err)
+		return nil, fmt.Errorf("procfs path %s: %w: %w (point --path.procfs at a mounted procfs)", root, ErrProcfs, err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "self")); err != nil {
-		return nil, fmt.Errorf("procfs path %s: no %s/self, not a mounted procfs (point --path.procfs at one)", root, root)
+		return nil, fmt.Errorf("procfs path %s: %w: no %s/self (point --path.procfs at a mounted procfs)", root, ErrProcfs, root)
 	}
 	// Our own namespace, through the real /proc: the procfs root may belong
 	// to another PID namespace, where "self" is not us.
