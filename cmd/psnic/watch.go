@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/vishvananda/netlink"
 
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -85,7 +87,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	procKick := watchProcesses(ctx, stderr)
 
 	w := &watch{out: stdout, errOut: stderr, json: *output == "json", cmd: *execCmd, args: *execArgs, timeout: *execTimeout}
-	state, err := snapshot(r)
+	state, err := snapshot(r, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic watch: %v\n", err)
 		return exitFailed
@@ -109,7 +111,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		if !notified && !kicked && time.Since(lastSync) < *resync {
 			continue
 		}
-		next, err := snapshot(r)
+		next, err := snapshot(r, state)
 		if err != nil {
 			// A failed resolution is reported, and retried on the next event.
 			fmt.Fprintf(stderr, "psnic watch: %v\n", err)
@@ -125,15 +127,35 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 }
 
 // snapshot resolves every namespace and indexes the vNICs.
-func snapshot(r *vnic.Resolver) (map[key]row, error) {
+func snapshot(r *vnic.Resolver, prev map[key]row) (map[key]row, error) {
 	snap, err := r.ResolveAll()
 	if err != nil {
 		return nil, err
 	}
 	m := map[key]row{}
 	for _, ns := range snap.Namespaces {
-		for _, r := range appendRows(nil, ns, r.ProcfsPath()) {
-			m[key{ns.Inode, r.ContainerIfindex}] = r
+		id, err := cgroupid.Read(r.ProcfsPath(), ns.PID)
+		for _, v := range ns.VNICs {
+			k := key{ns.Inode, v.ContainerIfindex}
+			row := row{PID: ns.PID, Netns: ns.Inode, VNIC: v, ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime}
+			if p, ok := prev[k]; ok && err != nil && p.PID == ns.PID {
+				// The process left between its resolution and the read of
+				// its cgroup: what it was is still true of it.
+				row.ContainerID, row.PodUID, row.Runtime = p.ContainerID, p.PodUID, p.Runtime
+			}
+			m[k] = row
+		}
+	}
+	// A namespace that could not be resolved this time (a passing netlink
+	// error) keeps its vNICs rather than have them "removed" and "added"
+	// again: a tc attacher would detach and reattach for nothing.
+	unresolved := map[uint64]bool{}
+	for _, ino := range snap.Unresolved {
+		unresolved[ino] = true
+	}
+	for k, p := range prev {
+		if unresolved[k.netns] {
+			m[k] = p
 		}
 	}
 	return m, nil
@@ -239,14 +261,63 @@ func (w *watch) run(c change) {
 // value when such an event happened; without the connector it never does.
 func watchProcesses(ctx context.Context, stderr io.Writer) <-chan struct{} {
 	kick := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			err := monitorProcesses(ctx, kick)
+			if ctx.Err() != nil {
+				return
+			}
+			// Lost (an overflow, say) or refused: say so, resync now, and
+			// try again shortly; the resync interval covers the gap.
+			fmt.Fprintf(stderr, "psnic watch: process events: %v (processes joining a namespace after its links are seen at the next resync until they are back)\n", err)
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}()
+	return kick
+}
+
+// monitorProcesses kicks on every exec and exit until the subscription
+// fails or ctx ends.
+func monitorProcesses(ctx context.Context, kick chan<- struct{}) error {
 	events := make(chan netlink.ProcEvent, 256)
 	errs := make(chan error, 1)
-	if err := netlink.ProcEventMonitor(events, ctx.Done(), errs); err != nil {
-		fmt.Fprintf(stderr, "psnic watch: no process events (%v): processes that join a namespace after its links are seen at the next resync\n", err)
-		return kick
-	}
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		go func() { // the library's reader must never block on a full channel
+			for range events {
+			}
+		}()
+	}()
+	stop := make(chan struct{})
 	go func() {
-		for e := range events {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		close(stop)
+	}()
+	if err := netlink.ProcEventMonitor(events, stop, errs); err != nil {
+		return err
+	}
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				select {
+				case err := <-errs:
+					return err
+				default:
+					return errors.New("process event stream ended")
+				}
+			}
 			switch e.Msg.(type) {
 			case *netlink.ExecProcEvent, *netlink.ExitProcEvent:
 				select {
@@ -254,7 +325,8 @@ func watchProcesses(ctx context.Context, stderr io.Writer) <-chan struct{} {
 				default:
 				}
 			}
+		case err := <-errs:
+			return err
 		}
-	}()
-	return kick
+	}
 }

@@ -277,10 +277,11 @@ exec "$(dirname "$0")/clsact.sh"
 			t.Errorf("hook field %d = %q, want %q (%s)", i, f[i], want[i], lines[2])
 		}
 	}
-	out, _ := exec.Command("tc", "qdisc", "show", "dev", prefix+"ok").Output()
-	if !strings.Contains(string(out), "qdisc clsact") {
-		t.Errorf("no clsact qdisc on %s: %s", prefix+"ok", out)
-	}
+	// The hook logs before it hands over to clsact.sh: wait for the qdisc.
+	netnstest.Eventually(t, 10*time.Second, "a clsact qdisc on "+prefix+"ok", func() bool {
+		out, _ := exec.Command("tc", "qdisc", "show", "dev", prefix+"ok").Output()
+		return strings.Contains(string(out), "qdisc clsact")
+	})
 	stderr := w.stderr.String()
 	if !strings.Contains(stderr, "--exec "+hook+" for added "+prefix+"fail: exit status 3") ||
 		!strings.Contains(stderr, "for added "+prefix+"hang: killed after 300ms") {
