@@ -1,5 +1,5 @@
 // Package collector exposes the host vNIC of every container network
-// namespace as Prometheus metrics, resolved afresh on each scrape.
+// namespace as Prometheus metrics, brought up to date on each scrape.
 package collector
 
 import (
