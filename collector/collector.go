@@ -3,14 +3,11 @@
 package collector
 
 import (
-	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -225,27 +222,9 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 	return out
 }
 
-// labelValue returns an interface name as a label value. Names are bytes:
-// any but '/', ':' and whitespace, so not always UTF-8, which label values
-// must be. Valid UTF-8 is kept as is, so joins with node_exporter's device
-// label work; each byte of an invalid sequence becomes \xNN.
-func labelValue(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size <= 1 {
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-			i++
-			continue
-		}
-		b.WriteString(s[i : i+size])
-		i += size
-	}
-	return b.String()
-}
+// labelValue returns an interface name as a label value, which must be
+// UTF-8: see vnic.EscapeName.
+func labelValue(s string) string { return vnic.EscapeName(s) }
 
 // byCause emits one gauge per cause: the always-present ones, and any other
 // cause that occurred.

@@ -175,11 +175,20 @@ func appendRows(rows []row, ns vnic.Netns, procfs string) []row {
 	return rows
 }
 
+// escaped returns r with its interface names valid UTF-8, for JSON, which
+// would otherwise turn each invalid byte into U+FFFD.
+func (r row) escaped() row {
+	r.ContainerIfname, r.HostIfname = vnic.EscapeName(r.ContainerIfname), vnic.EscapeName(r.HostIfname)
+	return r
+}
+
 func write(w io.Writer, rows []row, format string, prefixPID bool) error {
 	if format == "json" {
-		if rows == nil {
-			rows = []row{}
+		out := make([]row, 0, len(rows))
+		for _, r := range rows {
+			out = append(out, r.escaped())
 		}
+		rows = out
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)

@@ -198,3 +198,22 @@ func FuzzParsePIDs(f *testing.F) {
 		}
 	})
 }
+
+// JSON cannot carry the raw bytes of a name that is not UTF-8: they come
+// out as \xNN, as in the exporter's labels, not as U+FFFD.
+func TestJSONNonUTF8Name(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvp")
+	ns.Veth("cvpu"+netnstest.Suffix(), "eth0")
+	ns.IP("link", "set", "eth0", "down")
+	ns.IP("link", "set", "eth0", "name", "e\xff")
+	pid := ns.Spawn()
+	stdout, stderr, code := runPsnic(t, "-o", "json", itoa(pid))
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != 0 || len(rows) != 1 {
+		t.Fatalf("exit %d, %v: %q %q", code, err, stdout, stderr)
+	}
+	if got := rows[0]["container_ifname"]; got != `e\xff` {
+		t.Fatalf("container_ifname = %q, want %q", got, `e\xff`)
+	}
+}

@@ -209,7 +209,13 @@ type watch struct {
 func (w *watch) emit(c change) {
 	c.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	if w.json {
-		b, _ := json.Marshal(c) // plain fields: cannot fail
+		j := c
+		j.row = c.row.escaped()
+		if c.Old != nil {
+			old := c.Old.escaped()
+			j.Old = &old
+		}
+		b, _ := json.Marshal(j) // plain fields: cannot fail
 		fmt.Fprintf(w.out, "%s\n", b)
 	} else {
 		line := fmt.Sprintf("%s %-7s pid=%d netns=%d %s(%d) -> %s(%d) %s", c.Time, c.Event, c.PID, c.Netns,

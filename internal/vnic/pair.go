@@ -1,6 +1,11 @@
 package vnic
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
 
 // VNIC is one container-side interface whose peer (veth) or parent
 // (macvlan and the like) is a host interface.
@@ -47,4 +52,25 @@ func pair(container []link, nsid, selfNSID int, host func(index int) (link, bool
 	}
 	sort.Slice(vnics, func(i, j int) bool { return vnics[i].ContainerIfindex < vnics[j].ContainerIfindex })
 	return vnics, nil
+}
+
+// EscapeName returns an interface name as valid UTF-8, for label values and
+// JSON. Names are bytes (any but '/', ':' and whitespace); valid UTF-8 is
+// kept as is, and each byte of an invalid sequence becomes \xNN.
+func EscapeName(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+			i++
+			continue
+		}
+		b.WriteString(s[i : i+size])
+		i += size
+	}
+	return b.String()
 }
