@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -187,7 +188,7 @@ func TestEndToEnd(t *testing.T) {
 					got[fmt.Sprintf("job=%s instance=%s node=%s", s.Metric["job"], s.Metric["instance"], s.Metric["node"])] = true
 				}
 			}
-			return equalSets(got, want), fmt.Sprintf("up == 1 for %v, want %v", keys(got), keys(want))
+			return maps.Equal(got, want), fmt.Sprintf("up == 1 for %v, want %v", keys(got), keys(want))
 		})
 	}) {
 		t.FailNow()
@@ -640,7 +641,7 @@ func (p *promAPI) waitJoin(cs []*container, nodeTargets []string, gone ...string
 				delete(s.Metric, "__name__")
 				got[labelString(s.Metric)] = true
 			}
-			return equalSets(got, want), fmt.Sprintf("%s\ngot  %s\nwant %s", q, strings.Join(keys(got), "\n     "), strings.Join(keys(want), "\n     "))
+			return maps.Equal(got, want), fmt.Sprintf("%s\ngot  %s\nwant %s", q, strings.Join(keys(got), "\n     "), strings.Join(keys(want), "\n     "))
 		})
 		if name == joined[0] {
 			p.t.Logf("%s:\n  %s", q, strings.Join(keys(got), "\n  "))
@@ -718,18 +719,6 @@ func labelString(m map[string]string) string {
 	}
 	sort.Strings(parts)
 	return "{" + strings.Join(parts, ",") + "}"
-}
-
-func equalSets(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 func keys(m map[string]bool) []string {

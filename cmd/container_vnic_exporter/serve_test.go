@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -160,7 +161,7 @@ func TestServeFollowsNamespaces(t *testing.T) {
 	nsA := netnsOf(t, pidA)
 	got := infoSeries(p.scrape(t), prefix)
 	want := map[string]bool{fmt.Sprintf("%sa eth0 %d %s", prefix, pidA, nsA): true}
-	if !equal(got, want) {
+	if !maps.Equal(got, want) {
 		t.Fatalf("after creating a: %v, want %v", got, want)
 	}
 
@@ -174,7 +175,7 @@ func TestServeFollowsNamespaces(t *testing.T) {
 		fmt.Sprintf("%sr eth0 %d %s", prefix, pidA, nsA):              true,
 		fmt.Sprintf("%sb eth0 %d %s", prefix, pidB, netnsOf(t, pidB)): true,
 	}
-	if !equal(got, want) {
+	if !maps.Equal(got, want) {
 		t.Fatalf("after creating b and renaming a: %v, want %v", got, want)
 	}
 
@@ -185,7 +186,7 @@ func TestServeFollowsNamespaces(t *testing.T) {
 	netnstest.IP(t, "netns", "del", b.Name)
 	netnstest.Eventually(t, 10*time.Second, "b's series to disappear", func() bool {
 		got = infoSeries(p.scrape(t), prefix)
-		return equal(got, map[string]bool{fmt.Sprintf("%sr eth0 %d %s", prefix, pidA, nsA): true})
+		return maps.Equal(got, map[string]bool{fmt.Sprintf("%sr eth0 %d %s", prefix, pidA, nsA): true})
 	})
 
 	families := p.scrape(t)
@@ -262,16 +263,4 @@ func TestServeBadProcfs(t *testing.T) {
 			t.Errorf("--path.procfs=%s: want one error line naming the path and the flag, got %q", path, errLines)
 		}
 	}
-}
-
-func equal(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }
