@@ -132,18 +132,28 @@ func snapshot(r *vnic.Resolver, prev map[key]row) (map[key]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What is known of each namespace's process from the last snapshot: a
+	// process's container does not change, so its cgroup is read once, not
+	// on every event (a thousand reads a time with 1,000 containers).
+	known := map[uint64]row{}
+	for k, p := range prev {
+		known[k.netns] = p
+	}
 	m := map[key]row{}
 	for _, ns := range snap.Namespaces {
-		id, err := cgroupid.Read(r.ProcfsPath(), ns.PID)
+		if len(ns.VNICs) == 0 {
+			continue
+		}
+		var id cgroupid.Identity
+		if p, ok := known[ns.Inode]; ok && p.PID == ns.PID {
+			id = cgroupid.Identity{ContainerID: p.ContainerID, PodUID: p.PodUID, Runtime: p.Runtime}
+		} else {
+			// A process gone since its resolution has no identity to tell.
+			id, _ = cgroupid.Read(r.ProcfsPath(), ns.PID)
+		}
 		for _, v := range ns.VNICs {
-			k := key{ns.Inode, v.ContainerIfindex}
-			row := row{PID: ns.PID, Netns: ns.Inode, VNIC: v, ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime}
-			if p, ok := prev[k]; ok && err != nil && p.PID == ns.PID {
-				// The process left between its resolution and the read of
-				// its cgroup: what it was is still true of it.
-				row.ContainerID, row.PodUID, row.Runtime = p.ContainerID, p.PodUID, p.Runtime
-			}
-			m[k] = row
+			m[key{ns.Inode, v.ContainerIfindex}] = row{PID: ns.PID, Netns: ns.Inode, VNIC: v,
+				ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime}
 		}
 	}
 	// A namespace that could not be resolved this time (a passing netlink
