@@ -49,15 +49,6 @@ func newCollector(t *testing.T, root string) *Collector {
 	return New(r, promslog.NewNopLogger())
 }
 
-func netnsInode(t *testing.T, pid int) string {
-	t.Helper()
-	target, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]")
-}
-
 const selfMetricsHelp = `
 # HELP container_vnic_namespaces Network namespaces other than the host's held by processes, seen in the last scrape.
 # TYPE container_vnic_namespaces gauge
@@ -114,7 +105,7 @@ func TestCollectorHardCases(t *testing.T) {
 	col := newCollector(t, root)
 
 	lowestA := min(pidsA[0], pidsA[1], pidsA[2])
-	nsA, nsM := netnsInode(t, lowestA), netnsInode(t, pidM)
+	nsA, nsM := netnstest.NetnsLabel(t, lowestA), netnstest.NetnsLabel(t, pidM)
 	info := []string{
 		fmt.Sprintf(`container_vnic_info{container_ifname="eth0",host_ifname=%q,netns=%q,pid="%d"} 1`, hostA, nsA, lowestA),
 		fmt.Sprintf(`container_vnic_info{container_ifname="net1",host_ifname=%q,netns=%q,pid="%d"} 1`, hostA2, nsA, lowestA),
@@ -167,7 +158,7 @@ func TestCollectorFollowsChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nsA, nsB := netnsInode(t, pidA), netnsInode(t, pidB)
+	nsA, nsB := netnstest.NetnsLabel(t, pidA), netnstest.NetnsLabel(t, pidB)
 	check(series(pidA, nsA, hostA, "eth0"))
 
 	// b's process appears in procfs.
@@ -202,7 +193,7 @@ func TestCollectorConcurrentScrapes(t *testing.T) {
 		pid := ns.Spawn()
 		pids = append(pids, pid)
 		want = append(want, fmt.Sprintf(`container_vnic_info{container_ifname="eth0",host_ifname=%q,netns=%q,pid="%d"} 1`,
-			host, netnsInode(t, pid), pid))
+			host, netnstest.NetnsLabel(t, pid), pid))
 	}
 	col := newCollector(t, procRoot(t, pids...))
 	reg := prometheus.NewPedanticRegistry()
@@ -251,7 +242,7 @@ func TestCollectorUnusualNames(t *testing.T) {
 	col := newCollector(t, procRoot(t, pid))
 
 	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
-		host, netnsInode(t, pid), pid)
+		host, netnstest.NetnsLabel(t, pid), pid)
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +265,7 @@ func TestCollectorNonUTF8Name(t *testing.T) {
 	pid := ns.Spawn()
 	col := newCollector(t, procRoot(t, pid))
 	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="e\\xff",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
-		host, netnsInode(t, pid), pid)
+		host, netnstest.NetnsLabel(t, pid), pid)
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
 		t.Fatal(err)
 	}

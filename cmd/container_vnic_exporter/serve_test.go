@@ -139,15 +139,6 @@ func infoSeries(families map[string]*dto.MetricFamily, prefix string) map[string
 	return out
 }
 
-func netnsOf(t *testing.T, pid int) string {
-	t.Helper()
-	target, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]")
-}
-
 // The real binary on a loopback port: series appear, change and disappear
 // as namespaces come and go, and SIGTERM shuts it down cleanly.
 func TestServeFollowsNamespaces(t *testing.T) {
@@ -158,7 +149,7 @@ func TestServeFollowsNamespaces(t *testing.T) {
 	a := netnstest.NewNetns(t, "cvsa")
 	a.Veth(prefix+"a", "eth0")
 	pidA := a.Spawn()
-	nsA := netnsOf(t, pidA)
+	nsA := netnstest.NetnsLabel(t, pidA)
 	got := infoSeries(p.scrape(t), prefix)
 	want := map[string]bool{fmt.Sprintf("%sa eth0 %d %s", prefix, pidA, nsA): true}
 	if !maps.Equal(got, want) {
@@ -172,8 +163,8 @@ func TestServeFollowsNamespaces(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"r").Run() })
 	got = infoSeries(p.scrape(t), prefix)
 	want = map[string]bool{
-		fmt.Sprintf("%sr eth0 %d %s", prefix, pidA, nsA):              true,
-		fmt.Sprintf("%sb eth0 %d %s", prefix, pidB, netnsOf(t, pidB)): true,
+		fmt.Sprintf("%sr eth0 %d %s", prefix, pidA, nsA):                           true,
+		fmt.Sprintf("%sb eth0 %d %s", prefix, pidB, netnstest.NetnsLabel(t, pidB)): true,
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("after creating b and renaming a: %v, want %v", got, want)

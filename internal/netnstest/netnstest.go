@@ -218,3 +218,14 @@ func Fleet(tb testing.TB, n, procs int) []Member {
 	}
 	return members
 }
+
+// NetnsLabel returns the inode of pid's network namespace in decimal, as
+// the exporter's netns label and psnic's netns field give it.
+func NetnsLabel(t testing.TB, pid int) string {
+	t.Helper()
+	target, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]")
+}
