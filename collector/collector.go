@@ -111,6 +111,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		processesDesc, namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
+	for _, d := range counterDescsFor(c.identity != nil) {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -175,10 +178,12 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 		}
 		pid, ino := strconv.Itoa(ns.PID), strconv.FormatUint(ns.Inode, 10)
 		var id cgroupid.Identity
+		var idValues []string
 		if identity != nil && len(ns.VNICs) > 0 {
 			// A process gone since the walk, or unreadable, has no identity
 			// to tell; its series keeps empty values rather than vanish.
 			id, _ = identity(ns.PID)
+			idValues = []string{labelValue(id.ContainerID), labelValue(id.PodUID), labelValue(id.Runtime)}
 		}
 		for _, v := range ns.VNICs {
 			host, cont := labelValue(v.HostIfname), labelValue(v.ContainerIfname)
@@ -199,8 +204,10 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 				m = prometheus.NewInvalidMetric(infoDesc, err)
 			}
 			out = append(out, m)
+			out = append(out, vnicCounters(ino, v, idValues)...)
 		}
 	}
+	out = append(out, parentMetrics(s)...)
 	failed := 0
 	for _, n := range s.Failed {
 		failed += n

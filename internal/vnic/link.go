@@ -24,6 +24,9 @@ type link struct {
 	// namespace numbers it, of the namespace holding the peer or parent;
 	// noNSID when that is the link's own namespace.
 	PeerNSID int
+	// Stats are the link's counters (IFLA_STATS64); nil when the reply
+	// carries none.
+	Stats *Stats
 }
 
 var errShortMessage = errors.New("netlink: short RTM_NEWLINK message")
@@ -46,6 +49,8 @@ func parseLink(b []byte) (link, error) {
 			l.PeerIndex = int(int32Attr(v))
 		case unix.IFLA_LINK_NETNSID:
 			l.PeerNSID = int(int32Attr(v))
+		case unix.IFLA_STATS64:
+			l.Stats = parseStats64(v)
 		case unix.IFLA_LINKINFO:
 			return forEachAttr(v, func(typ uint16, v []byte) error {
 				if typ == unix.IFLA_INFO_KIND {

@@ -25,8 +25,9 @@ import (
 // Netns is one non-host network namespace and its host-paired interfaces.
 type Netns struct {
 	Inode uint64 `json:"netns"`
-	// PID is the lowest PID seen in the namespace (for a single-PID query,
-	// the PID asked about).
+	// PID is the namespace's holder: its oldest process, kept for as long
+	// as it stays in the namespace (see holders). For a single-PID query,
+	// the PID asked about.
 	PID   int    `json:"pid"`
 	VNICs []VNIC `json:"vnics"`
 }
@@ -47,6 +48,11 @@ type Options struct {
 	EventBuffer int
 	// NoCache makes every ResolveAll ask the kernel about every namespace.
 	NoCache bool
+	// Counters makes ResolveAll read fresh counters of both ends of every
+	// vNIC (VNIC.ContainerStats, HostStats): one link dump per namespace
+	// and one of the host per call, whatever the cache holds. Without it
+	// VNICs carry no counters (cached ones would be stale).
+	Counters bool
 }
 
 // Resolver resolves processes to host vNICs. It is safe for concurrent use.
@@ -63,6 +69,9 @@ type Resolver struct {
 	mu      sync.Mutex
 	watcher *watcher // nil: no cache, every namespace is asked about every time
 	cache   cache
+	holders holders
+	// counters: see Options.Counters.
+	counters bool
 	// WatchErr says why there is no watcher, if there is none.
 	watchErr error
 }
@@ -99,7 +108,8 @@ func New(opts Options) (*Resolver, error) {
 		hostNS.Close()
 		return nil, err
 	}
-	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl}
+	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, counters: opts.Counters}
+	r.holders.procRoot = root
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
 	if opts.NoCache {
@@ -205,6 +215,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	snap.Walk = walkStats
+	r.holders.choose(found)
 	if r.watcher == nil {
 		r.cache.reset()
 	} else if err := r.watcher.drain(r.cache.apply); err != nil {
@@ -216,7 +227,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		r.cache.prune(found)
 		return snap, nil
 	}
-	if r.cache.host == nil {
+	if r.cache.host == nil || r.counters {
 		hostLinks, err := r.nl.links(noNSID)
 		if err != nil {
 			return Snapshot{}, fmt.Errorf("listing host links: %w", err)
@@ -238,8 +249,13 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 			e.stale = true
 		}
 	}
+	var aimed map[uint64]int
+	if r.counters {
+		aimed = map[uint64]int{}
+	}
 	for _, ns := range found {
-		vnics, err := r.resolveCached(ns, lookup, &snap)
+		vnics, err := r.resolveCached(ns, lookup, &snap, aimed)
+		r.holders.keep(ns)
 		switch cause := CauseOf(err); {
 		case err == nil, cause == CauseNoVNIC:
 			snap.Namespaces = append(snap.Namespaces, Netns{Inode: ns.Inode, PID: ns.PID, VNICs: vnics})
@@ -251,15 +267,19 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		}
 	}
 	r.cache.prune(found)
+	r.dropReassigned(&snap, aimed)
 	sort.Slice(snap.Namespaces, func(i, j int) bool { return snap.Namespaces[i].Inode < snap.Namespaces[j].Inode })
 	return snap, nil
 }
 
 // resolveCached pairs a namespace's links, from the cache when they are
 // there and still valid, from the kernel otherwise.
-func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot) ([]VNIC, error) {
+func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot, aimed map[uint64]int) ([]VNIC, error) {
 	c := r.cache.byInode[ns.Inode]
-	if c == nil || c.stale {
+	if aimed != nil && c != nil && r.refresh(c) {
+		aimed[ns.Inode] = c.nsid
+		snap.Queried++
+	} else if c == nil || c.stale || aimed != nil {
 		snap.Queried++
 		f, err := r.openAnyFound(ns)
 		if err != nil {
@@ -277,8 +297,8 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 	return r.pairLinks(ns.PID, c.nsid, c.links, host)
 }
 
-// openAnyFound opens the namespace through the lowest of the PIDs the walk
-// found in it that is still there, and makes that ns.PID. Only when all of
+// openAnyFound opens the namespace through its holder, or the lowest of the
+// other PIDs the walk found in it that is still there, and makes that ns.PID. Only when all of
 // them have gone is the namespace reported vanished.
 func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 	f, err := r.openFound(ns.Inode, ns.PID)
@@ -287,7 +307,7 @@ func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 	}
 	sort.Ints(ns.PIDs)
 	for _, pid := range ns.PIDs {
-		if pid <= ns.PID {
+		if pid == ns.PID {
 			continue
 		}
 		if f, err = r.openFound(ns.Inode, pid); CauseOf(err) != CauseVanished {
@@ -387,6 +407,7 @@ func (r *Resolver) pairLinks(pid, nsid int, links []link, host func(int) (link, 
 	if err != nil {
 		return nil, netlinkError(pid, err)
 	}
+	r.counterPolicy(vnics)
 	if len(vnics) == 0 {
 		return nil, &Error{PID: pid, Cause: CauseNoVNIC}
 	}
