@@ -45,7 +45,7 @@ var (
 	withoutVNICDesc = prometheus.NewDesc(namespace+"_namespaces_without_vnic",
 		"Network namespaces seen in the last scrape that have no interface paired with a host interface.", nil, nil)
 	queriedDesc = prometheus.NewDesc(namespace+"_namespaces_queried",
-		"Network namespaces the last scrape asked the kernel about; the others were answered from the notification-driven cache.", nil, nil)
+		"Network namespaces the last scrape resolved afresh; the others were answered from the notification-driven cache (with counters on, their links are still dumped, aimed at the namespace id the cache kept).", nil, nil)
 	overflowsDesc = prometheus.NewDesc(namespace+"_notification_overflows_total",
 		"Times link notifications were lost (socket overflow) and the cache was rebuilt.", nil, nil)
 )

@@ -186,7 +186,11 @@ type Snapshot struct {
 	// kernel was asked about (whether or not it answered); Overflow is true when notifications were
 	// lost since the last call and the cache was rebuilt.
 	Reused, Queried int
-	Overflow        bool
+	// Refreshed counts cached namespaces whose links were dumped again
+	// only for fresh counters (Options.Counters), aimed at their known id;
+	// they are also counted in Reused.
+	Refreshed int
+	Overflow  bool
 	// HostDumped is true when the host links were listed afresh (a link
 	// changed somewhere since the last call, or there is no cache).
 	HostDumped bool
@@ -278,7 +282,8 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 	c := r.cache.byInode[ns.Inode]
 	if aimed != nil && c != nil && r.refresh(c) {
 		aimed[ns.Inode] = c.nsid
-		snap.Queried++
+		snap.Refreshed++
+		snap.Reused++
 	} else if c == nil || c.stale || aimed != nil {
 		snap.Queried++
 		f, err := r.openAnyFound(ns)
@@ -297,9 +302,10 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 	return r.pairLinks(ns.PID, c.nsid, c.links, host)
 }
 
-// openAnyFound opens the namespace through its holder, or the lowest of the
-// other PIDs the walk found in it that is still there, and makes that ns.PID. Only when all of
-// them have gone is the namespace reported vanished.
+// openAnyFound opens the namespace through its holder or, if that has
+// gone, the lowest other PID the walk found in it that is still there, and
+// makes that ns.PID. Only when all of them have gone is the namespace
+// reported vanished.
 func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 	f, err := r.openFound(ns.Inode, ns.PID)
 	if CauseOf(err) != CauseVanished || len(ns.PIDs) < 2 {
