@@ -229,7 +229,9 @@ func TestCollectorLint(t *testing.T) {
 }
 
 // Legal but unusual interface names (dots, dashes, a quote, a backslash,
-// UTF-8, 15 bytes) come out exactly, and the exposition stays valid.
+// UTF-8, 15 bytes) come out exactly (the backslash escaped as \\, so that
+// the escape of invalid bytes stays reversible), and the exposition stays
+// valid.
 func TestCollectorUnusualNames(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ns := netnstest.NewNetns(t, "cvcu")
@@ -241,7 +243,7 @@ func TestCollectorUnusualNames(t *testing.T) {
 	pid := ns.Spawn()
 	col := newCollector(t, procRoot(t, pid))
 
-	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
+	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
 		host, netnstest.NetnsLabel(t, pid), pid)
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
 		t.Fatal(err)

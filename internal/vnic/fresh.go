@@ -27,10 +27,10 @@ func (r *Resolver) dropReassigned(snap *Snapshot, aimed map[uint64]int) {
 	}
 	deleted := map[int]bool{}
 	err := r.watcher.drain(func(ev event) {
-		if ev.Type == unix.RTM_DELNSID {
+		if ev.Type == unix.RTM_DELNSID && r.isHostNSID(ev.From) {
 			deleted[ev.NSID] = true
 		}
-		r.cache.apply(ev)
+		r.cache.apply(ev, r.isHostNSID)
 	})
 	if err != nil {
 		// Lost notifications: the next call starts afresh. What this one
