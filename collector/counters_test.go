@@ -2,8 +2,8 @@ package collector
 
 import (
 	"fmt"
-	"net"
 	"math/rand/v2"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
