@@ -162,11 +162,7 @@ func sendFrames(t *testing.T, ifname string, n, size int) {
 	defer unix.Close(fd)
 	frame := make([]byte, size)
 	copy(frame, []byte{0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x03, 0x88, 0xb5})
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
+	addr := &unix.SockaddrLinklayer{Ifindex: ifindexOf(t, ifname), Halen: 6}
 	copy(addr.Addr[:], frame[:6])
 	for i := 0; i < n; i++ {
 		if err := unix.Sendto(fd, frame, 0, addr); err != nil {
@@ -314,9 +310,14 @@ func nsIfindex(t *testing.T, netns, ifname string) string {
 
 func hostIfindex(t *testing.T, ifname string) string {
 	t.Helper()
+	return strconv.Itoa(ifindexOf(t, ifname))
+}
+
+func ifindexOf(t *testing.T, ifname string) int {
+	t.Helper()
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strconv.Itoa(ifi.Index)
+	return ifi.Index
 }
