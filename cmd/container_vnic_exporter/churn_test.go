@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,9 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -306,15 +302,8 @@ func makeContainer(g *truth, prefix string, i int) (*container, *exec.Cmd, error
 	if err != nil {
 		return nil, nil, err
 	}
-	for tries := 0; ; tries++ {
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.pid))
-		if strings.TrimSpace(string(comm)) == "sleep" {
-			break
-		}
-		if tries > 1000 {
-			return c, cmd, fmt.Errorf("process %d never reached sleep", c.pid)
-		}
-		time.Sleep(time.Millisecond)
+	if err := netnstest.WaitExec(c.pid, "sleep", time.Minute); err != nil {
+		return c, cmd, err
 	}
 	g.set(func() { c.born = time.Now() })
 	return c, cmd, nil
@@ -328,22 +317,9 @@ const sharedSlack = 100 * time.Millisecond
 // series and the duration of the resolution that produced them, failing on
 // anything but a 200 with a valid exposition.
 func scrapeInfo(client *http.Client, url string) ([]map[string]string, time.Duration, error) {
-	resp, err := client.Get(url)
+	families, err := scrapeFamilies(client, url)
 	if err != nil {
 		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		return nil, 0, fmt.Errorf("invalid exposition: %v", err)
 	}
 	var out []map[string]string
 	if f := families["container_vnic_info"]; f != nil {

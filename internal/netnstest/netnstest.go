@@ -150,13 +150,27 @@ func Spawn(t testing.TB, nsPath string) int {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err == nil && strings.TrimSpace(string(comm)) == "sleep" {
-			return pid
+	if err := WaitExec(pid, "sleep", time.Minute); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return pid
+}
+
+// WaitExec waits until process pid runs comm (has exec'd it): the event a
+// test that spawned it through nsenter or a shell needs. On a loaded host
+// that takes from milliseconds to seconds; timeout only bounds a process
+// that will never get there.
+func WaitExec(pid int, comm string, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); ; {
+		got, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && strings.TrimSpace(string(got)) == comm {
+			return nil
+		}
+		if err != nil && os.IsNotExist(err) {
+			return fmt.Errorf("process %d exited before running %s", pid, comm)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d (%v) did not reach sleep: %q %v", pid, args, comm, err)
+			return fmt.Errorf("process %d did not run %s within %v (comm %q, %v)", pid, comm, timeout, got, err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
