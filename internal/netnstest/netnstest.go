@@ -249,3 +249,69 @@ func NetnsLabel(t testing.TB, pid int) string {
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]")
 }
+
+// HostLinkChurn runs loops `ip -batch` loops, each adding and then deleting
+// pairs veth pairs in the host namespace over and over, until the returned
+// stop is called (or tb ends). Every link it makes is named with a prefix
+// of its own and removed when it stops. It reports how many batches ran.
+//
+// It is the churn of a busy node, where the host link table changes all
+// the time and link dumps come back interrupted (NLM_F_DUMP_INTR).
+func HostLinkChurn(tb testing.TB, loops, pairs int) (stop func() int) {
+	tb.Helper()
+	RequireRoot(tb)
+	prefix := "cvq" + Suffix()
+	done := make(chan struct{})
+	counts := make(chan int, loops)
+	for l := range loops {
+		var add, del strings.Builder
+		for i := range pairs {
+			name := fmt.Sprintf("%s%d_%d", prefix, l, i)
+			fmt.Fprintf(&add, "link add %s type veth peer name %sp\n", name, name)
+			fmt.Fprintf(&del, "link del %s\n", name)
+		}
+		go func() {
+			n := 0
+			defer func() { counts <- n }()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				for _, batch := range []string{add.String(), del.String()} {
+					cmd := exec.Command("ip", "-force", "-batch", "-")
+					cmd.Stdin = strings.NewReader(batch)
+					_ = cmd.Run() // a failed line (a leftover name) is churn too
+					n++
+				}
+			}
+		}()
+	}
+	stopped := false
+	total := 0
+	stop = func() int {
+		if stopped {
+			return total
+		}
+		stopped = true
+		close(done)
+		for range loops {
+			total += <-counts
+		}
+		out, _ := exec.Command("ip", "-o", "link", "show").Output()
+		var del strings.Builder
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], prefix) {
+				name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+				fmt.Fprintf(&del, "link del %s\n", name)
+			}
+		}
+		cmd := exec.Command("ip", "-force", "-batch", "-")
+		cmd.Stdin = strings.NewReader(del.String())
+		_ = cmd.Run()
+		return total
+	}
+	tb.Cleanup(func() { stop() })
+	return stop
+}
