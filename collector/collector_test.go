@@ -58,7 +58,7 @@ const selfMetricsHelp = `
 # TYPE container_vnic_processes_skipped gauge
 # HELP container_vnic_scrape_errors Container network namespaces found but not resolved in the last scrape, by cause.
 # TYPE container_vnic_scrape_errors gauge
-# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed or any namespace could not be resolved.
+# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed, any namespace could not be resolved, or processes were skipped for lack of CAP_SYS_PTRACE.
 # TYPE container_vnic_scrape_success gauge
 `
 

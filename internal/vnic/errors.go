@@ -91,9 +91,11 @@ var capabilities = []struct {
 	bit  uint
 	name string
 }{
-	{19, "CAP_SYS_PTRACE"}, // open /proc/PID/ns/net of other users' processes
-	{12, "CAP_NET_ADMIN"},  // query links of another namespace, assign nsids
+	{capSysPtrace, "CAP_SYS_PTRACE"}, // open /proc/PID/ns/net of other users' processes
+	{12, "CAP_NET_ADMIN"},            // query links of another namespace, assign nsids
 }
+
+const capSysPtrace = 19
 
 // CapNetBroadcast hears link events of all namespaces
 // (NETLINK_LISTEN_ALL_NSID): the notification cache needs it.

@@ -66,6 +66,8 @@ type Resolver struct {
 	// selfNSID caches the id the host gives itself, once the kernel has
 	// assigned one (ids never change while a namespace lives); -1 until then.
 	selfNSID atomic.Int64
+	// canPtrace is true when this process may open other users' namespaces.
+	canPtrace bool
 
 	// mu serialises ResolveAll, which owns the watcher and the cache.
 	mu      sync.Mutex
@@ -110,7 +112,8 @@ func New(opts Options) (*Resolver, error) {
 		hostNS.Close()
 		return nil, err
 	}
-	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, counters: opts.Counters}
+	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace),
+		counters: opts.Counters}
 	r.holders.procRoot = root
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
@@ -217,6 +220,12 @@ type Snapshot struct {
 	// HostDumped is true when the host links were listed afresh (a link
 	// changed somewhere since the last call, or there is no cache).
 	HostDumped bool
+	// Blind is true when processes were skipped for permission while this
+	// process lacks CAP_SYS_PTRACE: whole namespaces may be missing, and
+	// granting the capability would show them. (With it, a refusal comes
+	// from something no capability overrides, such as an outer user
+	// namespace; those stay counted in Walk.Skipped.)
+	Blind bool
 	// HostByLink is true when the host links changed all through every
 	// attempt to list them, and each host end was asked for by index.
 	HostByLink bool
@@ -245,6 +254,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	snap.Walk = walkStats
+	snap.Blind = walkStats.Skipped[CausePermission] > 0 && !r.canPtrace
 	r.holders.choose(found)
 	if r.watcher == nil {
 		r.cache.reset()
