@@ -54,11 +54,12 @@ func BenchmarkResolvePID(b *testing.B) {
 }
 
 func BenchmarkResolveAll(b *testing.B) {
-	for _, cached := range []bool{true, false} {
+	for _, mode := range []struct{ cached, counters bool }{{true, false}, {false, false}, {true, true}} {
+		cached := mode.cached
 		for _, n := range fleetSizes {
-			b.Run(fmt.Sprintf("cached=%v/netns=%d", cached, n), func(b *testing.B) {
+			b.Run(fmt.Sprintf("cached=%v/counters=%v/netns=%d", cached, mode.counters, n), func(b *testing.B) {
 				fleet := netnstest.Fleet(b, n, 1)
-				r := benchResolver(b, Options{NoCache: !cached})
+				r := benchResolver(b, Options{NoCache: !cached, Counters: mode.counters})
 				if _, err := r.ResolveAll(); err != nil { // fill the cache
 					b.Fatal(err)
 				}
