@@ -98,6 +98,18 @@ func BenchmarkMachine(b *testing.B) {
 			}
 		}
 	})
+	b.Run("resolveall-counters", func(b *testing.B) {
+		r := benchResolver(b, Options{Counters: true})
+		if _, err := r.ResolveAll(); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := r.ResolveAll(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("resolveall-cached", func(b *testing.B) {
 		r := benchResolver(b, Options{})
 		if _, err := r.ResolveAll(); err != nil {

@@ -8,7 +8,10 @@ import "golang.org/x/sys/unix"
 // when the kernel refused (the namespace may be gone, its id free): the
 // caller then asks as for a namespace it never saw.
 func (r *Resolver) refresh(c *cachedNetns) bool {
-	links, err := r.nl.links(c.nsid)
+	if r.dump == nil {
+		return false
+	}
+	links, err := r.dump.links(c.nsid)
 	if err != nil {
 		return false
 	}

@@ -74,8 +74,10 @@ type Resolver struct {
 	watcher *watcher // nil: no cache, every namespace is asked about every time
 	cache   cache
 	holders holders
-	// counters: see Options.Counters.
+	// counters: see Options.Counters; dump serves their aimed dumps (nil
+	// without counters).
 	counters bool
+	dump     *dumper
 	// WatchErr says why there is no watcher, if there is none.
 	watchErr error
 }
@@ -115,6 +117,13 @@ func New(opts Options) (*Resolver, error) {
 	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace),
 		counters: opts.Counters}
 	r.holders.procRoot = root
+	if opts.Counters {
+		if r.dump, err = openDumper(); err != nil {
+			nl.Close()
+			hostNS.Close()
+			return nil, err
+		}
+	}
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
 	if opts.NoCache {
@@ -153,6 +162,9 @@ func checkProcfs(root string) error {
 // Close releases the resolver's sockets and file descriptors.
 func (r *Resolver) Close() error {
 	r.nl.Close()
+	if r.dump != nil {
+		r.dump.Close()
+	}
 	if r.watcher != nil {
 		r.watcher.Close()
 	}
