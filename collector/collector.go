@@ -23,7 +23,7 @@ var (
 	infoHelpText = "A container-side network interface and the host interface it is paired with (value is always 1)."
 	infoLabels   = []string{"pid", "netns", "host_ifname", "container_ifname"}
 	infoDesc     = prometheus.NewDesc(namespace+"_info", infoHelpText, infoLabels, nil)
-	// With identity: the container and pod the namespace's lowest PID is in.
+	// With identity: the container and pod the namespace's oldest process is in.
 	identityInfoDesc = prometheus.NewDesc(namespace+"_info", infoHelpText,
 		append(append([]string{}, infoLabels...), "container_id", "pod_uid", "runtime"), nil)
 	// A macvlan, ipvlan or vlan in a container sits on a host interface
@@ -100,7 +100,8 @@ func New(r Resolver, logger *slog.Logger) *Collector {
 }
 
 // WithIdentity adds container_id, pod_uid and runtime labels to
-// container_vnic_info, read through id for each namespace's lowest PID.
+// container_vnic_info, read through id for each namespace's oldest process
+// (the pid label).
 // Unknown layouts and unreadable cgroups give empty values.
 func (c *Collector) WithIdentity(id IdentityFunc) *Collector {
 	c.identity = id
