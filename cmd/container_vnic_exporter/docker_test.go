@@ -271,6 +271,7 @@ func startDockerd(t *testing.T) *dockerDaemon {
 		t.Fatal(err)
 	}
 	hadDocker0 := linkExists("docker0")
+	removeHostDirs := newHostDirs("/run/containerd")
 	cgroupsBefore, _ := filepath.Glob("/sys/fs/cgroup/*/docker")
 
 	// No iptables rules and no IP forwarding: the host's firewall and
@@ -329,6 +330,7 @@ func startDockerd(t *testing.T) *dockerDaemon {
 		// Docker leaves its bind mount of the host's namespace (for
 		// --network host) mounted when it stops.
 		unmountUnder(t, dir)
+		removeHostDirs()
 		if err := os.RemoveAll(dir); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
