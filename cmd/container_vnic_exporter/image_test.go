@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,8 +21,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -171,6 +168,10 @@ func TestImage(t *testing.T) {
 		families := e.scrapeUntil(t, noSeriesFor(sleepers))
 		if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "permission_denied"); !ok || v < float64(len(sleepers)) {
 			t.Errorf("container_vnic_processes_skipped{cause=\"permission_denied\"} = %v (present %v), want at least %d (the sleepers)", v, ok, len(sleepers))
+		}
+		// Blind: what it could not read may hold containers.
+		if v, ok := gaugeValue(families, "container_vnic_scrape_success"); !ok || v != 0 {
+			t.Errorf("container_vnic_scrape_success = %v (present %v), want 0 while processes are skipped for lack of CAP_SYS_PTRACE", v, ok)
 		}
 		if missing := missingLogged(e.logs(t)); !strings.Contains(missing, "CAP_SYS_PTRACE") {
 			t.Errorf("exporter warns that %q are missing, want CAP_SYS_PTRACE among them", missing)
@@ -697,27 +698,6 @@ func (e *imageExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.Metr
 	}
 	t.Fatalf("%s: %v", e.name, last)
 	return nil
-}
-
-func scrapeFamilies(client *http.Client, url string) (map[string]*dto.MetricFamily, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("exposition does not parse: %v\n%s", err, body)
-	}
-	return families, nil
 }
 
 // seriesLabels returns the label sets of every series of a metric.
