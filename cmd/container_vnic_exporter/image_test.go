@@ -352,11 +352,24 @@ func (s *podmanStore) cleanup(t *testing.T) {
 // .build/OS-ARCH layout the Dockerfile copies from, then the image.
 func buildExporterImage(t *testing.T, s *podmanStore) string {
 	t.Helper()
+	root, contextDir := buildImageContext(t)
+	const tag = "localhost/container_vnic_exporter:image-test"
+	s.run(t, "build", "-q", "--pull=never", "-f", filepath.Join(root, "Dockerfile"),
+		"--build-arg", "OS=linux", "--build-arg", "ARCH="+runtime.GOARCH, "-t", tag, contextDir)
+	checkImageUser(t, s, tag)
+	return tag
+}
+
+// buildImageContext builds both commands as static binaries into a new
+// build context, in the .build/OS-ARCH layout the Dockerfile copies from.
+// It returns the repository's root and the context.
+func buildImageContext(t *testing.T) (root, contextDir string) {
+	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	contextDir := t.TempDir()
+	contextDir = t.TempDir()
 	out := filepath.Join(contextDir, ".build", "linux-"+runtime.GOARCH)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -373,14 +386,14 @@ func buildExporterImage(t *testing.T, s *podmanStore) string {
 			t.Fatal(err)
 		}
 	}
+	return root, contextDir
+}
 
-	const tag = "localhost/container_vnic_exporter:image-test"
-	s.run(t, "build", "-q", "--pull=never", "-f", filepath.Join(root, "Dockerfile"),
-		"--build-arg", "OS=linux", "--build-arg", "ARCH="+runtime.GOARCH, "-t", tag, contextDir)
+func checkImageUser(t *testing.T, s containerEngine, tag string) {
+	t.Helper()
 	if user := s.run(t, "image", "inspect", "-f", "{{.Config.User}}", tag); user != "65534" && !strings.HasPrefix(user, "65534:") {
 		t.Errorf("image runs as user %q, want 65534 (nobody)", user)
 	}
-	return tag
 }
 
 // buildSleeperImage builds a FROM scratch image with busybox's sleep.
@@ -584,9 +597,17 @@ func unreadableNetnsLinks(t *testing.T) int {
 	return denied
 }
 
+// containerEngine runs a container CLI, podman or docker, against the
+// test's own store or daemon.
+type containerEngine interface {
+	command(ctx context.Context, args ...string) *exec.Cmd
+	// run runs the command and returns its trimmed stdout, failing t.
+	run(t testing.TB, args ...string) string
+}
+
 // imageExporter is the exporter image running as a container.
 type imageExporter struct {
-	store *podmanStore
+	store containerEngine
 	name  string
 	url   string
 }
@@ -595,7 +616,7 @@ type imageExporter struct {
 // capability but caps (a mask of capability bits), and checks that the
 // kernel agrees on the process's identity and capabilities. extra are more
 // podman run options.
-func runImageExporter(t *testing.T, s *podmanStore, image, name, uid string, caps uint64, extra ...string) *imageExporter {
+func runImageExporter(t *testing.T, s containerEngine, image, name, uid string, caps uint64, extra ...string) *imageExporter {
 	t.Helper()
 	addr := freeLoopbackAddr(t)
 	args := []string{"run", "-d", "--pull=never", "--name", name,
