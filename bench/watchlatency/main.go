@@ -2,7 +2,7 @@
 // `ip link add HOST type veth peer name ... netns NS` to the "added" line for
 // HOST on psnic watch's stdout, repeated; prints the distribution in ms.
 //
-//	watchlatency -psnic ./psnic -netns PID -n 50
+//	watchlatency -psnic ./psnic -netns PID -prefix vf1a2bw -n 50
 //
 // NS (a netns name or the PID of a process in it) must hold a process.
 package main
@@ -22,9 +22,10 @@ func main() {
 	psnic := flag.String("psnic", "psnic", "psnic binary")
 	netns := flag.String("netns", "", "netns name, or PID of a process in the netns")
 	n := flag.Int("n", 50, "samples")
+	prefix := flag.String("prefix", "wlat", "name prefix of the host interfaces it adds (PREFIX0, PREFIX1, ...): one nothing else on the host uses")
 	flag.Parse()
 	if *netns == "" {
-		fmt.Fprintln(os.Stderr, "usage: watchlatency -netns NAME [-psnic PATH] [-n SAMPLES]")
+		fmt.Fprintln(os.Stderr, "usage: watchlatency -netns NAME [-psnic PATH] [-prefix NAME] [-n SAMPLES]")
 		os.Exit(2)
 	}
 	cmd := exec.Command(*psnic, "watch", "-o", "json")
@@ -65,7 +66,7 @@ func main() {
 	time.Sleep(500 * time.Millisecond) // the snapshot is out
 	var ms []float64
 	for i := 0; i < *n; i++ {
-		host := fmt.Sprintf("wlat%d", i)
+		host := fmt.Sprintf("%s%d", *prefix, i)
 		start := time.Now()
 		if o, err := exec.Command("ip", "link", "add", host, "type", "veth", "peer", "name", fmt.Sprintf("wl%d", i), "netns", *netns).CombinedOutput(); err != nil {
 			fail(fmt.Errorf("ip link add: %v: %s", err, o))
