@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/collector"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/coalesce"
@@ -35,6 +36,7 @@ import (
 const exporterName = "container_vnic_exporter"
 
 func main() {
+	containervnicexporter.StampVersion()
 	os.Exit(run())
 }
 

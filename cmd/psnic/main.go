@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
 
+	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
@@ -49,6 +50,7 @@ type row struct {
 }
 
 func main() {
+	containervnicexporter.StampVersion()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
