@@ -65,6 +65,8 @@ func run() int {
 	flag.AddFlags(kingpin.CommandLine, logConfig)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
+	// --help and --version answer on stdout, as node_exporter's do; errors stay on stderr.
+	kingpin.CommandLine.UsageWriter(os.Stdout)
 	kingpin.Parse()
 	logger := promslog.New(logConfig)
 
@@ -120,6 +122,8 @@ func run() int {
 			Description: "Which host-side virtual NIC belongs to which container",
 			Version:     version.Info(),
 			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+			// The toolkit links /debug/pprof/*, which this exporter does not serve.
+			Profiling: "false",
 		})
 		if err != nil {
 			logger.Error("cannot build landing page", "err", err)
