@@ -12,9 +12,9 @@ BUILD    ?= .build/linux-$(GOARCH)
 IMAGE    ?= ghcr.io/container-vnic/container-vnic-exporter
 ENGINE   ?= $(shell command -v podman || command -v docker)
 
-pkg := github.com/prometheus/common/version
-LDFLAGS := -X $(pkg).Version=$(VERSION) -X $(pkg).Revision=$(REVISION) -X $(pkg).Branch=$(BRANCH) \
-	-X $(pkg).BuildUser=$(shell id -un)@$(shell hostname) -X $(pkg).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+pkg := github.com/container-vnic/container_vnic_exporter
+LDFLAGS := -X $(pkg).version=$(VERSION) -X $(pkg).revision=$(REVISION) -X $(pkg).branch=$(BRANCH) \
+	-X $(pkg).buildUser=$(shell id -un)@$(shell hostname) -X $(pkg).buildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
 .PHONY: build image push test bench
 

@@ -36,8 +36,22 @@ import (
 const exporterName = "container_vnic_exporter"
 
 func main() {
-	containervnicexporter.StampVersion()
+	stampVersion()
 	os.Exit(run())
+}
+
+// stampVersion hands the build facts to prometheus/common/version (for
+// --version, the log and build_info), keeping what -ldflags set there.
+func stampVersion() {
+	b := containervnicexporter.Info()
+	for _, v := range []struct{ dst *string; src string }{
+		{&version.Version, b.Version}, {&version.Revision, b.Revision}, {&version.Branch, b.Branch},
+		{&version.BuildUser, b.BuildUser}, {&version.BuildDate, b.BuildDate},
+	} {
+		if *v.dst == "" {
+			*v.dst = v.src
+		}
+	}
 }
 
 func run() int {

@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/vishvananda/netlink"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -52,7 +52,7 @@ type key struct {
 }
 
 func runWatch(args []string, stdout, stderr io.Writer) int {
-	app := kingpin.New("psnic watch", watchHelp)
+	app := cli.New("psnic watch", watchHelp)
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	var (
