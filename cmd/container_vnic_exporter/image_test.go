@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,8 +21,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -355,11 +352,24 @@ func (s *podmanStore) cleanup(t *testing.T) {
 // .build/OS-ARCH layout the Dockerfile copies from, then the image.
 func buildExporterImage(t *testing.T, s *podmanStore) string {
 	t.Helper()
+	root, contextDir := buildImageContext(t)
+	const tag = "localhost/container_vnic_exporter:image-test"
+	s.run(t, "build", "-q", "--pull=never", "-f", filepath.Join(root, "Dockerfile"),
+		"--build-arg", "OS=linux", "--build-arg", "ARCH="+runtime.GOARCH, "-t", tag, contextDir)
+	checkImageUser(t, s, tag)
+	return tag
+}
+
+// buildImageContext builds both commands as static binaries into a new
+// build context, in the .build/OS-ARCH layout the Dockerfile copies from.
+// It returns the repository's root and the context.
+func buildImageContext(t *testing.T) (root, contextDir string) {
+	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	contextDir := t.TempDir()
+	contextDir = t.TempDir()
 	out := filepath.Join(contextDir, ".build", "linux-"+runtime.GOARCH)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -376,14 +386,14 @@ func buildExporterImage(t *testing.T, s *podmanStore) string {
 			t.Fatal(err)
 		}
 	}
+	return root, contextDir
+}
 
-	const tag = "localhost/container_vnic_exporter:image-test"
-	s.run(t, "build", "-q", "--pull=never", "-f", filepath.Join(root, "Dockerfile"),
-		"--build-arg", "OS=linux", "--build-arg", "ARCH="+runtime.GOARCH, "-t", tag, contextDir)
+func checkImageUser(t *testing.T, s containerEngine, tag string) {
+	t.Helper()
 	if user := s.run(t, "image", "inspect", "-f", "{{.Config.User}}", tag); user != "65534" && !strings.HasPrefix(user, "65534:") {
 		t.Errorf("image runs as user %q, want 65534 (nobody)", user)
 	}
-	return tag
 }
 
 // buildSleeperImage builds a FROM scratch image with busybox's sleep.
@@ -587,9 +597,17 @@ func unreadableNetnsLinks(t *testing.T) int {
 	return denied
 }
 
+// containerEngine runs a container CLI, podman or docker, against the
+// test's own store or daemon.
+type containerEngine interface {
+	command(ctx context.Context, args ...string) *exec.Cmd
+	// run runs the command and returns its trimmed stdout, failing t.
+	run(t testing.TB, args ...string) string
+}
+
 // imageExporter is the exporter image running as a container.
 type imageExporter struct {
-	store *podmanStore
+	store containerEngine
 	name  string
 	url   string
 }
@@ -598,7 +616,7 @@ type imageExporter struct {
 // capability but caps (a mask of capability bits), and checks that the
 // kernel agrees on the process's identity and capabilities. extra are more
 // podman run options.
-func runImageExporter(t *testing.T, s *podmanStore, image, name, uid string, caps uint64, extra ...string) *imageExporter {
+func runImageExporter(t *testing.T, s containerEngine, image, name, uid string, caps uint64, extra ...string) *imageExporter {
 	t.Helper()
 	addr := freeLoopbackAddr(t)
 	args := []string{"run", "-d", "--pull=never", "--name", name,
@@ -680,27 +698,6 @@ func (e *imageExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.Metr
 	}
 	t.Fatalf("%s: %v", e.name, last)
 	return nil
-}
-
-func scrapeFamilies(client *http.Client, url string) (map[string]*dto.MetricFamily, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("exposition does not parse: %v\n%s", err, body)
-	}
-	return families, nil
 }
 
 // seriesLabels returns the label sets of every series of a metric.
