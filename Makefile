@@ -4,7 +4,8 @@
 # (.promu.yml) does for Prometheus projects.
 
 VERSION  := $(shell cat VERSION)
-REVISION := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -modified)
+# "-modified" as the Go toolchain says it: any change, untracked files included.
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)$(shell test -z "$$(git status --porcelain 2>/dev/null)" || echo -modified)
 BRANCH   := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 GOARCH   ?= $(shell go env GOARCH)
 BUILD    ?= .build/linux-$(GOARCH)
