@@ -53,6 +53,32 @@ func TestDocker(t *testing.T) {
 	joined := d.startSleeper(t, sleeperImage, "cvx-joined", []string{"--network", "container:" + bridge.id}, "eth0")
 	host := d.startSleeper(t, sleeperImage, "cvx-host", []string{"--network", "host"})
 
+	// Each host veth is on the bridge of its network, as Docker names them:
+	// docker0 for the default bridge, br-<id> for a user network.
+	userBridge := func(network string) string {
+		return "br-" + d.run(t, "network", "inspect", "-f", "{{.Id}}", network)[:12]
+	}
+	for _, want := range []struct {
+		c      *dockerContainer
+		ifname string
+		bridge string
+	}{
+		{bridge, "eth0", "docker0"},
+		{user, "eth0", userBridge("cvx-user-a")},
+		{two, "eth0", userBridge("cvx-user-a")},
+		{two, "eth1", userBridge("cvx-user-b")},
+	} {
+		for _, s := range want.c.want {
+			if s.ContainerIfname != want.ifname {
+				continue
+			}
+			master, err := os.Readlink(filepath.Join("/sys/class/net", s.HostIfname, "master"))
+			if err != nil || filepath.Base(master) != want.bridge {
+				t.Fatalf("%s %s: host veth %s is on bridge %q (%v), want %s", want.c.name, want.ifname, s.HostIfname, master, err, want.bridge)
+			}
+		}
+	}
+
 	hostNetns := netnsInode(t, os.Getpid())
 	if host.netns != hostNetns {
 		t.Fatalf("cvx-host (--network host) is in netns %d, not the host's (%d)", host.netns, hostNetns)
