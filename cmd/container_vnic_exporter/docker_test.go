@@ -53,8 +53,8 @@ func TestDocker(t *testing.T) {
 	joined := d.startSleeper(t, sleeperImage, "cvx-joined", []string{"--network", "container:" + bridge.id}, "eth0")
 	host := d.startSleeper(t, sleeperImage, "cvx-host", []string{"--network", "host"})
 
-	// Each host veth is on the bridge of its network, as Docker names them:
-	// docker0 for the default bridge, br-<id> for a user network.
+	// Each host veth is on the bridge of its network: the default bridge's
+	// (docker0), br-<id> for a user network.
 	userBridge := func(network string) string {
 		return "br-" + d.run(t, "network", "inspect", "-f", "{{.Id}}", network)[:12]
 	}
@@ -63,7 +63,7 @@ func TestDocker(t *testing.T) {
 		ifname string
 		bridge string
 	}{
-		{bridge, "eth0", "docker0"},
+		{bridge, "eth0", d.defaultBridge},
 		{user, "eth0", userBridge("cvx-user-a")},
 		{two, "eth0", userBridge("cvx-user-a")},
 		{two, "eth1", userBridge("cvx-user-b")},
@@ -267,6 +267,9 @@ type dockerDaemon struct {
 	cli    string // the docker CLI of the daemon's own package
 	socket string
 	env    []string
+	// defaultBridge backs Docker's default network: docker0, unless
+	// another Docker on the host has it.
+	defaultBridge string
 	// containers the test started, whose namespace files must be gone
 	// after cleanup.
 	containers []*dockerContainer
@@ -296,7 +299,19 @@ func startDockerd(t *testing.T) *dockerDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A docker0 already there is another Docker's: leave it alone, and give
+	// the test's daemon a bridge of its own.
 	hadDocker0 := linkExists("docker0")
+	d.defaultBridge = "docker0"
+	if hadDocker0 {
+		d.defaultBridge = "cvxdk" + netnstest.Suffix()
+		netnstest.IP(t, "link", "add", d.defaultBridge, "type", "bridge")
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "link", "del", d.defaultBridge).CombinedOutput(); err != nil {
+				t.Errorf("cleanup: ip link del %s: %v: %s", d.defaultBridge, err, out)
+			}
+		})
+	}
 	removeHostDirs := newHostDirs("/run/containerd")
 	cgroupsBefore, _ := filepath.Glob("/sys/fs/cgroup/*/docker")
 
@@ -311,6 +326,9 @@ func startDockerd(t *testing.T) *dockerDaemon {
 		"--host", "unix://"+d.socket,
 		"--storage-driver", "vfs",
 		"--iptables=false", "--ip6tables=false", "--ip-forward=false")
+	if hadDocker0 {
+		cmd.Args = append(cmd.Args, "--bridge", d.defaultBridge)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		log.Close()
