@@ -236,7 +236,7 @@ state = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	cgroupsBefore, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	cgroupsBefore := kubepodsCgroups()
 	// Host-wide directories containerd's shims and the CNI library make.
 	removeHostDirs := newHostDirs("/run/containerd", "/var/lib/cni")
 	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
@@ -306,27 +306,36 @@ state = %q
 	return c
 }
 
-// removeNewCgroups removes the kubepods cgroup trees (kubepods, its QoS
-// classes and pods, all empty once the pods are gone) that were not there
-// before the test, deepest first.
-func removeNewCgroups(t *testing.T, before []string) {
-	after, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
-	for _, root := range after {
-		if slices.Contains(before, root) {
-			continue
-		}
-		var dirs []string
+// kubepodsCgroups returns the cgroup directories of kubelet's cgroupfs
+// layout, in every hierarchy: on a Kubernetes node, a real kubelet's.
+func kubepodsCgroups() map[string]bool {
+	dirs := map[string]bool{}
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	for _, root := range roots {
 		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
-				dirs = append(dirs, path)
+				dirs[path] = true
 			}
 			return nil
 		})
-		slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
-		for _, d := range dirs {
-			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("cleanup: %v", err)
-			}
+	}
+	return dirs
+}
+
+// removeNewCgroups removes the cgroup directories the test's pods made
+// (their pod cgroups, and kubepods and its QoS classes where they were not
+// there before), all empty once the pods are gone, deepest first.
+func removeNewCgroups(t *testing.T, before map[string]bool) {
+	var made []string
+	for d := range kubepodsCgroups() {
+		if !before[d] {
+			made = append(made, d)
+		}
+	}
+	slices.SortFunc(made, func(a, b string) int { return len(b) - len(a) })
+	for _, d := range made {
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cleanup: %v", err)
 		}
 	}
 }
