@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -147,7 +148,8 @@ func TestChurn(t *testing.T) {
 
 	stop := make(chan struct{})
 	var churner sync.WaitGroup
-	var made, removed int
+	var made atomic.Int64
+	var removed int
 	churnErr := make(chan error, 1)
 	churner.Add(1)
 	go func() {
@@ -184,7 +186,7 @@ func TestChurn(t *testing.T) {
 				churnErr <- err
 				return
 			}
-			made++
+			made.Add(1)
 			if len(alive) > 8 {
 				if err := remove(alive[0]); err != nil {
 					churnErr <- err
@@ -199,14 +201,26 @@ func TestChurn(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	scrapes, failures := 0, []string{}
-	deadline := time.Now().Add(duration)
+	// Run for the duration, and on a slow machine until enough happened to
+	// prove anything (20 namespaces, 10 scrapes), within ten times that.
+	deadline, limit := time.Now().Add(duration), time.Now().Add(10*duration)
+	running := func() bool {
+		now := time.Now()
+		if now.Before(deadline) {
+			return true
+		}
+		mu.Lock()
+		enough := scrapes >= 10 && made.Load() >= 20
+		mu.Unlock()
+		return !enough && now.Before(limit)
+	}
 	for i := 0; i < scrapers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			client := &http.Client{Timeout: 30 * time.Second}
 			defer client.CloseIdleConnections()
-			for time.Now().Before(deadline) {
+			for running() {
 				start := time.Now()
 				series, resolution, err := scrapeInfo(client, url)
 				end := time.Now()
@@ -259,9 +273,9 @@ func TestChurn(t *testing.T) {
 	}
 	t.Logf("churn %v: %d scrapes by 10 scrapers, %d namespaces made, %d removed; peak RSS %.1f MB; "+
 		"fds %d -> %d, goroutines %d -> %d, threads %d -> %d",
-		duration, scrapes, made, removed, float64(hwm)/1024, baseFDs, fds, baseGoroutines, gr, baseThreads, threads)
-	if scrapes < 10 || made < 20 {
-		t.Errorf("too little happened: %d scrapes, %d namespaces", scrapes, made)
+		duration, scrapes, made.Load(), removed, float64(hwm)/1024, baseFDs, fds, baseGoroutines, gr, baseThreads, threads)
+	if scrapes < 10 || made.Load() < 20 {
+		t.Errorf("too little happened in %v: %d scrapes, %d namespaces", 10*duration, scrapes, made.Load())
 	}
 }
 
