@@ -210,6 +210,20 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	// Docker's user 0 is no shortcut past CAP_SYS_PTRACE: the containers'
+	// processes (root too, with capabilities the exporter lacks) refuse
+	// their /proc/PID/ns/net, so no namespace of theirs is seen.
+	t.Run("user 0 without SYS_PTRACE", func(t *testing.T) {
+		e := runImageExporter(t, d, exporterImage, "cvx-exporter-no-ptrace", "0", capNetAdmin|capNetBroadcast)
+		families := e.scrapeUntil(t, noSeriesFor(sleepers))
+		if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "permission_denied"); !ok || v < float64(len(all)-1) {
+			t.Errorf("container_vnic_processes_skipped{cause=\"permission_denied\"} = %v (present %v), want at least %d (the sleepers not on the host's network)", v, ok, len(all)-1)
+		}
+		if missing := missingLogged(e.logs(t)); !strings.Contains(missing, "CAP_SYS_PTRACE") {
+			t.Errorf("exporter warns that %q are missing, want CAP_SYS_PTRACE among them", missing)
+		}
+	})
+
 	// The series follow Docker: a network disconnected, a container
 	// removed.
 	t.Run("changes", func(t *testing.T) {
