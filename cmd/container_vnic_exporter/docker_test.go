@@ -41,8 +41,8 @@ func TestDocker(t *testing.T) {
 
 	exporterImage := buildDockerExporterImage(t, d)
 	sleeperImage := importSleeperImage(t, d, busybox)
-	d.run(t, "network", "create", "cvx-user-a")
-	d.run(t, "network", "create", "cvx-user-b")
+	createNetwork(t, d, "cvx-user-a")
+	createNetwork(t, d, "cvx-user-b")
 
 	bridge := d.startSleeper(t, sleeperImage, "cvx-bridge", nil, "eth0")
 	user := d.startSleeper(t, sleeperImage, "cvx-user", []string{"--network", "cvx-user-a"}, "eth0")

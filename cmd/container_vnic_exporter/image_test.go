@@ -85,7 +85,7 @@ func TestImage(t *testing.T) {
 		late := startSleeperContainer(t, store, sleeperImage, "cvx-sleeper-late")
 		e.scrapeUntil(t, exactSeriesFor(append(slices.Clone(sleepers), late)))
 
-		store.run(t, "network", "create", "cvx-second")
+		createNetwork(t, store, "cvx-second")
 		store.run(t, "network", "connect", "cvx-second", late.name)
 		late.want = late.expectedSeries(t, "eth0", "eth1")
 		e.scrapeUntil(t, exactSeriesFor(append(slices.Clone(sleepers), late)))
@@ -624,6 +624,27 @@ type containerEngine interface {
 	command(ctx context.Context, args ...string) *exec.Cmd
 	// run runs the command and returns its trimmed stdout, failing t.
 	run(t testing.TB, args ...string) string
+}
+
+// createNetwork creates a network with the engine's CLI. Both podman and
+// dockerd list the host's interfaces and routes to choose a free subnet,
+// and fail with "no such network interface" when a link goes away while
+// they list them: other tests churn host links at the same time, so that
+// failure is retried.
+func createNetwork(t *testing.T, e containerEngine, name string) {
+	t.Helper()
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), podmanCommandTimeout)
+		out, err := e.command(ctx, "network", "create", name).CombinedOutput()
+		cancel()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(string(out), "no such network interface") || try == 10 {
+			t.Fatalf("network create %s (try %d): %v\n%s", name, try, err, out)
+		}
+		t.Logf("network create %s: %s: retrying", name, strings.TrimSpace(string(out)))
+	}
 }
 
 // imageExporter is the exporter image running as a container.

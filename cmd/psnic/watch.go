@@ -23,7 +23,7 @@ import (
 
 const watchHelp = `Prints every container vNIC, then one line per change as it happens:
 "present" for each vNIC at start, then "added", "changed" (renamed, peer
-moved, lowest PID changed) and "removed". Driven by link and namespace-id
+moved, oldest process changed) and "removed". Driven by link and namespace-id
 notifications; process exec/exit events (proc connector) and a periodic
 resync catch processes that join a namespace after its links were made.
 
