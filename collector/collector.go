@@ -62,9 +62,9 @@ type Resolver interface {
 	ResolveAll() (vnic.Snapshot, error)
 }
 
-// IdentityFunc returns the container identity of a process, as
-// cgroupid.Read does.
-type IdentityFunc func(pid int) (cgroupid.Identity, error)
+// IdentityFunc returns the container identity of a namespace's process, as
+// (*cgroupid.Lookup).Identity does.
+type IdentityFunc func(netns uint64, pid int) (cgroupid.Identity, error)
 
 // Collector is a prometheus.Collector that resolves all container network
 // namespaces on every Collect. Concurrent Collects share one resolution.
@@ -178,7 +178,7 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 		if identity != nil && len(ns.VNICs) > 0 {
 			// A process gone since the walk, or unreadable, has no identity
 			// to tell; its series keeps empty values rather than vanish.
-			id, _ = identity(ns.PID)
+			id, _ = identity(ns.Inode, ns.PID)
 		}
 		for _, v := range ns.VNICs {
 			host, cont := labelValue(v.HostIfname), labelValue(v.ContainerIfname)
