@@ -33,7 +33,7 @@ var (
 	durationDesc = prometheus.NewDesc(namespace+"_scrape_duration_seconds",
 		"Time the last resolution of all container network namespaces took.", nil, nil)
 	successDesc = prometheus.NewDesc(namespace+"_scrape_success",
-		"1 if every container network namespace found was resolved, 0 if the walk failed or any namespace could not be resolved.", nil, nil)
+		"1 if every container network namespace found was resolved, 0 if the walk failed, any namespace could not be resolved, or processes were skipped for lack of CAP_SYS_PTRACE.", nil, nil)
 	errorsDesc = prometheus.NewDesc(namespace+"_scrape_errors",
 		"Container network namespaces found but not resolved in the last scrape, by cause.", []string{"cause"}, nil)
 	skippedDesc = prometheus.NewDesc(namespace+"_processes_skipped",
@@ -132,6 +132,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			success = 0
 			c.logger.Warn("container network namespaces not resolved", "cause", cause, "count", n)
 		}
+	}
+	if f.snap.Blind {
+		success = 0
+		c.logger.Warn("processes skipped for permission: namespaces may be missing (grant CAP_SYS_PTRACE, or run as root)",
+			"skipped", f.snap.Walk.Skipped[vnic.CausePermission], "processes", f.snap.Walk.Processes)
 	}
 	ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, success)
 }

@@ -58,7 +58,7 @@ const selfMetricsHelp = `
 # TYPE container_vnic_processes_skipped gauge
 # HELP container_vnic_scrape_errors Container network namespaces found but not resolved in the last scrape, by cause.
 # TYPE container_vnic_scrape_errors gauge
-# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed or any namespace could not be resolved.
+# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed, any namespace could not be resolved, or processes were skipped for lack of CAP_SYS_PTRACE.
 # TYPE container_vnic_scrape_success gauge
 `
 
@@ -229,7 +229,9 @@ func TestCollectorLint(t *testing.T) {
 }
 
 // Legal but unusual interface names (dots, dashes, a quote, a backslash,
-// UTF-8, 15 bytes) come out exactly, and the exposition stays valid.
+// UTF-8, 15 bytes) come out exactly (the backslash escaped as \\, so that
+// the escape of invalid bytes stays reversible), and the exposition stays
+// valid.
 func TestCollectorUnusualNames(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ns := netnstest.NewNetns(t, "cvcu")
@@ -241,7 +243,7 @@ func TestCollectorUnusualNames(t *testing.T) {
 	pid := ns.Spawn()
 	col := newCollector(t, procRoot(t, pid))
 
-	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
+	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
 		host, netnstest.NetnsLabel(t, pid), pid)
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
 		t.Fatal(err)

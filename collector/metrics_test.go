@@ -73,7 +73,7 @@ func TestMetricsOnResolverError(t *testing.T) {
 	if n := testutil.CollectAndCount(col); n != 3 {
 		t.Fatalf("got %d series, want 3 (duration, success, overflows)", n)
 	}
-	want := `# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed or any namespace could not be resolved.
+	want := `# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed, any namespace could not be resolved, or processes were skipped for lack of CAP_SYS_PTRACE.
 # TYPE container_vnic_scrape_success gauge
 container_vnic_scrape_success 0
 `
@@ -113,12 +113,33 @@ container_vnic_info{container_id="",container_ifname="eth0",host_ifname="veth30"
 func TestLabelValue(t *testing.T) {
 	for in, want := range map[string]string{
 		"eth0":           "eth0",
-		"q\"b\\é.-_9":    "q\"b\\é.-_9",
+		"q\"b\\é.-_9":    `q"b\\é.-_9`,
 		"e\xff":          `e\xff`,
 		"\xc3\x28ab\x80": `\xc3(ab\x80`,
 	} {
 		if got := labelValue(in); got != want {
 			t.Errorf("labelValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Processes skipped for lack of CAP_SYS_PTRACE make the scrape a failure
+// even when every namespace it did see was resolved: it is blind.
+func TestBlindScrapeFails(t *testing.T) {
+	for _, tc := range []struct {
+		blind bool
+		want  string
+	}{{true, "0"}, {false, "1"}} {
+		snap := vnic.Snapshot{
+			Walk:  vnic.WalkStats{Processes: 177, Skipped: map[vnic.Cause]int{vnic.CausePermission: 176}},
+			Blind: tc.blind,
+		}
+		col := New(fakeResolver{snap: snap}, promslog.NewNopLogger())
+		want := `# HELP container_vnic_scrape_success 1 if every container network namespace found was resolved, 0 if the walk failed, any namespace could not be resolved, or processes were skipped for lack of CAP_SYS_PTRACE.
+# TYPE container_vnic_scrape_success gauge
+container_vnic_scrape_success ` + tc.want + "\n"
+		if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_scrape_success"); err != nil {
+			t.Errorf("blind %v: %v", tc.blind, err)
 		}
 	}
 }

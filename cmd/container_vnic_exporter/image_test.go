@@ -172,6 +172,10 @@ func TestImage(t *testing.T) {
 		if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "permission_denied"); !ok || v < float64(len(sleepers)) {
 			t.Errorf("container_vnic_processes_skipped{cause=\"permission_denied\"} = %v (present %v), want at least %d (the sleepers)", v, ok, len(sleepers))
 		}
+		// Blind: what it could not read may hold containers.
+		if v, ok := gaugeValue(families, "container_vnic_scrape_success"); !ok || v != 0 {
+			t.Errorf("container_vnic_scrape_success = %v (present %v), want 0 while processes are skipped for lack of CAP_SYS_PTRACE", v, ok)
+		}
 		if missing := missingLogged(e.logs(t)); !strings.Contains(missing, "CAP_SYS_PTRACE") {
 			t.Errorf("exporter warns that %q are missing, want CAP_SYS_PTRACE among them", missing)
 		}

@@ -96,6 +96,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
 			code = exitFailed
 		}
+		if snap.Blind {
+			fmt.Fprintf(stderr, "psnic: %d of %d processes could not be read (permission denied): their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
+				snap.Walk.Skipped[vnic.CausePermission], snap.Walk.Processes)
+			code = exitFailed
+		}
 	} else {
 		for _, pid := range pids {
 			ns, err := r.ResolvePID(pid)

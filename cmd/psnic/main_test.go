@@ -224,3 +224,28 @@ func TestJSONNonUTF8Name(t *testing.T) {
 		t.Fatalf("container_ifname = %q, want %q", got, `e\xff`)
 	}
 }
+
+// As an unprivileged user, --all cannot read other processes' namespaces:
+// it must say it is blind and exit 1, not print [] and exit 0.
+func TestAllBlindWithoutPrivileges(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvpb")
+	ns.Veth("cvpb"+netnstest.Suffix(), "eth0")
+	ns.Spawn()
+	if err := os.Chmod(filepath.Dir(psnicBin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+		psnicBin, "--all", "-o", "json")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailed {
+		t.Fatalf("exit %v, want 1; stdout %q, stderr %q", err, out.String(), errb.String())
+	}
+	if s := errb.String(); !strings.Contains(s, "permission denied") || !strings.Contains(s, "CAP_SYS_PTRACE") ||
+		strings.Count(s, "\n") != 1 {
+		t.Fatalf("stderr %q: want one line naming the permission and CAP_SYS_PTRACE", s)
+	}
+}

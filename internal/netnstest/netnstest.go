@@ -41,12 +41,18 @@ func Suffix() string {
 	return hex.EncodeToString(b)
 }
 
-// IP runs `ip args...` and fails t with its output if it fails.
+// IP runs `ip args...` and returns its standard output; it fails t with
+// the error output if ip fails. Warnings on the error output are not part
+// of the answer: ip prints "Peer netns reference is invalid" beside a link
+// whose peer's namespace another test is deleting.
 func IP(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", args...).CombinedOutput()
+	var stderr strings.Builder
+	cmd := exec.Command("ip", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		t.Fatalf("ip %s: %v: %s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out)
 }

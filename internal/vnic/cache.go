@@ -13,6 +13,11 @@ import "golang.org/x/sys/unix"
 // namespace a host veth points into has an id (listing the host links
 // assigns one), so its events reach the notification socket. Cached
 // namespaces are also checked against the host links (see consistent).
+//
+// A stacked link (macvlan...) names its host parent by index, and nothing
+// tells its namespace when that parent moves away and another link takes
+// the index: a namespace holding one is asked again whenever the host links
+// are.
 type cache struct {
 	host      map[int]link   // host links by ifindex; nil when stale
 	hostPeers map[int][]link // host veths by their peer's namespace id
@@ -25,6 +30,8 @@ type cachedNetns struct {
 	nsid  int
 	links []link
 	stale bool
+	// stacked is true when a link names a lower device in another namespace.
+	stacked bool
 }
 
 func (c *cache) reset() {
@@ -36,6 +43,11 @@ func (c *cache) reset() {
 func (c *cache) setHost(links []link) {
 	c.host = make(map[int]link, len(links))
 	c.hostPeers = map[int][]link{}
+	for _, e := range c.byInode {
+		if e.stacked {
+			e.stale = true
+		}
+	}
 	for _, l := range links {
 		c.host[l.Index] = l
 		if l.Kind == "veth" && l.PeerNSID != noNSID {
@@ -55,6 +67,11 @@ func (c *cache) store(inode uint64, nsid int, links []link) *cachedNetns {
 		c.drop(old)
 	}
 	e := &cachedNetns{inode: inode, nsid: nsid, links: links}
+	for _, l := range links {
+		if stackedKinds[l.Kind] && l.PeerNSID != noNSID {
+			e.stacked = true
+		}
+	}
 	c.byInode[inode] = e
 	c.byNSID[nsid] = e
 	return e
@@ -71,8 +88,9 @@ func (c *cache) drop(e *cachedNetns) {
 	}
 }
 
-// apply updates the cache for one notification.
-func (c *cache) apply(ev event) {
+// apply updates the cache for one notification. fromHost tells whether a
+// namespace id (an event's From) is the host's own.
+func (c *cache) apply(ev event, fromHost func(nsid int) bool) {
 	switch ev.Type {
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
 		c.host, c.hostPeers = nil, nil
@@ -80,7 +98,13 @@ func (c *cache) apply(ev event) {
 			e.stale = true
 		}
 	case unix.RTM_DELNSID:
-		// The namespace is being destroyed; its inode may be reused.
+		// The namespace is being destroyed; its inode may be reused. Only
+		// the host's own ids are cached: with NETLINK_LISTEN_ALL_NSID a
+		// namespace deleting its id for another one is heard too, and that
+		// id means nothing in the host's numbering.
+		if !fromHost(ev.From) {
+			return
+		}
 		if e := c.byNSID[ev.NSID]; e != nil {
 			c.drop(e)
 		}

@@ -14,6 +14,9 @@ import (
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
 
+// fromHost9: the host numbers itself 9.
+func fromHost9(nsid int) bool { return nsid == 9 || nsid == noNSID }
+
 func TestCacheApply(t *testing.T) {
 	var c cache
 	c.reset()
@@ -24,28 +27,34 @@ func TestCacheApply(t *testing.T) {
 	if len(c.hostPeers[4]) != 1 {
 		t.Fatalf("hostPeers %v", c.hostPeers)
 	}
-	c.apply(event{Type: unix.RTM_NEWLINK, From: 4})
+	c.apply(event{Type: unix.RTM_NEWLINK, From: 4}, fromHost9)
 	if !a.stale || b.stale || c.host != nil || c.hostPeers != nil {
 		t.Fatalf("link event in nsid 4: a stale %v, b stale %v, host kept %v; want a and the host links stale", a.stale, b.stale, c.host != nil)
 	}
 	a.stale = false
 	for _, from := range []int{9, noNSID} { // the host, or a namespace not cached
 		c.setHost(nil)
-		c.apply(event{Type: unix.RTM_DELLINK, From: from})
+		c.apply(event{Type: unix.RTM_DELLINK, From: from}, fromHost9)
 		if a.stale || b.stale || c.host != nil {
 			t.Fatalf("link event from nsid %d: a stale %v, b stale %v, host kept %v; want only the host links stale", from, a.stale, b.stale, c.host != nil)
 		}
 	}
 	c.setHost(nil)
-	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 8})
+	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 8}, fromHost9)
 	if c.host == nil {
 		t.Fatal("an nsid event must not invalidate the host links")
 	}
-	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 5})
+	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 5}, fromHost9)
 	if c.byInode[200] == nil {
 		t.Fatal("a new nsid must not drop anything")
 	}
-	c.apply(event{Type: unix.RTM_DELNSID, From: 9, NSID: 5})
+	// Namespace 4 deleting its own id 5 for some other namespace is not
+	// the host deleting its id 5: the entry stays.
+	c.apply(event{Type: unix.RTM_DELNSID, From: 4, NSID: 5}, fromHost9)
+	if c.byInode[200] == nil || c.byNSID[5] == nil {
+		t.Fatal("a DELNSID from namespace 4 dropped the host's nsid 5")
+	}
+	c.apply(event{Type: unix.RTM_DELNSID, From: 9, NSID: 5}, fromHost9)
 	if c.byInode[200] != nil || c.byNSID[5] != nil {
 		t.Fatal("deleted nsid 5 still cached")
 	}
@@ -320,7 +329,7 @@ func TestCacheReuse(t *testing.T) {
 	if c.byNSID[0] != d || c.byInode[200] != d {
 		t.Fatalf("the new namespace lost its mapping: byInode %v byNSID %v", c.byInode, c.byNSID)
 	}
-	c.apply(event{Type: unix.RTM_NEWLINK, From: 0})
+	c.apply(event{Type: unix.RTM_NEWLINK, From: 0}, fromHost9)
 	if !d.stale {
 		t.Fatal("events of the new namespace no longer reach its entry")
 	}

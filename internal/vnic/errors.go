@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +18,7 @@ type Cause string
 const (
 	CauseNoProcess  Cause = "no_process"       // PID does not exist
 	CauseVanished   Cause = "process_vanished" // exited while being resolved
+	CauseZombie     Cause = "zombie"           // exited, not yet reaped: no namespace left
 	CauseHostNetns  Cause = "host_netns"       // process shares the host's netns
 	CauseNoVNIC     Cause = "no_vnic"          // netns has no interface paired with the host
 	CausePermission Cause = "permission_denied"
@@ -36,16 +40,24 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("pid %d: no such process (check the PID, and that --path.procfs is the /proc of the PID namespace it belongs to)", e.PID)
 	case CauseVanished:
 		return fmt.Sprintf("pid %d: process exited while being resolved (it may have been restarted: look up its new PID)", e.PID)
+	case CauseZombie:
+		return fmt.Sprintf("pid %d: process has exited and is a zombie waiting for its parent to reap it: it has no network namespace left (pass a live process of the container)", e.PID)
 	case CauseHostNetns:
 		return fmt.Sprintf("pid %d: process is in the host network namespace, so it has no container vNIC (pass the PID of a process inside the container)", e.PID)
 	case CauseNoVNIC:
 		return fmt.Sprintf("pid %d: network namespace has no host-side vNIC (only lo, or its interfaces are paired with other containers, not the host)", e.PID)
 	case CausePermission:
-		return fmt.Sprintf("pid %d: permission denied: %v (run as root, or grant CAP_SYS_PTRACE to read other processes' namespaces and CAP_NET_ADMIN to query them)", e.PID, e.Err)
+		if missing := MissingCapabilities(); len(missing) > 0 {
+			return fmt.Sprintf("pid %d: permission denied: %v (run as root, or grant %s)", e.PID, e.Err, strings.Join(missing, " and "))
+		}
+		return fmt.Sprintf("pid %d: permission denied although this process holds CAP_SYS_PTRACE and CAP_NET_ADMIN: %v (the target is protected from it, e.g. by a security module or because it belongs to an outer user namespace; run from that namespace)", e.PID, e.Err)
 	case CauseProcfs:
 		return fmt.Sprintf("pid %d: cannot read its procfs entry: %v (check --path.procfs)", e.PID, e.Err)
 	default:
-		return fmt.Sprintf("pid %d: netlink query failed: %v (the kernel must be 4.20 or later; retry, and report a bug if it persists)", e.PID, e.Err)
+		if errors.Is(e.Err, errTargetIgnored) {
+			return fmt.Sprintf("pid %d: %v", e.PID, e.Err)
+		}
+		return fmt.Sprintf("pid %d: netlink query failed: %v (retry; report a bug if it persists)", e.PID, e.Err)
 	}
 }
 
@@ -72,4 +84,52 @@ func classify(err error) Cause {
 	default:
 		return CauseProcfs
 	}
+}
+
+// capabilities are the ones the resolver uses, by bit number.
+var capabilities = []struct {
+	bit  uint
+	name string
+}{
+	{capSysPtrace, "CAP_SYS_PTRACE"}, // open /proc/PID/ns/net of other users' processes
+	{12, "CAP_NET_ADMIN"},  // query links of another namespace, assign nsids
+}
+
+const capSysPtrace = 19
+
+// CapNetBroadcast hears link events of all namespaces
+// (NETLINK_LISTEN_ALL_NSID): the notification cache needs it.
+const CapNetBroadcast = 11
+
+// effectiveCaps reads the effective capability set of this process.
+func effectiveCaps() (uint64, error) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff line in /proc/self/status")
+}
+
+// MissingCapabilities names the capabilities the resolver needs that this
+// process does not hold (every one of them when they cannot be read).
+func MissingCapabilities() []string {
+	eff, err := effectiveCaps()
+	var missing []string
+	for _, c := range capabilities {
+		if err != nil || eff&(1<<c.bit) == 0 {
+			missing = append(missing, c.name)
+		}
+	}
+	return missing
+}
+
+// HasCapability reports whether this process holds capability bit.
+func HasCapability(bit uint) bool {
+	eff, err := effectiveCaps()
+	return err == nil && eff&(1<<bit) != 0
 }

@@ -16,6 +16,8 @@ const noNSID = unix.NETNSA_NSID_NOT_ASSIGNED
 type link struct {
 	Index int
 	Name  string
+	Type  uint16 // ifi_type: ARPHRD_ETHER, ARPHRD_LOOPBACK, ...
+	Flags uint32 // ifi_flags: IFF_UP, IFF_LOOPBACK, ...
 	Kind  string // IFLA_INFO_KIND: "veth", "macvlan", "bridge", ... or "" (lo, physical)
 	// PeerIndex is IFLA_LINK: the ifindex of a veth's peer or of a macvlan's
 	// parent, counted in the namespace PeerNSID names (0 when absent).
@@ -24,6 +26,9 @@ type link struct {
 	// namespace numbers it, of the namespace holding the peer or parent;
 	// noNSID when that is the link's own namespace.
 	PeerNSID int
+	// TargetNSID is IFLA_TARGET_NETNSID: a kernel that honours a query aimed
+	// at another namespace echoes the id in every reply; noNSID otherwise.
+	TargetNSID int
 }
 
 var errShortMessage = errors.New("netlink: short RTM_NEWLINK message")
@@ -37,7 +42,7 @@ func parseLink(b []byte) (link, error) {
 		return link{}, errShortMessage
 	}
 	msg := nl.DeserializeIfInfomsg(b)
-	l := link{Index: int(msg.Index), PeerNSID: noNSID}
+	l := link{Index: int(msg.Index), Type: msg.Type, Flags: msg.Flags, PeerNSID: noNSID, TargetNSID: noNSID}
 	err := forEachAttr(b[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) error {
 		switch typ {
 		case unix.IFLA_IFNAME:
@@ -46,6 +51,8 @@ func parseLink(b []byte) (link, error) {
 			l.PeerIndex = int(int32Attr(v))
 		case unix.IFLA_LINK_NETNSID:
 			l.PeerNSID = int(int32Attr(v))
+		case unix.IFLA_TARGET_NETNSID:
+			l.TargetNSID = int(int32Attr(v))
 		case unix.IFLA_LINKINFO:
 			return forEachAttr(v, func(typ uint16, v []byte) error {
 				if typ == unix.IFLA_INFO_KIND {

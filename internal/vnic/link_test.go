@@ -1,8 +1,10 @@
 package vnic
 
 import (
+	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink/nl"
@@ -11,19 +13,29 @@ import (
 
 // linkMessage builds an RTM_NEWLINK payload as the kernel sends it.
 func linkMessage(index int, name, kind string, peerIndex, peerNSID int) []byte {
+	return linkMessageOf(link{Index: index, Name: name, Kind: kind, PeerIndex: peerIndex, PeerNSID: peerNSID, TargetNSID: noNSID})
+}
+
+// linkMessageOf builds the RTM_NEWLINK payload the kernel sends for l.
+func linkMessageOf(l link) []byte {
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Index = int32(index)
+	msg.Index = int32(l.Index)
+	msg.Type = l.Type
+	msg.Flags = l.Flags
 	b := msg.Serialize()
-	b = append(b, nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)).Serialize()...)
-	if peerIndex != 0 {
-		b = append(b, nl.NewRtAttr(unix.IFLA_LINK, nl.Uint32Attr(uint32(peerIndex))).Serialize()...)
+	b = append(b, nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(l.Name)).Serialize()...)
+	if l.PeerIndex != 0 {
+		b = append(b, nl.NewRtAttr(unix.IFLA_LINK, nl.Uint32Attr(uint32(l.PeerIndex))).Serialize()...)
 	}
-	if peerNSID != noNSID {
-		b = append(b, nl.NewRtAttr(unix.IFLA_LINK_NETNSID, nl.Uint32Attr(uint32(peerNSID))).Serialize()...)
+	if l.PeerNSID != noNSID {
+		b = append(b, nl.NewRtAttr(unix.IFLA_LINK_NETNSID, nl.Uint32Attr(uint32(l.PeerNSID))).Serialize()...)
 	}
-	if kind != "" {
+	if l.TargetNSID != noNSID {
+		b = append(b, nl.NewRtAttr(unix.IFLA_TARGET_NETNSID, nl.Uint32Attr(uint32(l.TargetNSID))).Serialize()...)
+	}
+	if l.Kind != "" {
 		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
-		info.AddRtAttr(unix.IFLA_INFO_KIND, []byte(kind))
+		info.AddRtAttr(unix.IFLA_INFO_KIND, []byte(l.Kind))
 		b = append(b, info.Serialize()...)
 	}
 	return b
@@ -31,17 +43,54 @@ func linkMessage(index int, name, kind string, peerIndex, peerNSID int) []byte {
 
 func TestParseLink(t *testing.T) {
 	for _, tc := range []link{
-		{Index: 1, Name: "lo", PeerNSID: noNSID},
-		{Index: 2, Name: "eth0", Kind: "veth", PeerIndex: 13, PeerNSID: 3},
-		{Index: 15, Name: "a.b-c_d@e", Kind: "macvlan", PeerIndex: 14, PeerNSID: 0},
-		{Index: 70000, Name: "fifteen-bytes15", Kind: "bridge", PeerNSID: noNSID},
+		{Index: 1, Name: "lo", Type: unix.ARPHRD_LOOPBACK, Flags: unix.IFF_LOOPBACK | unix.IFF_UP, PeerNSID: noNSID, TargetNSID: noNSID},
+		{Index: 2, Name: "eth0", Type: unix.ARPHRD_ETHER, Kind: "veth", PeerIndex: 13, PeerNSID: 3, TargetNSID: 4},
+		{Index: 15, Name: "a.b-c_d@e", Kind: "macvlan", PeerIndex: 14, PeerNSID: 0, TargetNSID: 0},
+		{Index: 70000, Name: "fifteen-bytes15", Kind: "bridge", PeerNSID: noNSID, TargetNSID: noNSID},
 	} {
-		got, err := parseLink(linkMessage(tc.Index, tc.Name, tc.Kind, tc.PeerIndex, tc.PeerNSID))
+		got, err := parseLink(linkMessageOf(tc))
 		if err != nil {
 			t.Fatalf("%+v: %v", tc, err)
 		}
 		if !reflect.DeepEqual(got, tc) {
 			t.Errorf("got %+v, want %+v", got, tc)
+		}
+	}
+}
+
+// A kernel that ignores IFLA_TARGET_NETNSID answers with its own links,
+// which carry no target id back (or, crafted, another one).
+func TestCheckTarget(t *testing.T) {
+	aimed := []link{{Index: 1, Name: "lo", TargetNSID: 4}, {Index: 2, Name: "eth0", TargetNSID: 4}}
+	if err := checkTarget(aimed, 4); err != nil {
+		t.Fatalf("honoured target: %v", err)
+	}
+	if err := checkTarget(nil, 4); err != nil {
+		t.Fatalf("empty reply: %v", err)
+	}
+	if err := checkTarget([]link{{Index: 1, Name: "lo", TargetNSID: noNSID}}, noNSID); err != nil {
+		t.Fatalf("host dump: %v", err)
+	}
+	for name, ls := range map[string][]link{
+		"no target attribute": {{Index: 1, Name: "lo", TargetNSID: 4}, {Index: 9, Name: "eth9", TargetNSID: noNSID}},
+		"another target":      {{Index: 1, Name: "lo", TargetNSID: 5}},
+	} {
+		// Through the parser, as the kernel's reply would arrive.
+		var parsed []link
+		for _, l := range ls {
+			p, err := parseLink(linkMessageOf(l))
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed = append(parsed, p)
+		}
+		err := checkTarget(parsed, 4)
+		if !errors.Is(err, errTargetIgnored) {
+			t.Fatalf("%s: got %v, want errTargetIgnored", name, err)
+		}
+		msg := (&Error{PID: 42, Cause: CauseNetlink, Err: err}).Error()
+		if !strings.Contains(msg, "pid 42") || !strings.Contains(msg, "4.20") || strings.Contains(msg, "\n") {
+			t.Fatalf("%s: message %q must name the PID and the kernel requirement on one line", name, msg)
 		}
 	}
 }

@@ -3,16 +3,18 @@ package vnic
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// maxDumpRetries bounds how often a dump the kernel marked interrupted
-// (NLM_F_DUMP_INTR: the link table changed while it was being read) is
-// repeated before the resolver gives up with an error.
-const maxDumpRetries = 5
+// dumpBudget bounds how long a dump the kernel keeps marking interrupted
+// (NLM_F_DUMP_INTR: the namespace's link table changed while it was being
+// read) is repeated. A busy node churns host links all day: when the budget
+// runs out, the caller falls back to asking link by link.
+var dumpBudget = 2 * time.Second
 
 var requestTimeout = unix.Timeval{Sec: 10}
 
@@ -117,15 +119,36 @@ func (r *rtnl) assignNSID(fd int) error {
 // or of the host namespace itself when nsid is noNSID. Peer namespace ids in
 // the reply are, in both cases, as the host numbers them.
 func (r *rtnl) links(nsid int) ([]link, error) {
-	var err error
-	for try := 0; try < maxDumpRetries; try++ {
-		var ls []link
-		ls, err = r.dumpLinks(nsid)
-		if !errors.Is(err, nl.ErrDumpInterrupted) {
-			return ls, err
+	deadline := time.Now().Add(dumpBudget)
+	for {
+		ls, err := r.dumpLinks(nsid)
+		if err == nil {
+			return ls, checkTarget(ls, nsid)
+		}
+		if !errors.Is(err, nl.ErrDumpInterrupted) || time.Now().After(deadline) {
+			return nil, err
 		}
 	}
-	return nil, err
+}
+
+// errTargetIgnored means the kernel answered a dump aimed at another
+// namespace with links that do not say they are from it: before 4.20 (and
+// 4.15-4.19, where the attribute had another name and a narrower use) a
+// kernel may answer with the host's own links.
+var errTargetIgnored = errors.New("the kernel ignored IFLA_TARGET_NETNSID and may have answered with the host's own links (Linux 4.20 or later is required)")
+
+// checkTarget verifies that every link of a dump aimed at nsid carries
+// nsid back.
+func checkTarget(ls []link, nsid int) error {
+	if nsid == noNSID {
+		return nil
+	}
+	for _, l := range ls {
+		if l.TargetNSID != nsid {
+			return fmt.Errorf("link dump aimed at namespace id %d: ifindex %d: %w", nsid, l.Index, errTargetIgnored)
+		}
+	}
+	return nil
 }
 
 func (r *rtnl) dumpLinks(nsid int) ([]link, error) {

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 func hostTable(ls ...link) func(int) (link, bool, error) {
@@ -23,7 +26,10 @@ const containerNSID, hostSelf = 4, 9
 func TestPair(t *testing.T) {
 	host := hostTable(
 		link{Index: 13, Name: "veth13", Kind: "veth", PeerIndex: 2, PeerNSID: containerNSID},
-		link{Index: 14, Name: "br0", Kind: "bridge", PeerNSID: noNSID},
+		link{Index: 14, Name: "br0", Kind: "bridge", Type: unix.ARPHRD_ETHER, PeerNSID: noNSID},
+		link{Index: 15, Name: "ifb1", Kind: "ifb", Type: unix.ARPHRD_ETHER, PeerNSID: noNSID},
+		link{Index: 16, Name: "lo", Type: unix.ARPHRD_LOOPBACK, Flags: unix.IFF_LOOPBACK, PeerNSID: noNSID},
+		link{Index: 17, Name: "tun0", Kind: "tun", Type: unix.ARPHRD_NONE, PeerNSID: noNSID},
 		link{Index: 20, Name: "vethother", Kind: "veth", PeerIndex: 3, PeerNSID: 5}, // peer in nsid 5
 		link{Index: 21, Name: "vethsameidx", Kind: "veth", PeerIndex: 6, PeerNSID: 5},
 		link{Index: 30, Name: "notveth", Kind: "bridge", PeerIndex: 7, PeerNSID: noNSID},
@@ -41,6 +47,16 @@ func TestPair(t *testing.T) {
 		// Host end already gone.
 		{Index: 8, Name: "gone", Kind: "veth", PeerIndex: 99, PeerNSID: hostSelf},
 		{Index: 5, Name: "mv0", Kind: "macvlan", PeerIndex: 14, PeerNSID: hostSelf},
+		// A vxlan moved in from the host reports its old index with the
+		// host's id: that names no lower device (seen on 6.18).
+		{Index: 10, Name: "vx0", Kind: "vxlan", PeerIndex: 15, PeerNSID: hostSelf},
+		// Kinds that name no lower device, whatever IFLA_LINK says.
+		{Index: 11, Name: "br1", Kind: "bridge", PeerIndex: 14, PeerNSID: hostSelf},
+		{Index: 12, Name: "nokind", PeerIndex: 14, PeerNSID: hostSelf},
+		// A stacked kind whose claimed parent cannot be a lower device.
+		{Index: 13, Name: "mvlo", Kind: "macvlan", PeerIndex: 16, PeerNSID: hostSelf},
+		{Index: 14, Name: "ipvtun", Kind: "ipvlan", PeerIndex: 17, PeerNSID: hostSelf},
+		{Index: 15, Name: "vlan15", Kind: "vlan", PeerIndex: 14, PeerNSID: hostSelf},
 		// Parent inside the container itself.
 		{Index: 9, Name: "vlan9", Kind: "vlan", PeerIndex: 2, PeerNSID: noNSID},
 	}
@@ -51,6 +67,7 @@ func TestPair(t *testing.T) {
 	want := []VNIC{
 		{ContainerIfname: "eth0", ContainerIfindex: 2, HostIfname: "veth13", HostIfindex: 13, Kind: "veth"},
 		{ContainerIfname: "mv0", ContainerIfindex: 5, HostIfname: "br0", HostIfindex: 14, Kind: "macvlan"},
+		{ContainerIfname: "vlan15", ContainerIfindex: 15, HostIfname: "br0", HostIfindex: 14, Kind: "vlan"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
@@ -73,4 +90,51 @@ func TestPairLookupError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v, want %v", err, boom)
 	}
+}
+
+func TestEscapeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"eth0":           "eth0",
+		"é.-_9\"":        "é.-_9\"",
+		`a\b`:            `a\\b`,
+		"e\xff":          `e\xff`,
+		"\xc3\x28ab\x80": `\xc3(ab\x80`,
+		// The tryout's pair: a literal backslash-x name and the raw byte.
+		`adv\xffz`: `adv\\xffz`,
+		"adv\xffz": `adv\xffz`,
+		"\uFFFDok": "\uFFFDok", // a valid U+FFFD is a character, not an invalid byte
+		"\\\xfe\\": `\\\xfe\\`,
+	} {
+		got := EscapeName(in)
+		if got != want {
+			t.Errorf("EscapeName(%q) = %q, want %q", in, got, want)
+		}
+		back, err := UnescapeName(got)
+		if err != nil || back != in {
+			t.Errorf("UnescapeName(%q) = %q, %v; want %q", got, back, err, in)
+		}
+	}
+	for _, bad := range []string{`a\`, `a\q`, `a\x`, `a\xf`, `a\xzz`} {
+		if got, err := UnescapeName(bad); err == nil {
+			t.Errorf("UnescapeName(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// Two different names never escape to the same text: the escape is
+// reversible and its output is valid UTF-8.
+func FuzzEscapeName(f *testing.F) {
+	for _, s := range []string{"eth0", `adv\xffz`, "adv\xffz", "\\\\", "é\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := EscapeName(s)
+		if !utf8.ValidString(e) {
+			t.Fatalf("EscapeName(%q) = %q is not UTF-8", s, e)
+		}
+		back, err := UnescapeName(e)
+		if err != nil || back != s {
+			t.Fatalf("UnescapeName(EscapeName(%q)) = %q, %v", s, back, err)
+		}
+	})
 }

@@ -9,6 +9,7 @@
 package vnic
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,6 +60,8 @@ type Resolver struct {
 	// selfNSID caches the id the host gives itself, once the kernel has
 	// assigned one (ids never change while a namespace lives); -1 until then.
 	selfNSID atomic.Int64
+	// canPtrace is true when this process may open other users' namespaces.
+	canPtrace bool
 
 	// mu serialises ResolveAll, which owns the watcher and the cache.
 	mu      sync.Mutex
@@ -80,8 +84,8 @@ func New(opts Options) (*Resolver, error) {
 		}
 		return nil, fmt.Errorf("procfs path %s: %w: %w (point --path.procfs at a mounted procfs)", root, ErrProcfs, err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "self")); err != nil {
-		return nil, fmt.Errorf("procfs path %s: %w: no %s/self (point --path.procfs at a mounted procfs)", root, ErrProcfs, root)
+	if err := checkProcfs(root); err != nil {
+		return nil, fmt.Errorf("procfs path %s: %w: %w (point --path.procfs at a mounted procfs)", root, ErrProcfs, err)
 	}
 	// Our own namespace, through the real /proc: the procfs root may belong
 	// to another PID namespace, where "self" is not us.
@@ -99,7 +103,7 @@ func New(opts Options) (*Resolver, error) {
 		hostNS.Close()
 		return nil, err
 	}
-	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl}
+	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace)}
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
 	if opts.NoCache {
@@ -112,6 +116,27 @@ func New(opts Options) (*Resolver, error) {
 		r.watcher, r.watchErr = openWatcher(size)
 	}
 	return r, nil
+}
+
+// checkProcfs verifies that root is a procfs: the directory itself, or
+// (for a root of links into one, as tests build) its self entry, must be on
+// a filesystem of procfs type.
+func checkProcfs(root string) error {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(root, &fs); err != nil {
+		return err
+	}
+	if fs.Type == unix.PROC_SUPER_MAGIC {
+		return nil
+	}
+	self := filepath.Join(root, "self")
+	if err := unix.Statfs(self, &fs); err != nil {
+		return fmt.Errorf("not a procfs and no %s", self)
+	}
+	if fs.Type != unix.PROC_SUPER_MAGIC {
+		return errors.New("not a procfs (filesystem type is not proc)")
+	}
+	return nil
 }
 
 // Close releases the resolver's sockets and file descriptors.
@@ -180,6 +205,15 @@ type Snapshot struct {
 	// HostDumped is true when the host links were listed afresh (a link
 	// changed somewhere since the last call, or there is no cache).
 	HostDumped bool
+	// Blind is true when processes were skipped for permission while this
+	// process lacks CAP_SYS_PTRACE: whole namespaces may be missing, and
+	// granting the capability would show them. (With it, a refusal comes
+	// from something no capability overrides, such as an outer user
+	// namespace; those stay counted in Walk.Skipped.)
+	Blind bool
+	// HostByLink is true when the host links changed all through every
+	// attempt to list them, and each host end was asked for by index.
+	HostByLink bool
 }
 
 // ResolveAll walks procfs and resolves every network namespace other than
@@ -205,9 +239,10 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	snap.Walk = walkStats
+	snap.Blind = walkStats.Skipped[CausePermission] > 0 && !r.canPtrace
 	if r.watcher == nil {
 		r.cache.reset()
-	} else if err := r.watcher.drain(r.cache.apply); err != nil {
+	} else if err := r.watcher.drain(func(ev event) { r.cache.apply(ev, r.isHostNSID) }); err != nil {
 		// Overflow, or a broken socket: either way start afresh.
 		snap.Overflow = true
 		r.cache.reset()
@@ -218,24 +253,37 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	}
 	if r.cache.host == nil {
 		hostLinks, err := r.nl.links(noNSID)
-		if err != nil {
+		switch {
+		case err == nil:
+			r.cache.setHost(hostLinks)
+			snap.HostDumped = true
+		case errors.Is(err, nl.ErrDumpInterrupted):
+			// The host links kept changing for the whole budget: ask for
+			// the host ends one by one, as ResolvePID does, and check
+			// every cached namespace afresh, since nothing can be checked
+			// against a host table.
+			snap.HostByLink = true
+			for _, e := range r.cache.byInode {
+				e.stale = true
+			}
+		default:
 			return Snapshot{}, fmt.Errorf("listing host links: %w", err)
 		}
-		r.cache.setHost(hostLinks)
-		snap.HostDumped = true
 	}
-	byIndex, hostPeers := r.cache.host, r.cache.hostPeers
-	lookup := func(index int) (link, bool, error) {
-		l, ok := byIndex[index]
-		return l, ok, nil
-	}
-	self, err := r.selfID()
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("asking the host's own namespace id: %w", err)
-	}
-	for _, e := range r.cache.byInode {
-		if !e.stale && !consistent(e, hostPeers, self) {
-			e.stale = true
+	lookup := r.nl.linkByIndex
+	if byIndex := r.cache.host; byIndex != nil {
+		lookup = func(index int) (link, bool, error) {
+			l, ok := byIndex[index]
+			return l, ok, nil
+		}
+		self, err := r.selfID()
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("asking the host's own namespace id: %w", err)
+		}
+		for _, e := range r.cache.byInode {
+			if !e.stale && !consistent(e, r.cache.hostPeers, self) {
+				e.stale = true
+			}
 		}
 	}
 	for _, ns := range found {
@@ -303,7 +351,7 @@ func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 func (r *Resolver) openFound(inode uint64, pid int) (*os.File, error) {
 	f, err := r.openNetns(pid)
 	if err != nil {
-		if CauseOf(err) == CauseNoProcess {
+		if c := CauseOf(err); c == CauseNoProcess || c == CauseZombie {
 			return nil, &Error{PID: pid, Cause: CauseVanished}
 		}
 		return nil, err
@@ -322,19 +370,67 @@ func (r *Resolver) openFound(inode uint64, pid int) (*os.File, error) {
 
 // openNetns opens /proc/PID/ns/net. Holding it open pins the namespace, so
 // its nsid cannot be freed and given to another namespace mid-query.
+//
+// It opens without blocking and checks that what it opened is a network
+// namespace: under a wrong --path.procfs, ns/net may be anything, and a
+// FIFO would block a blocking open forever.
 func (r *Resolver) openNetns(pid int) (*os.File, error) {
 	dir := filepath.Join(r.procRoot, strconv.Itoa(pid))
-	f, err := os.Open(filepath.Join(dir, "ns", "net"))
+	path := filepath.Join(dir, "ns", "net")
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err == nil {
+		if err := checkNetns(f); err != nil {
+			f.Close()
+			return nil, &Error{PID: pid, Cause: CauseProcfs, Err: fmt.Errorf("%s: %w", path, err)}
+		}
 		return f, nil
 	}
 	cause := classify(err)
 	if cause == CauseVanished {
 		if _, statErr := os.Stat(dir); errors.Is(statErr, os.ErrNotExist) {
 			cause = CauseNoProcess
+		} else if zombie(dir) {
+			cause = CauseZombie
 		}
 	}
 	return nil, &Error{PID: pid, Cause: cause, Err: err}
+}
+
+// nsGetNstype is NS_GET_NSTYPE, _IO(0xb7, 0x3): the CLONE_NEW* type of a
+// namespace file.
+const nsGetNstype = 0xb703
+
+var errNotNetns = errors.New("not a network namespace")
+
+// checkNetns verifies that f is a namespace file (on nsfs) of a network
+// namespace.
+func checkNetns(f *os.File) error {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil {
+		return err
+	}
+	if fs.Type != unix.NSFS_MAGIC {
+		return errNotNetns
+	}
+	typ, err := unix.IoctlRetInt(int(f.Fd()), nsGetNstype)
+	if err != nil {
+		return fmt.Errorf("NS_GET_NSTYPE: %w", err)
+	}
+	if typ != unix.CLONE_NEWNET {
+		return errNotNetns
+	}
+	return nil
+}
+
+// zombie reports whether the process at dir has exited and waits to be
+// reaped: its state, after the parenthesised command, is Z.
+func zombie(dir string) bool {
+	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 func inodeOf(f *os.File) (uint64, error) {
@@ -408,6 +504,18 @@ func (r *Resolver) selfID() (int, error) {
 		r.selfNSID.Store(int64(id))
 	}
 	return id, nil
+}
+
+// isHostNSID reports whether a notification's source namespace id is the
+// host's: none (the host before it numbers itself) or the host's own id.
+func (r *Resolver) isHostNSID(from int) bool {
+	if from == noNSID {
+		return true
+	}
+	self, err := r.selfID()
+	// Unknown while the host has no id for itself: then its own events
+	// carry none, and any id is another namespace's.
+	return err == nil && self != noNSID && from == self
 }
 
 func netlinkError(pid int, err error) error {
