@@ -89,10 +89,4 @@ func (r *Resolver) NSIDs() map[uint64]int {
 // IsHost reports whether a notification's From names the host namespace:
 // the kernel attaches the id the host gives itself, or none before it has
 // one.
-func (r *Resolver) IsHost(from int) bool {
-	if from == noNSID {
-		return true
-	}
-	self, err := r.selfID()
-	return err == nil && self == from
-}
+func (r *Resolver) IsHost(from int) bool { return r.isHostNSID(from) }
