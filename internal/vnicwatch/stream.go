@@ -84,6 +84,9 @@ func (s *Stream) Close() error {
 	return s.notes.Close()
 }
 
+// procBatchDelay is the least time between two batches of process events.
+const procBatchDelay = 50 * time.Millisecond
+
 type noteBatch struct {
 	notes []vnic.Notification
 	err   error
@@ -127,6 +130,14 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 					return
 				}
 				if b.err != nil && !errors.Is(b.err, procevents.ErrOverflow) {
+					return
+				}
+				// Hand process events over in batches: on a busy host a
+				// wakeup per event would cost more than the events do, and
+				// a process joining a namespace may wait this long.
+				select {
+				case <-time.After(procBatchDelay):
+				case <-ctx.Done():
 					return
 				}
 			}
