@@ -6,8 +6,14 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
+
+// The nl package sets its byte order on first use, unguarded; notifications
+// are parsed on their own goroutine while the resolver parses replies on
+// another, so it is set here, before either runs.
+func init() { nl.NativeEndian() }
 
 // Notification is one link or namespace-id notification, with what a change
 // stream needs to tell which namespace it concerns.
