@@ -6,10 +6,11 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
@@ -67,21 +68,21 @@ type Resolver interface {
 type IdentityFunc func(netns uint64, pid int) (cgroupid.Identity, error)
 
 // Collector is a prometheus.Collector that resolves all container network
-// namespaces on every Collect. Concurrent Collects share one resolution.
+// namespaces on every Collect. Collects that arrive while a resolution runs
+// share it: ten scrapers at once cost one resolution, each still encoded,
+// counted and limited by promhttp as its own request.
 type Collector struct {
 	resolver Resolver
 	logger   *slog.Logger
 	identity IdentityFunc // nil: no identity labels
 
-	mu        sync.Mutex
-	inflight  *flight
-	overflows uint64 // guarded by mu
+	flights   singleflight.Group
+	overflows atomic.Uint64
 }
 
-// flight is one resolution in progress, shared by the scrapes that arrive
-// while it runs.
+// flight is the outcome of one resolution, shared by the Collects that
+// waited for it.
 type flight struct {
-	done      chan struct{}
 	snap      vnic.Snapshot
 	err       error
 	duration  time.Duration
@@ -143,30 +144,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 // resolve runs one resolution, or waits for the one already running.
 func (c *Collector) resolve() *flight {
-	c.mu.Lock()
-	if f := c.inflight; f != nil {
-		c.mu.Unlock()
-		<-f.done
-		return f
-	}
-	f := &flight{done: make(chan struct{})}
-	c.inflight = f
-	c.mu.Unlock()
-
-	start := time.Now()
-	f.snap, f.err = c.resolver.ResolveAll()
-	f.duration = time.Since(start)
-
-	c.mu.Lock()
-	if f.err == nil && f.snap.Overflow {
-		c.overflows++
-		c.logger.Warn("link notifications were lost; cache rebuilt")
-	}
-	f.overflows = c.overflows
-	c.inflight = nil
-	c.mu.Unlock()
-	close(f.done)
-	return f
+	v, _, _ := c.flights.Do("", func() (any, error) {
+		start := time.Now()
+		f := &flight{}
+		f.snap, f.err = c.resolver.ResolveAll()
+		f.duration = time.Since(start)
+		if f.err == nil && f.snap.Overflow {
+			c.logger.Warn("link notifications were lost; cache rebuilt")
+			f.overflows = c.overflows.Add(1)
+		} else {
+			f.overflows = c.overflows.Load()
+		}
+		return f, nil
+	})
+	return v.(*flight)
 }
 
 // metrics converts a snapshot into const metrics. Apart from identity, it is

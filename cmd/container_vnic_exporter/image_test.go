@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,8 +21,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -680,27 +677,6 @@ func (e *imageExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.Metr
 	}
 	t.Fatalf("%s: %v", e.name, last)
 	return nil
-}
-
-func scrapeFamilies(client *http.Client, url string) (map[string]*dto.MetricFamily, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("exposition does not parse: %v\n%s", err, body)
-	}
-	return families, nil
 }
 
 // seriesLabels returns the label sets of every series of a metric.

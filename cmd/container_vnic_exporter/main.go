@@ -5,12 +5,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,7 +26,6 @@ import (
 
 	"github.com/container-vnic/container_vnic_exporter/collector"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
-	"github.com/container-vnic/container_vnic_exporter/internal/coalesce"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -89,29 +86,8 @@ func run() int {
 		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
 	}
 	registry.MustRegister(vnicCollector, versioncollector.NewCollector(exporterName))
-	var gatherers prometheus.Gatherers = prometheus.Gatherers{registry}
-	handlerOpts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: *maxRequests,
-	}
-	var handler http.Handler
-	if *disableExporterMetrics {
-		handler = promhttp.HandlerFor(gatherers, handlerOpts)
-	} else {
-		exporterRegistry := prometheus.NewRegistry()
-		exporterRegistry.MustRegister(
-			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-			collectors.NewGoCollector(),
-		)
-		handlerOpts.Registry = exporterRegistry
-		gatherers = append(gatherers, exporterRegistry)
-		handler = promhttp.InstrumentMetricHandler(exporterRegistry, promhttp.HandlerFor(gatherers, handlerOpts))
-	}
-
 	mux := http.NewServeMux()
-	// Scrapes that arrive together share one resolution and one encoding.
-	mux.Handle(*metricsPath, coalesce.New(handler, *timeoutOffset))
+	mux.Handle(*metricsPath, metricsHandler(registry, !*disableExporterMetrics, *maxRequests, *timeoutOffset, logger))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Container vNIC Exporter",
@@ -151,37 +127,36 @@ func run() int {
 	return 0
 }
 
-// needed lists the capabilities the exporter uses, by bit number, and why.
-var needed = []struct {
-	bit  uint
-	name string
-}{
-	{19, "CAP_SYS_PTRACE"},    // read and open /proc/PID/ns/net of other users' processes
-	{12, "CAP_NET_ADMIN"},     // query links of another namespace (IFLA_TARGET_NETNSID), assign nsids
-	{11, "CAP_NET_BROADCAST"}, // hear link events of all namespaces (NETLINK_LISTEN_ALL_NSID): the cache
+// metricsHandler serves registry's metrics, and the exporter's own unless
+// exporterMetrics is false. Every scrape is a request of its own to
+// promhttp, so each is counted in promhttp_metric_handler_requests_total
+// and held to maxRequests; concurrent scrapes share the resolution inside
+// the collector, not the HTTP answer.
+func metricsHandler(registry *prometheus.Registry, exporterMetrics bool, maxRequests int, timeoutOffset time.Duration, logger *slog.Logger) http.Handler {
+	opts := promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: maxRequests,
+	}
+	if !exporterMetrics {
+		return withScrapeTimeout(promhttp.HandlerFor(registry, opts), timeoutOffset)
+	}
+	own := prometheus.NewRegistry()
+	own.MustRegister(
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	opts.Registry = own
+	handler := promhttp.HandlerFor(prometheus.Gatherers{registry, own}, opts)
+	return promhttp.InstrumentMetricHandler(own, withScrapeTimeout(handler, timeoutOffset))
 }
 
-// missingCapabilities returns the needed capabilities absent from the
-// effective set in /proc/self/status.
+// missingCapabilities names the capabilities the exporter uses that it
+// does not hold: the resolver's, and CAP_NET_BROADCAST for the cache.
 func missingCapabilities() []string {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return []string{fmt.Sprintf("unknown (%v)", err)}
-	}
-	var eff uint64
-	for _, line := range strings.Split(string(status), "\n") {
-		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			eff, err = strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-			if err != nil {
-				return []string{fmt.Sprintf("unknown (CapEff %q)", hex)}
-			}
-		}
-	}
-	var missing []string
-	for _, c := range needed {
-		if eff&(1<<c.bit) == 0 {
-			missing = append(missing, c.name)
-		}
+	missing := vnic.MissingCapabilities()
+	if !vnic.HasCapability(vnic.CapNetBroadcast) {
+		missing = append(missing, "CAP_NET_BROADCAST")
 	}
 	return missing
 }

@@ -19,8 +19,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -98,22 +96,9 @@ func startExporter(t *testing.T, args ...string) *exporterProcess {
 // scrape fetches /metrics and parses it with the Prometheus text parser.
 func (p *exporterProcess) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/metrics")
+	families, err := scrapeFamilies(http.DefaultClient, "http://"+p.addr+"/metrics")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %s", resp.Status)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("exposition does not parse: %v\n%s", err, body)
 	}
 	return families
 }

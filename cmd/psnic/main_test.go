@@ -9,8 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -247,5 +249,49 @@ func TestAllBlindWithoutPrivileges(t *testing.T) {
 	if s := errb.String(); !strings.Contains(s, "permission denied") || !strings.Contains(s, "CAP_SYS_PTRACE") ||
 		strings.Count(s, "\n") != 1 {
 		t.Fatalf("stderr %q: want one line naming the permission and CAP_SYS_PTRACE", s)
+	}
+}
+
+// While three `ip -batch` loops add and delete 50 veth pairs each on the
+// host, every `psnic --all` answers every container and exits 0 (issue
+// 13: 5-13 % of runs exited 1 with no output).
+func TestAllUnderLinkChurn(t *testing.T) {
+	netnstest.RequireRoot(t)
+	seconds := 20
+	if s := os.Getenv("LINKCHURN_SECONDS"); s != "" {
+		var err error
+		if seconds, err = strconv.Atoi(s); err != nil {
+			t.Fatalf("LINKCHURN_SECONDS=%q: %v", s, err)
+		}
+	}
+	prefix := "cvpc" + netnstest.Suffix()
+	var want []string
+	for i := range 3 {
+		ns := netnstest.NewNetns(t, "cvpc")
+		host := fmt.Sprintf("%s%d", prefix, i)
+		ns.Veth(host, "eth0")
+		want = append(want, fmt.Sprintf("%d %s\n", ns.Spawn(), host))
+	}
+	stop := netnstest.HostLinkChurn(t, 3, 50)
+	runs, lost := 0, 0
+	for deadline := time.Now().Add(time.Duration(seconds) * time.Second); time.Now().Before(deadline); runs++ {
+		stdout, stderr, code := runPsnic(t, "--all")
+		var missing []string
+		for _, line := range want {
+			if !strings.Contains(stdout, line) {
+				missing = append(missing, strings.TrimSpace(line))
+			}
+		}
+		if code != exitOK || len(missing) > 0 {
+			lost++
+			if lost <= 5 {
+				t.Errorf("run %d: exit %d, missing %v, stderr %q", runs+1, code, missing, stderr)
+			}
+		}
+	}
+	batches := stop()
+	t.Logf("%d runs of psnic --all during %d ip -batch runs of 50 veth pairs each: %d lost", runs, batches, lost)
+	if batches < 3 {
+		t.Fatalf("only %d batches ran: no churn to speak of", batches)
 	}
 }

@@ -150,13 +150,27 @@ func Spawn(t testing.TB, nsPath string) int {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err == nil && strings.TrimSpace(string(comm)) == "sleep" {
-			return pid
+	if err := WaitExec(pid, "sleep", time.Minute); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return pid
+}
+
+// WaitExec waits until process pid runs comm (has exec'd it): the event a
+// test that spawned it through nsenter or a shell needs. On a loaded host
+// that takes from milliseconds to seconds; timeout only bounds a process
+// that will never get there.
+func WaitExec(pid int, comm string, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); ; {
+		got, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && strings.TrimSpace(string(got)) == comm {
+			return nil
+		}
+		if err != nil && os.IsNotExist(err) {
+			return fmt.Errorf("process %d exited before running %s", pid, comm)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d (%v) did not reach sleep: %q %v", pid, args, comm, err)
+			return fmt.Errorf("process %d did not run %s within %v (comm %q, %v)", pid, comm, timeout, got, err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -234,4 +248,70 @@ func NetnsLabel(t testing.TB, pid int) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]")
+}
+
+// HostLinkChurn runs loops `ip -batch` loops, each adding and then deleting
+// pairs veth pairs in the host namespace over and over, until the returned
+// stop is called (or tb ends). Every link it makes is named with a prefix
+// of its own and removed when it stops. It reports how many batches ran.
+//
+// It is the churn of a busy node, where the host link table changes all
+// the time and link dumps come back interrupted (NLM_F_DUMP_INTR).
+func HostLinkChurn(tb testing.TB, loops, pairs int) (stop func() int) {
+	tb.Helper()
+	RequireRoot(tb)
+	prefix := "cvq" + Suffix()
+	done := make(chan struct{})
+	counts := make(chan int, loops)
+	for l := range loops {
+		var add, del strings.Builder
+		for i := range pairs {
+			name := fmt.Sprintf("%s%d_%d", prefix, l, i)
+			fmt.Fprintf(&add, "link add %s type veth peer name %sp\n", name, name)
+			fmt.Fprintf(&del, "link del %s\n", name)
+		}
+		go func() {
+			n := 0
+			defer func() { counts <- n }()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				for _, batch := range []string{add.String(), del.String()} {
+					cmd := exec.Command("ip", "-force", "-batch", "-")
+					cmd.Stdin = strings.NewReader(batch)
+					_ = cmd.Run() // a failed line (a leftover name) is churn too
+					n++
+				}
+			}
+		}()
+	}
+	stopped := false
+	total := 0
+	stop = func() int {
+		if stopped {
+			return total
+		}
+		stopped = true
+		close(done)
+		for range loops {
+			total += <-counts
+		}
+		out, _ := exec.Command("ip", "-o", "link", "show").Output()
+		var del strings.Builder
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], prefix) {
+				name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+				fmt.Fprintf(&del, "link del %s\n", name)
+			}
+		}
+		cmd := exec.Command("ip", "-force", "-batch", "-")
+		cmd.Stdin = strings.NewReader(del.String())
+		_ = cmd.Run()
+		return total
+	}
+	tb.Cleanup(func() { stop() })
+	return stop
 }

@@ -237,3 +237,37 @@ func TestPermissionMessageAsRoot(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 }
+
+// When the host link dump keeps coming back interrupted, ResolveAll asks
+// for the host ends one by one and still answers every namespace right.
+// With no retry budget the first interrupted dump takes that path.
+func TestResolveAllFallsBackToLinkByLink(t *testing.T) {
+	netnstest.RequireRoot(t)
+	budget := dumpBudget
+	dumpBudget = 0
+	t.Cleanup(func() { dumpBudget = budget })
+	ns := netnstest.NewNetns(t, "cvfb")
+	host := hostName("cvfb")
+	ns.Veth(host, "eth0")
+	pid := ns.Spawn()
+	// Only the test's namespace in the walk: other tests' may fail on
+	// their own.
+	r := cachedResolver(t, Options{ProcfsPath: linkedProcfs(t, pid)})
+
+	netnstest.HostLinkChurn(t, 3, 50)
+	calls, byLink := 0, 0
+	for deadline := time.Now().Add(60 * time.Second); byLink < 3; calls++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls in 60 s, %d listed the host link by link: the churn never interrupted a dump", calls, byLink)
+		}
+		v, snap := vnicsOf(t, r, pid)
+		wantVNICs(t, v, "eth0>"+host)
+		if len(snap.Failed) != 0 {
+			t.Fatalf("call %d: failed %v", calls+1, snap.Failed)
+		}
+		if snap.HostByLink {
+			byLink++
+		}
+	}
+	t.Logf("%d calls, %d of them with the host ends asked link by link", calls, byLink)
+}

@@ -92,7 +92,7 @@ var capabilities = []struct {
 	name string
 }{
 	{capSysPtrace, "CAP_SYS_PTRACE"}, // open /proc/PID/ns/net of other users' processes
-	{12, "CAP_NET_ADMIN"},  // query links of another namespace, assign nsids
+	{12, "CAP_NET_ADMIN"},            // query links of another namespace, assign nsids
 }
 
 const capSysPtrace = 19
