@@ -2,6 +2,7 @@ package vnicwatch
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"testing"
@@ -293,4 +294,34 @@ type failing struct{ *fake }
 
 func (failing) ResolveNamespace(pid int, inode uint64) (int, []vnic.VNIC, error) {
 	return 0, nil, &vnic.Error{PID: pid, Cause: vnic.CauseNetlink, Err: errors.New("EBUSY")}
+}
+
+// The engine's own work per event, with the kernel's answers faked: flat in
+// the number of namespaces (the real readlink and netlink calls come on
+// top; bench/watchlatency measures the whole).
+func BenchmarkEngineEvent(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		f := fleet(n)
+		e := newEngine(f, func(err error) { b.Fatal(err) })
+		if err := e.full(); err != nil {
+			b.Fatal(err)
+		}
+		e.take()
+		b.Run(fmt.Sprintf("exec_exit_host/N=%d", n), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				pid := 100000 + i%1000
+				f.procs[pid] = hostIno
+				e.process(procevents.Event{Type: procevents.Fork, Parent: 5, PID: pid, TGID: pid})
+				e.process(procevents.Event{Type: procevents.Exec, PID: pid, TGID: pid})
+				e.process(procevents.Event{Type: procevents.Exit, PID: pid, TGID: pid})
+			}
+		})
+		b.Run(fmt.Sprintf("link_event/N=%d", n), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				e.notification(vnic.Notification{Type: unix.RTM_NEWLINK, From: 1 + i%n})
+				e.flush()
+				e.take()
+			}
+		})
+	}
 }
