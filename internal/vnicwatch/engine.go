@@ -280,13 +280,24 @@ func (e *engine) untrack(pid int) {
 		return
 	}
 	if pid == n.pid {
-		lowest := -1
+		// The next lowest that is still there: one readlink each, so the
+		// label does not pass through processes whose exits are queued.
+		pids := make([]int, 0, len(n.pids))
 		for p := range n.pids {
-			if lowest < 0 || p < lowest {
-				lowest = p
+			pids = append(pids, p)
+		}
+		sort.Ints(pids)
+		for _, p := range pids {
+			if ino, err := e.b.NetnsOf(p); err == nil && ino == n.inode {
+				e.relabel(n, p)
+				return
+			}
+			delete(n.pids, p)
+			if e.byPID[p] == n {
+				delete(e.byPID, p)
 			}
 		}
-		e.relabel(n, lowest)
+		e.drop(n)
 	}
 }
 

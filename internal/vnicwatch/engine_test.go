@@ -211,7 +211,22 @@ func TestEngineEvents(t *testing.T) {
 			{"the labelled process exits, a child remains", func(f *fake) { f.procs[5000] = 100 }, func(e *engine) {
 				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 5000, TGID: 5000})
 				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
-			}, []string{"changed ha pid"}, map[string]int{"readlink": 1}},
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 2}},
+			// The next lowest has gone too (its exit is queued): the label
+			// skips it.
+			{"the label passes over a process that is gone", func(f *fake) {
+				f.procs[5000] = 100
+				f.procs[6000] = 100
+			}, func(e *engine) {
+				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 5000, TGID: 5000})
+				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 6000, TGID: 6000})
+				delete(e.b.(*fake).procs, 5000)
+				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
+				if n := e.ns[100]; n == nil || n.pid != 6000 {
+					panic("label not on 6000")
+				}
+				e.process(procevents.Event{Type: procevents.Exit, PID: 5000, TGID: 5000})
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 4}},
 			{"a lower PID joins", func(f *fake) { f.procs[50] = 100 },
 				func(e *engine) { e.process(procevents.Event{Type: procevents.Exec, PID: 50, TGID: 50}) },
 				[]string{"changed ha pid"}, map[string]int{"readlink": 1}},
