@@ -59,7 +59,12 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	defer func() { _ = w.cmd.Process.Signal(syscall.SIGTERM); _ = w.cmd.Wait() }()
+	defer func() {
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+		t := time.AfterFunc(10*time.Second, func() { _ = w.cmd.Process.Kill() })
+		_ = w.cmd.Wait()
+		t.Stop()
+	}()
 	label := ""
 	if *fleetSize > 0 {
 		label = fmt.Sprintf("N=%d: ", *fleetSize)
@@ -109,8 +114,12 @@ func startWatch(psnic string) (*watch, error) {
 				Event      string `json:"event"`
 				HostIfname string `json:"host_ifname"`
 			}
-			if json.Unmarshal(s.Bytes(), &c) == nil && c.Event == "added" {
-				w.added <- c.HostIfname
+			if json.Unmarshal(s.Bytes(), &c) == nil && c.Event == "added" && strings.HasPrefix(c.HostIfname, "wlat") {
+				// Never block: a full channel would stop psnic on its stdout.
+				select {
+				case w.added <- c.HostIfname:
+				default:
+				}
 			}
 			if first {
 				close(ready)
