@@ -8,9 +8,13 @@
 #     the standard CLIs (shared/bench/baseline-nsenter-ip.sh): whole commands,
 #     timed by shared/bench/rep.c (median of many runs);
 #   - one scrape of the exporter (HTTP GET /metrics, exporter self-metrics off),
-#     cached and uncached, timed in-process by bench/scrapetime, against the
-#     floor (shared/bench/walkfloor.c -l: /proc walk + one host link dump);
-#   - ten concurrent scrapes against one, and the exporter's peak RSS;
+#     with counters (the default), with --no-collector.counters, and uncached,
+#     timed in-process by bench/scrapetime, against the floors measured in the
+#     same run by shared/bench/walkfloor.c -l -t: /proc walk + one host link
+#     dump (without counters), plus one link dump aimed at every namespace
+#     with its nsid known ("warm", with counters);
+#   - ten concurrent scrapes against one, and the exporter's peak RSS after
+#     the sequential scrapes and after the concurrent ones;
 #   - psnic watch (bench/watchlatency): latency from `ip link add` to the
 #     line, and CPU time under 200 short-lived processes a second for 60 s.
 # Writes bench/out/results.md and bench/out/scrape.png (gnuplot).
@@ -56,7 +60,7 @@ start_exporter() { # start_exporter EXTRA_FLAGS...
 stop_exporter() { kill "$exporter_pid"; wait "$exporter_pid" 2>/dev/null || true; exporter_pid=; }
 
 results=$out/results.tsv
-printf 'netns\tprocs\tpsnic_us\tpaper_us\tbaseline_us\tfloor_us\tscrape_us\tscrape_nocache_us\tscrape10_us\trss_kb\tseries\n' >"$results"
+printf 'netns\tprocs\tpsnic_us\tpaper_us\tbaseline_us\tfloor_us\tscrape_us\tscrape_nocache_us\tscrape10_us\trss_kb\tseries\tfloor_counters_us\tscrape_nocounters_us\trss_seq_kb\n' >"$results"
 : >"$out/watch.txt"
 for n in "${sizes[@]}"; do
 	for p in 1 5; do
@@ -74,19 +78,28 @@ for n in "${sizes[@]}"; do
 		else
 			t_psnic=- t_paper=- t_base=-
 		fi
-		floor=$("$bin/walkfloor-c" -l -r 50 | sed -n 's/.*_us min=[0-9]* median=\([0-9]*\).*/\1/p' | paste -sd+ | bc)
+		"$bin/walkfloor-c" -l -t -r 50 >"$out/walkfloor.txt"
+		median_of() { sed -n "s/.*$1 min=[0-9]* median=\([0-9]*\).*/\1/p" "$out/walkfloor.txt"; }
+		floor=$(($(median_of walk_us) + $(median_of getlink_dump_us)))
+		floor_counters=$((floor + $(median_of warm_us)))
 		start_exporter
 		series=$(curl -s "$url" | grep -c '^container_vnic_info{')
 		t_scrape=$(scrape -n 100 "$url")
+		rss_seq=$(awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status")
 		t_scrape10=$(scrape -n 30 -c 10 "$url")
 		rss=$(awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status")
+		stop_exporter
+		start_exporter --no-collector.counters
+		t_nocounters=$(scrape -n 100 "$url")
+		rss_nocounters=$(awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status")
+		((rss_nocounters > rss)) && rss=$rss_nocounters
 		stop_exporter
 		start_exporter --no-resolver.cache
 		t_nocache=$(scrape -n 30 "$url")
 		stop_exporter
 		bash "$shared/fixture.sh" down >/dev/null 2>&1
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$p" "$t_psnic" "$t_paper" "$t_base" "$floor" \
-			"$t_scrape" "$t_nocache" "$t_scrape10" "$rss" "$series" | tee -a "$results" >&2
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$p" "$t_psnic" "$t_paper" "$t_base" "$floor" \
+			"$t_scrape" "$t_nocache" "$t_scrape10" "$rss" "$series" "$floor_counters" "$t_nocounters" "$rss_seq" | tee -a "$results" >&2
 	done
 done
 
@@ -95,15 +108,15 @@ awk -F'\t' -v date="$(date -u +%F)" -v kernel="$(uname -r)" -v cpu="$(nproc)" '
 NR == 1 {
 	print "Measured " date " on Linux " kernel ", " cpu " vCPUs. Medians, µs. Command: `bench/run.sh`."
 	print ""
-	print "| netns | procs/ns | psnic | paper psnic.c | nsenter+ip | psnic/paper | psnic/baseline | floor | scrape | scrape/floor | scrape, no cache | 10 concurrent | 10/1 | peak RSS MB | series |"
-	print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	print "| netns | procs/ns | psnic | paper psnic.c | nsenter+ip | psnic/paper | psnic/baseline | floor | floor + warm dumps | scrape (counters) | /(floor + warm) | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | peak RSS MB, sequential | peak RSS MB, after 10 concurrent | series |"
+	print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	next
 }
 {
 	r1 = ($3 == "-") ? "" : sprintf("%.2f", $3 / $4)
 	r2 = ($3 == "-") ? "" : sprintf("%.2f", $3 / $5)
-	printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f | %s |\n",
-		$1, $2, $3, $4, $5, r1, r2, $6, $7, $7 / $6, $8, $9, $9 / $7, $10 / 1024, $11
+	printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %s | %.2f | %.1f | %.1f | %s |\n",
+		$1, $2, $3, $4, $5, r1, r2, $6, $12, $7, $7 / $12, $13, $13 / $6, $8, $9, $9 / $7, $14 / 1024, $10 / 1024, $11
 }' "$results" >"$out/results.md"
 {
 	echo
@@ -126,7 +139,7 @@ gnuplot <<-PLOT
 	set logscale xy
 	set key left top
 	set grid
-	plot "$out/plot.dat" using 1:3 with linespoints lw 2 title "exporter scrape (cached)", \
+	plot "$out/plot.dat" using 1:3 with linespoints lw 2 title "exporter scrape (cached, counters)", \
 	     "$out/plot.dat" using 1:4 with linespoints title "exporter scrape (--no-resolver.cache)", \
 	     "$out/plot.dat" using 1:2 with linespoints title "floor: /proc walk + host link dump", \
 	     "$out/plot.dat" using 1:5 with linespoints title "paper's psnic.c run once per netns"

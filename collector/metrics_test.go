@@ -44,7 +44,7 @@ container_vnic_namespaces_without_vnic 1
 # HELP container_vnic_processes Processes the last scrape looked at in procfs; see container_vnic_processes_skipped for those it could not read.
 # TYPE container_vnic_processes gauge
 container_vnic_processes 50
-# HELP container_vnic_namespaces_queried Network namespaces the last scrape asked the kernel about; the others were answered from the notification-driven cache.
+# HELP container_vnic_namespaces_queried Network namespaces the last scrape resolved afresh; the others were answered from the notification-driven cache (with counters on, their links are still dumped, aimed at the namespace id the cache kept).
 # TYPE container_vnic_namespaces_queried gauge
 container_vnic_namespaces_queried 1
 # HELP container_vnic_notification_overflows_total Times link notifications were lost (socket overflow) and the cache was rebuilt.

@@ -22,7 +22,7 @@ import (
 
 const watchHelp = `Prints every container vNIC, then one line per change as it happens:
 "present" for each vNIC at start, then "added", "changed" (renamed, peer
-moved, lowest PID changed) and "removed". Driven by link and namespace-id
+moved, oldest process changed) and "removed". Driven by link and namespace-id
 notifications and process fork/exec/exit events (proc connector), each
 re-resolving only the namespace it concerns; a periodic resync is the
 backstop.

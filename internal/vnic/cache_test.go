@@ -289,11 +289,13 @@ func TestCacheOverflow(t *testing.T) {
 		t.Fatalf("no overflow reported after %d events into a minimal buffer", 202)
 	}
 	wantVNICs(t, v, "net7>"+host)
-	// And the cache works again afterwards.
-	_, snap = vnicsOf(t, r, pid)
-	if snap.Overflow || snap.Reused == 0 {
-		t.Fatalf("after the resync: %+v", snap)
-	}
+	// And the socket keeps working afterwards: a later change shows. (Whether
+	// the next call reuses the cache depends on the rest of the host staying
+	// under a minimal buffer's worth of link events, which a busy host does
+	// not: TestCacheStaysExact proves the reuse.)
+	a.IP("link", "set", "net7", "name", "net8")
+	v, _ = vnicsOf(t, r, pid)
+	wantVNICs(t, v, "net8>"+host)
 }
 
 func TestNoCacheOption(t *testing.T) {

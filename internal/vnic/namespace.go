@@ -90,3 +90,11 @@ func (r *Resolver) NSIDs() map[uint64]int {
 // the kernel attaches the id the host gives itself, or none before it has
 // one.
 func (r *Resolver) IsHost(from int) bool { return r.isHostNSID(from) }
+
+// Oldest returns the process that names a namespace among pids, as
+// ResolveAll chooses it when a namespace's holder has left: the earliest
+// start time, the lowest PID among equals (one read of /proc/PID/stat each).
+func (r *Resolver) Oldest(pids []int) int {
+	h := holders{procRoot: r.procRoot}
+	return oldest(pids, h.startTime)
+}

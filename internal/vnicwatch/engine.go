@@ -2,7 +2,6 @@ package vnicwatch
 
 import (
 	"fmt"
-	"sort"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +20,7 @@ type backend interface {
 	NetnsOf(pid int) (uint64, error)
 	IsHost(from int) bool
 	HostNetns() uint64
+	Oldest(pids []int) int
 	Identity(netns uint64, pid int) cgroupid.Identity
 }
 
@@ -28,7 +28,7 @@ type backend interface {
 type netns struct {
 	inode uint64
 	nsid  int // vnic.NoNSID until resolved
-	pid   int // lowest known process: the one the rows name
+	pid   int // the process the rows name: the oldest, kept while it stays
 	pids  map[int]struct{}
 	id    cgroupid.Identity // of pid
 	rows  map[Key]Row
@@ -260,14 +260,12 @@ func (e *engine) moved(pid int) {
 		e.mark(n)
 		return
 	}
+	// A newcomer never takes the name: the oldest process keeps it.
 	n.pids[pid] = struct{}{}
 	e.byPID[pid] = n
-	if pid < n.pid {
-		e.relabel(n, pid)
-	}
 }
 
-// untrack forgets pid; its namespace loses its label or its last process.
+// untrack forgets pid; its namespace loses its name or its last process.
 func (e *engine) untrack(pid int) {
 	n := e.byPID[pid]
 	if n == nil {
@@ -275,29 +273,36 @@ func (e *engine) untrack(pid int) {
 	}
 	delete(e.byPID, pid)
 	delete(n.pids, pid)
-	if len(n.pids) == 0 {
-		e.drop(n)
-		return
-	}
 	if pid == n.pid {
-		// The next lowest that is still there: one readlink each, so the
-		// label does not pass through processes whose exits are queued.
+		e.rename(n)
+	} else if len(n.pids) == 0 {
+		e.drop(n)
+	}
+}
+
+// rename gives n's name to the oldest of its processes that is still in it
+// (one readlink each, so the name does not pass through processes whose
+// exits are queued), or drops n when none is.
+func (e *engine) rename(n *netns) {
+	for len(n.pids) > 0 {
 		pids := make([]int, 0, len(n.pids))
 		for p := range n.pids {
 			pids = append(pids, p)
 		}
-		sort.Ints(pids)
-		for _, p := range pids {
-			if ino, err := e.b.NetnsOf(p); err == nil && ino == n.inode {
-				e.relabel(n, p)
-				return
-			}
-			delete(n.pids, p)
-			if e.byPID[p] == n {
-				delete(e.byPID, p)
-			}
+		p := e.b.Oldest(pids)
+		if ino, err := e.b.NetnsOf(p); err == nil && ino == n.inode {
+			e.relabel(n, p)
+			return
 		}
-		e.drop(n)
+		e.forget(n, p)
+	}
+	e.drop(n)
+}
+
+func (e *engine) forget(n *netns, pid int) {
+	delete(n.pids, pid)
+	if e.byPID[pid] == n {
+		delete(e.byPID, pid)
 	}
 }
 
@@ -323,22 +328,16 @@ func (e *engine) flush() {
 	}
 }
 
-// refresh re-resolves one namespace through its lowest process that is
-// still in it.
+// refresh re-resolves one namespace through the process it is named by;
+// if that one has left, the name passes on first.
 func (e *engine) refresh(n *netns) {
-	pids := make([]int, 0, len(n.pids))
-	for p := range n.pids {
-		pids = append(pids, p)
-	}
-	sort.Ints(pids)
-	for _, pid := range pids {
+	for e.ns[n.inode] == n {
+		pid := n.pid
 		nsid, vnics, err := e.b.ResolveNamespace(pid, n.inode)
 		switch cause := vnic.CauseOf(err); {
 		case err != nil && (cause == vnic.CauseVanished || cause == vnic.CauseNoProcess):
-			delete(n.pids, pid)
-			if e.byPID[pid] == n {
-				delete(e.byPID, pid)
-			}
+			e.forget(n, pid)
+			e.rename(n)
 			continue
 		case err != nil:
 			e.report(fmt.Errorf("namespace %d: %w", n.inode, err))
@@ -349,14 +348,12 @@ func (e *engine) refresh(n *netns) {
 		}
 		n.nsid = nsid
 		e.byNSID[nsid] = n
-		n.pid = pid
 		n.id = e.b.Identity(n.inode, pid) // remembered by the lookup
 		old := n.rows
 		e.setRows(n, vnics)
 		e.out = append(e.out, Diff(old, n.rows)...)
 		return
 	}
-	e.drop(n) // no process left in it
 }
 
 // take returns the changes since the last take.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 
@@ -73,6 +74,12 @@ func (f *fake) NetnsOf(pid int) (uint64, error) {
 		return ino, nil
 	}
 	return 0, &vnic.Error{PID: pid, Cause: vnic.CauseNoProcess}
+}
+
+// Oldest: in the fake, PIDs are handed out in start order.
+func (f *fake) Oldest(pids []int) int {
+	f.calls["oldest"]++
+	return slices.Min(pids)
 }
 
 func (f *fake) IsHost(from int) bool { return from == hostNSID || from == vnic.NoNSID }
@@ -206,13 +213,13 @@ func TestEngineEvents(t *testing.T) {
 			{"the last process exits", nil,
 				func(e *engine) { e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000}) },
 				[]string{"removed ha"}, map[string]int{}},
-			// A child forked in a namespace is tracked; when the lowest PID
-			// exits, the child holds the label.
+			// A child forked in a namespace is tracked; when the process the
+			// namespace is named by exits, the next oldest takes the name.
 			{"the labelled process exits, a child remains", func(f *fake) { f.procs[5000] = 100 }, func(e *engine) {
 				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 5000, TGID: 5000})
 				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
-			}, []string{"changed ha pid"}, map[string]int{"readlink": 2}},
-			// The next lowest has gone too (its exit is queued): the label
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 2, "oldest": 1}},
+			// The next oldest has gone too (its exit is queued): the name
 			// skips it.
 			{"the label passes over a process that is gone", func(f *fake) {
 				f.procs[5000] = 100
@@ -226,10 +233,19 @@ func TestEngineEvents(t *testing.T) {
 					panic("label not on 6000")
 				}
 				e.process(procevents.Event{Type: procevents.Exit, PID: 5000, TGID: 5000})
-			}, []string{"changed ha pid"}, map[string]int{"readlink": 4}},
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 4, "oldest": 2}},
+			// A link event finds the namespace's named process gone (its exit
+			// not read yet): the name passes on, then the namespace is asked.
+			{"a link event after the named process left", func(f *fake) { f.procs[5000] = 100 }, func(e *engine) {
+				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 5000, TGID: 5000})
+				delete(e.b.(*fake).procs, 1000)
+				e.notification(vnic.Notification{Type: unix.RTM_NEWLINK, From: 1})
+				e.flush()
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 2, "oldest": 1, "namespace": 2}},
+			// A newcomer with a lower PID (PIDs wrap) does not take the name.
 			{"a lower PID joins", func(f *fake) { f.procs[50] = 100 },
 				func(e *engine) { e.process(procevents.Event{Type: procevents.Exec, PID: 50, TGID: 50}) },
-				[]string{"changed ha pid"}, map[string]int{"readlink": 1}},
+				nil, map[string]int{"readlink": 1}},
 			{"a process leaves for the host", func(f *fake) { f.procs[1000] = hostIno },
 				func(e *engine) { e.process(procevents.Event{Type: procevents.Exec, PID: 1000, TGID: 1000}) },
 				[]string{"removed ha"}, map[string]int{"readlink": 1}},
