@@ -14,9 +14,11 @@
 #     dump (without counters), plus one link dump aimed at every namespace
 #     with its nsid known ("warm", with counters);
 #   - ten concurrent scrapes against one, and the exporter's peak RSS after
-#     the sequential scrapes and after the concurrent ones.
+#     the sequential scrapes and after the concurrent ones;
+#   - psnic watch (bench/watchlatency): latency from `ip link add` to the
+#     line, and CPU time under 200 short-lived processes a second for 60 s.
 # Writes bench/out/results.md and bench/out/scrape.png (gnuplot).
-# Needs root; takes about 10 minutes with N=1000 (the 1000 x 5 fixture alone
+# Needs root; takes about 17 minutes with N=1000 (the 1000 x 5 fixture alone
 # starts 5,000 processes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,7 +72,9 @@ for n in "${sizes[@]}"; do
 			t_psnic=$(rep 200 "$bin/psnic" "$pid")
 			t_paper=$(rep 200 "$bin/psnic-c" "$pid")
 			t_base=$(rep 50 sh "$shared/baseline-nsenter-ip.sh" "$pid")
-			echo "N=$n: $("$bin/watchlatency" -psnic "$bin/psnic" -netns "$pid" -n 50)" | tee -a "$out/watch.txt" >&2
+			# Latency, then CPU time under 200 short-lived processes a second
+			# for 60 s (and 60 s without them, for what the host does anyway).
+			"$bin/watchlatency" -psnic "$bin/psnic" -netns "$pid" -n 50 -cpu 60s -rate 200 | sed "s/^/N=$n: /" | tee -a "$out/watch.txt" >&2
 		else
 			t_psnic=- t_paper=- t_base=-
 		fi
@@ -114,7 +118,13 @@ NR == 1 {
 	printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %s | %.2f | %.1f | %.1f | %s |\n",
 		$1, $2, $3, $4, $5, r1, r2, $6, $12, $7, $7 / $12, $13, $13 / $6, $8, $9, $9 / $7, $14 / 1024, $10 / 1024, $11
 }' "$results" >"$out/results.md"
-{ echo; echo "psnic watch, from \`ip link add\` to the line on stdout:"; echo; sed 's/^/    /' "$out/watch.txt"; } >>"$out/results.md"
+{
+	echo
+	echo "psnic watch: from \`ip link add\` to the line on stdout; its CPU time while the host starts 200 short-lived"
+	echo "processes a second for 60 s, with no vNIC change (bench/watchlatency):"
+	echo
+	sed 's/^/    /' "$out/watch.txt"
+} >>"$out/results.md"
 cat "$out/results.md"
 
 # Plot: scrape time against namespace count (1 process per namespace). The

@@ -86,7 +86,7 @@ func run() int {
 	registry := prometheus.NewRegistry()
 	vnicCollector := collector.New(resolver, logger)
 	if *identity {
-		vnicCollector.WithIdentity(func(pid int) (cgroupid.Identity, error) { return cgroupid.Read(*procfsPath, pid) })
+		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
 	}
 	registry.MustRegister(vnicCollector, versioncollector.NewCollector(exporterName))
 	mux := http.NewServeMux()
