@@ -11,14 +11,21 @@
 #             psnic PID, the paper's method (bench/c/paper_psnic.c), the
 #             nsenter+ip way (bench/nsenter-ip.sh), a Go program that does
 #             nothing (bench/gonothing) and /bin/true (1 process each only);
-#   scrape    one exporter scrape (cached, --no-resolver.cache, ten at once),
-#             timed in-process by bench/scrapetime, against the floor
-#             (bench/c/floor.c: /proc walk + host link dump; aimed dumps);
-#             the exporter's peak RSS;
-#   watch     psnic watch: `ip link add` to its line (bench/watchlatency).
+#   scrape    one exporter scrape (HTTP GET /metrics, exporter self-metrics
+#             off) with counters (the default), with --no-collector.counters,
+#             uncached, and ten at once, timed in-process by bench/scrapetime,
+#             against the floors of the same run (bench/c/floor.c): the /proc
+#             walk + one host link dump (without counters), plus one link
+#             dump aimed at every namespace by nsid (with counters); the
+#             exporter's peak RSS after the sequential and the concurrent
+#             scrapes;
+#   watch     psnic watch (bench/watchlatency): latency from `ip link add` to
+#             its line, and CPU time under 200 short-lived processes a second
+#             for 60 s (1 process per namespace only).
 # Writes bench/out/results.md (one table per section) and bench/out/scrape.png.
 # Needs root, go and gcc; installs gnuplot from Debian when missing. About 10
-# minutes with N=1000 (the 1000 x 5 fixture alone starts 5,000 processes).
+# minutes with N=1000, 17 with the watch section's two minutes per N (the
+# 1000 x 5 fixture alone starts 5,000 processes).
 #
 # A section is three functions, NAME_columns (its TSV header), NAME_run N P
 # (prints one TSV row, or nothing to skip this fixture) and NAME_report
@@ -87,42 +94,54 @@ commands_report() {
 }
 
 # --------------------------------------------------------- section: scrape
-scrape_columns() { row netns procs floor_us walk_us dump_us aimed_us scrape_us scrape_nocache_us scrape10_us rss_kb series; }
+scrape_columns() {
+	row netns procs floor_us aimed_us scrape_us scrape_nocounters_us scrape_nocache_us scrape10_us \
+		rss_seq_kb rss_kb series
+}
 scrape_run() {
-	local n=$1 p=$2 floor walk dump aimed series t1 t10 rss tnc
+	local n=$1 p=$2 floor walk dump aimed series t1 t10 tnc tnk rss rss_seq rss_nk
 	floor=$("$bin/floor" -r 50)
 	walk=$(kv walk_us <<<"$floor") dump=$(kv dump_us <<<"$floor") aimed=$(kv aimed_us <<<"$floor")
 	start_exporter
 	series=$(curl -s "$url" | grep -c '^container_vnic_info{')
 	t1=$("$bin/scrapetime" -n 100 "$url" | kv median)
+	rss_seq=$(vmhwm)
 	t10=$("$bin/scrapetime" -n 30 -c 10 "$url" | kv median)
-	rss=$(awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status")
+	rss=$(vmhwm)
+	stop_exporter
+	start_exporter --no-collector.counters
+	tnk=$("$bin/scrapetime" -n 100 "$url" | kv median)
+	rss_nk=$(vmhwm)
+	((rss_nk > rss)) && rss=$rss_nk
 	stop_exporter
 	start_exporter --no-resolver.cache
 	tnc=$("$bin/scrapetime" -n 30 "$url" | kv median)
 	stop_exporter
-	row "$n" "$p" $((walk + dump)) "$walk" "$dump" "$aimed" "$t1" "$tnc" "$t10" "$rss" "$series"
+	row "$n" "$p" $((walk + dump)) "$aimed" "$t1" "$tnk" "$tnc" "$t10" "$rss_seq" "$rss" "$series"
 }
+vmhwm() { awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status"; }
 scrape_report() {
-	echo "One scrape of \`/metrics\` (exporter self-metrics off) against the floor, the /proc walk plus one"
-	echo "host link dump; \"aimed\" is one link dump aimed at each namespace by nsid (the floor of reading every"
-	echo "container's links afresh). Medians, µs; peak RSS of the exporter after all of its scrapes."
+	echo "One scrape of \`/metrics\` (exporter self-metrics off) against the floors of the same run: the /proc walk"
+	echo "plus one host link dump (\"floor\", what a scrape without counters must do), and that plus one link dump"
+	echo "aimed at every namespace by nsid (\"+ aimed\", what fresh counters of every container cost at the least)."
+	echo "Medians, µs; the exporter's peak RSS after its sequential scrapes and after the ten concurrent ones."
 	echo
-	echo "| netns | procs/ns | floor | aimed | scrape | scrape/floor | scrape, no cache | 10 concurrent | 10/1 | peak RSS MB | series |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
-	local n p fl wa du ai t1 tnc t10 rss se
-	while IFS=$'\t' read -r n p fl wa du ai t1 tnc t10 rss se; do
-		echo "| $n | $p | $fl | $ai | $t1 | $(ratio "$t1" "$fl") | $tnc | $t10 | $(ratio "$t10" "$t1") | $(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') | $se |"
+	echo "| netns | procs/ns | floor | floor + aimed | scrape (counters) | /(floor + aimed) | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | peak RSS MB, sequential | peak RSS MB, after 10 concurrent | series |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	local n p fl ai t1 tnk tnc t10 rs r se
+	while IFS=$'\t' read -r n p fl ai t1 tnk tnc t10 rs r se; do
+		echo "| $n | $p | $fl | $((fl + ai)) | $t1 | $(ratio "$t1" $((fl + ai))) | $tnk | $(ratio "$tnk" "$fl") | $tnc | $t10 | $(ratio "$t10" "$t1") | $(mb "$rs") | $(mb "$r") | $se |"
 	done < <(tail -n +2 "$out/scrape.tsv")
 	scrape_plot
 }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # Scrape time against namespace count (one process each). The paper's method
 # has no scrape: its line is N runs of its per-PID tool, when measured.
 scrape_plot() {
 	command -v gnuplot >/dev/null || return 0
 	awk -F'\t' 'FNR == 1 { f++; next }
 		f == 1 && $2 == 1 { paper[$1] = $4 }
-		f == 2 && $2 == 1 { print $1, $3 / 1000, $7 / 1000, $8 / 1000, ($1 in paper) ? $1 * paper[$1] / 1000 : "NaN" }' \
+		f == 2 && $2 == 1 { print $1, $3 / 1000, $5 / 1000, $7 / 1000, ($1 in paper) ? $1 * paper[$1] / 1000 : "NaN" }' \
 		<(cat "$out/commands.tsv" 2>/dev/null || echo) "$out/scrape.tsv" >"$out/plot.dat"
 	gnuplot <<-PLOT
 		set terminal png size 900,560
@@ -133,7 +152,7 @@ scrape_plot() {
 		set logscale xy
 		set key left top
 		set grid
-		plot "$out/plot.dat" using 1:3 with linespoints lw 2 title "exporter scrape (cached)", \
+		plot "$out/plot.dat" using 1:3 with linespoints lw 2 title "exporter scrape (cached, counters)", \
 		     "$out/plot.dat" using 1:4 with linespoints title "exporter scrape (--no-resolver.cache)", \
 		     "$out/plot.dat" using 1:2 with linespoints title "floor: /proc walk + host link dump", \
 		     "$out/plot.dat" using 1:5 with linespoints title "paper's method run once per netns"
@@ -143,12 +162,16 @@ scrape_plot() {
 # ---------------------------------------------------------- section: watch
 watch_columns() { row netns line; }
 watch_run() {
-	local n=$1 p=$2
+	local n=$1 p=$2 line
 	((p == 1)) || return 0
-	row "$n" "$("$bin/watchlatency" -psnic "$bin/psnic" -netns "$(sample_pid "$n")" -prefix "$(cat "$fx/prefix")w" -n 50)"
+	# Latency, then CPU time under 200 short-lived processes a second for
+	# 60 s (and 60 s without them, for what the host does anyway).
+	"$bin/watchlatency" -psnic "$bin/psnic" -netns "$(sample_pid "$n")" -n "${BENCH_WATCH_SAMPLES:-50}" \
+		-cpu "${BENCH_WATCH_CPU:-60s}" -rate 200 | while IFS= read -r line; do row "$n" "$line"; done
 }
 watch_report() {
-	echo "\`psnic watch\`, from just before \`ip link add\` to its \`added\` line on stdout:"
+	echo "\`psnic watch\`: from just before \`ip link add\` to its \`added\` line on stdout; its CPU time while the host"
+	echo "starts 200 short-lived processes a second for 60 s, with no vNIC change (bench/watchlatency):"
 	echo
 	local n line
 	while IFS=$'\t' read -r n line; do echo "    N=$n: $line"; done < <(tail -n +2 "$out/watch.tsv")

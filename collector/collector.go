@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +23,7 @@ var (
 	infoHelpText = "A container-side network interface and the host interface it is paired with (value is always 1)."
 	infoLabels   = []string{"pid", "netns", "host_ifname", "container_ifname"}
 	infoDesc     = prometheus.NewDesc(namespace+"_info", infoHelpText, infoLabels, nil)
-	// With identity: the container and pod the namespace's lowest PID is in.
+	// With identity: the container and pod the namespace's oldest process is in.
 	identityInfoDesc = prometheus.NewDesc(namespace+"_info", infoHelpText,
 		append(append([]string{}, infoLabels...), "container_id", "pod_uid", "runtime"), nil)
 	// A macvlan, ipvlan or vlan in a container sits on a host interface
@@ -46,7 +47,7 @@ var (
 	withoutVNICDesc = prometheus.NewDesc(namespace+"_namespaces_without_vnic",
 		"Network namespaces seen in the last scrape that have no interface paired with a host interface.", nil, nil)
 	queriedDesc = prometheus.NewDesc(namespace+"_namespaces_queried",
-		"Network namespaces the last scrape asked the kernel about; the others were answered from the notification-driven cache.", nil, nil)
+		"Network namespaces the last scrape resolved afresh; the others were answered from the notification-driven cache (with counters on, their links are still dumped, aimed at the namespace id the cache kept).", nil, nil)
 	overflowsDesc = prometheus.NewDesc(namespace+"_notification_overflows_total",
 		"Times link notifications were lost (socket overflow) and the cache was rebuilt.", nil, nil)
 )
@@ -63,9 +64,9 @@ type Resolver interface {
 	ResolveAll() (vnic.Snapshot, error)
 }
 
-// IdentityFunc returns the container identity of a process, as
-// cgroupid.Read does.
-type IdentityFunc func(pid int) (cgroupid.Identity, error)
+// IdentityFunc returns the container identity of a namespace's process, as
+// (*cgroupid.Lookup).Identity does.
+type IdentityFunc func(netns uint64, pid int) (cgroupid.Identity, error)
 
 // Collector is a prometheus.Collector that resolves all container network
 // namespaces on every Collect. Collects that arrive while a resolution runs
@@ -87,6 +88,10 @@ type flight struct {
 	err       error
 	duration  time.Duration
 	overflows uint64 // total, including this resolution
+	// metrics are snap's, converted once for every scrape sharing the
+	// flight: with counters, a thousand vNICs are 16,000 of them.
+	convert sync.Once
+	metrics []prometheus.Metric
 }
 
 // New returns a Collector resolving with r.
@@ -95,7 +100,8 @@ func New(r Resolver, logger *slog.Logger) *Collector {
 }
 
 // WithIdentity adds container_id, pod_uid and runtime labels to
-// container_vnic_info, read through id for each namespace's lowest PID.
+// container_vnic_info, read through id for each namespace's oldest process
+// (the pid label).
 // Unknown layouts and unreadable cgroups give empty values.
 func (c *Collector) WithIdentity(id IdentityFunc) *Collector {
 	c.identity = id
@@ -112,6 +118,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		processesDesc, namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
+	for _, d := range counterDescsFor(c.identity != nil) {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -124,7 +133,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, 0)
 		return
 	}
-	for _, m := range metrics(f.snap, c.identity) {
+	f.convert.Do(func() { f.metrics = metrics(f.snap, c.identity) })
+	for _, m := range f.metrics {
 		ch <- m
 	}
 	success := 1.0
@@ -171,10 +181,12 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 		}
 		pid, ino := strconv.Itoa(ns.PID), strconv.FormatUint(ns.Inode, 10)
 		var id cgroupid.Identity
+		var idValues []string
 		if identity != nil && len(ns.VNICs) > 0 {
 			// A process gone since the walk, or unreadable, has no identity
 			// to tell; its series keeps empty values rather than vanish.
-			id, _ = identity(ns.PID)
+			id, _ = identity(ns.Inode, ns.PID)
+			idValues = []string{labelValue(id.ContainerID), labelValue(id.PodUID), labelValue(id.Runtime)}
 		}
 		for _, v := range ns.VNICs {
 			host, cont := labelValue(v.HostIfname), labelValue(v.ContainerIfname)
@@ -195,8 +207,10 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 				m = prometheus.NewInvalidMetric(infoDesc, err)
 			}
 			out = append(out, m)
+			out = append(out, vnicCounters(ino, v, idValues)...)
 		}
 	}
+	out = append(out, parentMetrics(s)...)
 	failed := 0
 	for _, n := range s.Failed {
 		failed += n

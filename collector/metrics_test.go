@@ -44,7 +44,7 @@ container_vnic_namespaces_without_vnic 1
 # HELP container_vnic_processes Processes the last scrape looked at in procfs; see container_vnic_processes_skipped for those it could not read.
 # TYPE container_vnic_processes gauge
 container_vnic_processes 50
-# HELP container_vnic_namespaces_queried Network namespaces the last scrape asked the kernel about; the others were answered from the notification-driven cache.
+# HELP container_vnic_namespaces_queried Network namespaces the last scrape resolved afresh; the others were answered from the notification-driven cache (with counters on, their links are still dumped, aimed at the namespace id the cache kept).
 # TYPE container_vnic_namespaces_queried gauge
 container_vnic_namespaces_queried 1
 # HELP container_vnic_notification_overflows_total Times link notifications were lost (socket overflow) and the cache was rebuilt.
@@ -91,7 +91,7 @@ func TestMetricsWithIdentity(t *testing.T) {
 		{Inode: 1003, PID: 30, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth30", Kind: "veth"}}},
 	}}
 	id := strings.Repeat("ab", 32)
-	identities := func(pid int) (cgroupid.Identity, error) {
+	identities := func(_ uint64, pid int) (cgroupid.Identity, error) {
 		switch pid {
 		case 10:
 			return cgroupid.Identity{ContainerID: id, PodUID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", Runtime: "containerd"}, nil

@@ -1,7 +1,9 @@
 // Package e2e runs the exporter with the real node_exporter, Prometheus and
-// promtool, and proves through Prometheus's HTTP API that the shipped
-// recording rules (examples/prometheus/rules.yml) attach the right container
-// to node_exporter's interface counters.
+// promtool, and proves through Prometheus's HTTP API that the exporter's own
+// counters and the shipped recording rules (examples/prometheus/rules.yml)
+// give each container's traffic from both ends of its vNIC, and that the
+// alternative rules attach the right container to node_exporter's interface
+// counters.
 //
 // The tools come from .ci/install-prometheus.sh. Without them the tests skip,
 // except in CI (CI set), where they fail: a green CI must not hide them.
@@ -68,7 +70,24 @@ var nodes = []string{"127.0.0.1", "127.0.0.2"}
 const (
 	datagrams   = 200
 	payloadSize = 1000
+	// frameSize is a datagram on the wire as the interfaces count it:
+	// Ethernet, IPv4 and UDP headers around the payload.
+	frameSize = 14 + 20 + 8 + payloadSize
 )
+
+// own lists the exporter's counters of a vNIC, both ends, and the rate rule
+// of rules.yml over each: the container end's transmit and the host end's
+// receive are the same datagrams, and the other way round.
+var own = []struct{ counter, rate string }{
+	{"container_vnic_transmit_bytes_total", "vnic:container_vnic_transmit_bytes:rate5m"},
+	{"container_vnic_receive_bytes_total", "vnic:container_vnic_receive_bytes:rate5m"},
+	{"container_vnic_host_receive_bytes_total", "vnic:container_vnic_host_receive_bytes:rate5m"},
+	{"container_vnic_host_transmit_bytes_total", "vnic:container_vnic_host_transmit_bytes:rate5m"},
+	{"container_vnic_transmit_packets_total", "vnic:container_vnic_transmit_packets:rate5m"},
+	{"container_vnic_receive_packets_total", "vnic:container_vnic_receive_packets:rate5m"},
+	{"container_vnic_host_receive_packets_total", "vnic:container_vnic_host_receive_packets:rate5m"},
+	{"container_vnic_host_transmit_packets_total", "vnic:container_vnic_host_transmit_packets:rate5m"},
+}
 
 // tools are the installed Prometheus binaries.
 type tools struct{ prometheus, promtool, nodeExporter string }
@@ -201,10 +220,12 @@ func TestEndToEnd(t *testing.T) {
 		c := newContainer(t, "eth0")
 		moved = c
 		prom.with(t).waitJoin([]*container{c, stable}, nodeTargets)
+		prom.with(t).waitOwn([]*container{c, stable}, vnicTargets)
 		prom.with(t).waitRulesHealthy()
 
 		for _, c := range []*container{c, stable} {
 			before := prom.with(t).counters(c)
+			ownBefore := prom.with(t).ownCounters(c)
 			if len(before) != 4 {
 				t.Fatalf("counters of %s before the traffic: %v, want 4", c.host, before)
 			}
@@ -228,6 +249,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Logf("%s after %d datagrams of %d bytes each way: %s", c.host, datagrams, payloadSize, growth(before, now))
 				return true, ""
 			})
+			prom.with(t).checkOwn(c, ownBefore)
 		}
 
 		checkMetrics(t, tl, "http://"+vnicTargets[0]+"/metrics")
@@ -240,6 +262,55 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("move", func(t *testing.T) {
 		c := newContainer(t, "eth0")
 		prom.with(t).waitJoin([]*container{c, stable}, nodeTargets, moved.host)
+		prom.with(t).waitOwn([]*container{c, stable}, vnicTargets, moved)
+		prom.with(t).waitRulesHealthy()
+	})
+
+	// The stable container's oldest process exits; another stays. The pid
+	// label of container_vnic_info moves to it, and no rule output may
+	// change series.
+	t.Run("pid change", func(t *testing.T) {
+		next := stable.ns.Spawn()
+		old := stable.pid
+		since := time.Now()
+		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		stable.pid = next
+		prom.with(t).poll(fmt.Sprintf("container_vnic_info of %s to name pid %d instead of %d", stable.host, next, old), func() (bool, string) {
+			got := prom.with(t).query(fmt.Sprintf(`container_vnic_info{host_ifname=%q}`, stable.host))
+			for _, s := range got {
+				if s.Metric["pid"] != strconv.Itoa(next) {
+					return false, fmt.Sprintf("%v", got)
+				}
+			}
+			return len(got) == len(nodes), fmt.Sprintf("%v", got)
+		})
+		// Once every rule has been evaluated a few times since the change,
+		// each output of the container must have been one series per node
+		// over the whole time, before and after it.
+		changed := time.Now()
+		var queries []string
+		for _, q := range append(append([]string{}, joined...), "device:container_vnic_info:unique") {
+			queries = append(queries, fmt.Sprintf(`%s{device=%q}`, q, stable.host))
+		}
+		for _, o := range own {
+			queries = append(queries, fmt.Sprintf(`%s{netns=%q}`, o.rate, stable.netns))
+		}
+		prom.with(t).poll("three evaluations of every rule since the pid changed", func() (bool, string) {
+			secs := int(time.Since(changed).Seconds()) + 1
+			for _, q := range queries {
+				got := prom.with(t).query(fmt.Sprintf(`min(count_over_time(%s[%ds]))`, q, secs))
+				if len(got) != 1 || got[0].Value < 3 {
+					return false, fmt.Sprintf("%s: %v samples in the last %ds", q, got, secs)
+				}
+			}
+			return true, ""
+		})
+		window := time.Since(since).Round(time.Second) + 2*time.Second
+		for _, q := range queries {
+			prom.with(t).oneSeriesOver(q, window)
+		}
 		prom.with(t).waitRulesHealthy()
 	})
 	t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond))
@@ -253,6 +324,8 @@ type container struct {
 	pid               int
 	netns             string // namespace inode
 	hostAddr, ctrAddr net.IP
+	hostIndex         int // ifindex of host, in the host
+	ctrIndex          int // ifindex of ifname, in the container
 }
 
 func newContainer(t *testing.T, ifname string) *container {
@@ -268,6 +341,18 @@ func newContainer(t *testing.T, ifname string) *container {
 		t.Fatal(err)
 	}
 	c.netns = strconv.FormatUint(st.Ino, 10)
+	hostIf, err := net.InterfaceByName(c.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hostIndex = hostIf.Index
+	out, err := exec.Command("ip", "netns", "exec", c.ns.Name, "cat", "/sys/class/net/"+ifname+"/ifindex").Output()
+	if err != nil {
+		t.Fatalf("ifindex of %s in %s: %v", ifname, c.ns.Name, err)
+	}
+	if c.ctrIndex, err = strconv.Atoi(strings.TrimSpace(string(out))); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("container pid %d netns %s: %s (%s) <-> host %s (%s)", c.pid, c.netns, ifname, c.ctrAddr, c.host, c.hostAddr)
 	return c
 }
@@ -629,7 +714,7 @@ func (p *promAPI) waitJoin(cs []*container, nodeTargets []string, gone ...string
 		for i, n := range nodes {
 			want[labelString(map[string]string{
 				"job": "node", "instance": nodeTargets[i], "node": n, "device": c.host,
-				"container_ifname": c.ifname, "pid": strconv.Itoa(c.pid), "netns": c.netns,
+				"container_ifname": c.ifname, "netns": c.netns,
 			})] = true
 		}
 	}
@@ -730,4 +815,116 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// waitOwn waits until each of the exporter's counters of both ends has, for
+// each container of cs, exactly one series per node, with the vNIC's labels
+// and no pid; the containers in gone must have none.
+func (p *promAPI) waitOwn(cs []*container, vnicTargets []string, gone ...*container) {
+	p.t.Helper()
+	var netnses []string
+	want := map[string]bool{}
+	for _, c := range gone {
+		netnses = append(netnses, c.netns)
+	}
+	for _, c := range cs {
+		netnses = append(netnses, c.netns)
+		for i, n := range nodes {
+			want[labelString(map[string]string{
+				"job": "container_vnic", "instance": vnicTargets[i], "node": n, "netns": c.netns,
+				"container_ifname": c.ifname, "container_ifindex": strconv.Itoa(c.ctrIndex),
+				"host_ifname": c.host, "host_ifindex": strconv.Itoa(c.hostIndex),
+			})] = true
+		}
+	}
+	for _, o := range own {
+		q := fmt.Sprintf(`%s{netns=~"%s"}`, o.counter, strings.Join(netnses, "|"))
+		p.poll(o.counter+" of "+strings.Join(netnses, ", "), func() (bool, string) {
+			got := map[string]bool{}
+			for _, s := range p.query(q) {
+				delete(s.Metric, "__name__")
+				got[labelString(s.Metric)] = true
+			}
+			return maps.Equal(got, want), fmt.Sprintf("%s\ngot  %s\nwant %s", q, strings.Join(keys(got), "\n     "), strings.Join(keys(want), "\n     "))
+		})
+	}
+}
+
+// ownCounters returns the exporter's counters of c's vNIC on the first
+// node, by metric name.
+func (p *promAPI) ownCounters(c *container) map[string]float64 {
+	p.t.Helper()
+	out := map[string]float64{}
+	for _, o := range own {
+		for _, s := range p.query(fmt.Sprintf(`%s{node=%q,netns=%q,container_ifname=%q}`, o.counter, nodes[0], c.netns, c.ifname)) {
+			out[o.counter] = s.Value
+		}
+	}
+	return out
+}
+
+// checkOwn waits until every counter of c's vNIC, both ends, has grown by
+// at least the datagrams sent each way, and until every rate rule over
+// them, times its 5m window, accounts for what was sent: at least the bytes
+// and packets sent, and not much more.
+func (p *promAPI) checkOwn(c *container, before map[string]float64) {
+	p.t.Helper()
+	least := func(name string) float64 {
+		if strings.Contains(name, "bytes") {
+			return datagrams * frameSize
+		}
+		return datagrams
+	}
+	p.poll("the exporter's counters of "+c.host+" to grow with the traffic sent", func() (bool, string) {
+		now := p.ownCounters(c)
+		if len(now) != len(own) {
+			return false, fmt.Sprintf("counters %v", now)
+		}
+		for name, v := range now {
+			if v-before[name] < least(name) {
+				return false, fmt.Sprintf("%s grew by %v, want at least %v (before %v, now %v)", name, v-before[name], least(name), before, now)
+			}
+		}
+		var parts []string
+		for _, o := range own {
+			parts = append(parts, fmt.Sprintf("%s +%v", strings.TrimSuffix(strings.TrimPrefix(o.counter, "container_vnic_"), "_total"), now[o.counter]-before[o.counter]))
+		}
+		p.t.Logf("%s, exporter's own counters after %d datagrams of %d bytes (%d on the wire) each way: %s", c.host, datagrams, payloadSize, frameSize, strings.Join(parts, ", "))
+		return true, ""
+	})
+	p.poll("the rate rules of "+c.host+" to account for the traffic sent", func() (bool, string) {
+		var parts []string
+		for _, o := range own {
+			got := p.query(fmt.Sprintf(`%s{node=%q,netns=%q,container_ifname=%q} * 300`, o.rate, nodes[0], c.netns, c.ifname))
+			if len(got) != 1 {
+				return false, fmt.Sprintf("%s: %d series", o.rate, len(got))
+			}
+			// Background (neighbour discovery, the handshake datagrams)
+			// stays within the slack; rate()'s extrapolation over a young
+			// series shrinks as it ages: poll until it is within 20%.
+			v, lo := got[0].Value, least(o.rate)
+			hi := 1.2*lo + 20*lo/datagrams
+			if v < lo || v > hi {
+				return false, fmt.Sprintf("%s x 300s = %v, want between %v and %v", o.rate, v, lo, hi)
+			}
+			parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimSuffix(strings.TrimPrefix(o.rate, "vnic:container_vnic_"), ":rate5m"), v))
+		}
+		p.t.Logf("%s, rate rules x 5m: %s (sent %d bytes, %d packets each way)", c.host, strings.Join(parts, ", "), datagrams*frameSize, datagrams)
+		return true, ""
+	})
+}
+
+// oneSeriesOver fails unless q has had exactly one series per node over
+// the last window.
+func (p *promAPI) oneSeriesOver(q string, window time.Duration) {
+	p.t.Helper()
+	got := p.query(fmt.Sprintf(`count by (node) (last_over_time(%s[%ds]))`, q, int(window.Seconds())))
+	if len(got) != len(nodes) {
+		p.t.Fatalf("%s over %v: %v, want one series on each of %d nodes", q, window, got, len(nodes))
+	}
+	for _, s := range got {
+		if s.Value != 1 {
+			p.t.Errorf("%s over the last %v: %v series on node %s, want 1 (a pid change split it)", q, window, s.Value, s.Metric["node"])
+		}
+	}
 }

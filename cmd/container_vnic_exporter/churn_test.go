@@ -5,12 +5,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -51,10 +55,10 @@ func (g *truth) set(f func()) {
 }
 
 // check compares one scrape, taken between start and end, with the truth:
-// every series of ours must be a container alive at some point of the
-// scrape, with exactly its pid and netns; every container alive through the
-// whole scrape must be there.
-func (g *truth) check(prefix string, series []map[string]string, start, end time.Time) error {
+// every series of ours, info or counter, must be a container alive at some
+// point of the scrape, with exactly its pid (info) and netns; every
+// container alive through the whole scrape must be there.
+func (g *truth) check(prefix string, series, counters []map[string]string, start, end time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	seen := map[string]bool{}
@@ -74,6 +78,21 @@ func (g *truth) check(prefix string, series []map[string]string, start, end time
 			return fmt.Errorf("series %v for a container dead before the scrape", l)
 		}
 		seen[host] = true
+	}
+	for _, l := range counters {
+		host := l["host_ifname"]
+		if !strings.HasPrefix(host, prefix) {
+			continue
+		}
+		c := g.byIf[host]
+		switch {
+		case c == nil:
+			return fmt.Errorf("counter for %s, which the churner never made: %v", host, l)
+		case l["container_ifname"] != "eth0" || l["netns"] != c.netns:
+			return fmt.Errorf("counter %v, truth: netns %s eth0", l, c.netns)
+		case !c.dead.IsZero() && c.dead.Before(start):
+			return fmt.Errorf("counter %v for a container dead before the scrape", l)
+		}
 	}
 	for host, c := range g.byIf {
 		if !c.born.IsZero() && c.born.Before(start) && (c.killed.IsZero() || c.killed.After(end)) && !seen[host] {
@@ -147,7 +166,8 @@ func TestChurn(t *testing.T) {
 
 	stop := make(chan struct{})
 	var churner sync.WaitGroup
-	var made, removed int
+	var made atomic.Int64
+	var removed int
 	churnErr := make(chan error, 1)
 	churner.Add(1)
 	go func() {
@@ -184,7 +204,7 @@ func TestChurn(t *testing.T) {
 				churnErr <- err
 				return
 			}
-			made++
+			made.Add(1)
 			if len(alive) > 8 {
 				if err := remove(alive[0]); err != nil {
 					churnErr <- err
@@ -199,24 +219,41 @@ func TestChurn(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	scrapes, failures := 0, []string{}
-	deadline := time.Now().Add(duration)
+	var done []scraped
+	// Run for the duration, and on a slow machine until enough happened to
+	// prove anything (20 namespaces, 10 scrapes), within ten times that.
+	deadline, limit := time.Now().Add(duration), time.Now().Add(10*duration)
+	running := func() bool {
+		now := time.Now()
+		if now.Before(deadline) {
+			return true
+		}
+		mu.Lock()
+		enough := scrapes >= 10 && made.Load() >= 20
+		mu.Unlock()
+		return !enough && now.Before(limit)
+	}
 	for i := 0; i < scrapers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			client := &http.Client{Timeout: 30 * time.Second}
 			defer client.CloseIdleConnections()
-			for time.Now().Before(deadline) {
+			for running() {
 				start := time.Now()
-				series, resolution, err := scrapeInfo(client, url)
+				sc, err := scrapeInfo(client, url, prefix)
 				end := time.Now()
 				if err == nil {
 					// A scrape that arrives while a resolution runs shares it
 					// (the collector's singleflight): its answer may be as old as that
 					// resolution, plus encoding, before the scrape began.
-					err = g.check(prefix, series, start.Add(-resolution-sharedSlack), end)
+					sc.start, sc.end = start.Add(-sc.resolution-sharedSlack), end
+					err = g.check(prefix, sc.info, sc.counterLabels, sc.start, end)
 				}
 				mu.Lock()
+				if err == nil {
+					done = append(done, sc)
+				}
 				scrapes++
 				if err != nil && len(failures) < 10 {
 					failures = append(failures, err.Error())
@@ -235,6 +272,10 @@ func TestChurn(t *testing.T) {
 	}
 	for _, f := range failures {
 		t.Error(f)
+	}
+	checked, err := monotonic(done)
+	if err != nil {
+		t.Error(err)
 	}
 
 	// Once the churn stops and its namespaces are gone, the exporter is
@@ -257,11 +298,11 @@ func TestChurn(t *testing.T) {
 	if threads > baseThreads+scrapers {
 		t.Errorf("threads grew from %d to %d", baseThreads, threads)
 	}
-	t.Logf("churn %v: %d scrapes by 10 scrapers, %d namespaces made, %d removed; peak RSS %.1f MB; "+
+	t.Logf("churn %v: %d scrapes by 10 scrapers, %d namespaces made, %d removed; %d counter samples checked monotonic; peak RSS %.1f MB; "+
 		"fds %d -> %d, goroutines %d -> %d, threads %d -> %d",
-		duration, scrapes, made, removed, float64(hwm)/1024, baseFDs, fds, baseGoroutines, gr, baseThreads, threads)
-	if scrapes < 10 || made < 20 {
-		t.Errorf("too little happened: %d scrapes, %d namespaces", scrapes, made)
+		duration, scrapes, made.Load(), removed, checked, float64(hwm)/1024, baseFDs, fds, baseGoroutines, gr, baseThreads, threads)
+	if scrapes < 10 || made.Load() < 20 {
+		t.Errorf("too little happened in %v: %d scrapes, %d namespaces", 10*duration, scrapes, made.Load())
 	}
 }
 
@@ -313,30 +354,102 @@ func makeContainer(g *truth, prefix string, i int) (*container, *exec.Cmd, error
 // top of the resolution time the response reports.
 const sharedSlack = 100 * time.Millisecond
 
-// scrapeInfo GETs url and returns the labels of its container_vnic_info
-// series and the duration of the resolution that produced them, failing on
-// anything but a 200 with a valid exposition.
-func scrapeInfo(client *http.Client, url string) ([]map[string]string, time.Duration, error) {
+// counterFamilies are the exporter's counters of both ends of a vNIC.
+var counterFamilies = func() []string {
+	var out []string
+	for _, end := range []string{"", "host_"} {
+		for _, c := range []string{"receive_bytes", "transmit_bytes", "receive_packets", "transmit_packets",
+			"receive_errs", "transmit_errs", "receive_drop", "transmit_drop"} {
+			out = append(out, "container_vnic_"+end+c+"_total")
+		}
+	}
+	return out
+}()
+
+// scraped is one successful scrape: its container_vnic_info series, its
+// counters of the churner's interfaces, and when its answer may have been
+// resolved (start, already less the resolution and slack, and end).
+type scraped struct {
+	info          []map[string]string
+	counterLabels []map[string]string
+	counters      map[string]float64 // by family and label set
+	resolution    time.Duration
+	start, end    time.Time
+}
+
+// scrapeInfo GETs url and returns its container_vnic_info series, the
+// counters of interfaces named with prefix, and the duration of the
+// resolution that produced them, failing on anything but a 200 with a
+// valid exposition.
+func scrapeInfo(client *http.Client, url, prefix string) (scraped, error) {
+	var sc scraped
 	families, err := scrapeFamilies(client, url)
 	if err != nil {
-		return nil, 0, err
+		return sc, err
 	}
-	var out []map[string]string
+	labels := func(m *dto.Metric) map[string]string {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		return l
+	}
 	if f := families["container_vnic_info"]; f != nil {
 		for _, m := range f.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
+			sc.info = append(sc.info, labels(m))
+		}
+	}
+	sc.counters = map[string]float64{}
+	for _, name := range counterFamilies {
+		f := families[name]
+		if f == nil {
+			continue // no vNIC at all at that moment
+		}
+		for _, m := range f.GetMetric() {
+			l := labels(m)
+			if !strings.HasPrefix(l["host_ifname"], prefix) {
+				continue
 			}
-			out = append(out, l)
+			sc.counterLabels = append(sc.counterLabels, l)
+			sc.counters[name+fmt.Sprint(l)] = m.GetCounter().GetValue()
 		}
 	}
 	if f := families["container_vnic_scrape_success"]; f == nil || f.GetMetric()[0].GetGauge().GetValue() != 1 {
-		return nil, 0, fmt.Errorf("container_vnic_scrape_success is not 1")
+		return sc, fmt.Errorf("container_vnic_scrape_success is not 1")
 	}
 	f := families["container_vnic_scrape_duration_seconds"]
 	if f == nil {
-		return nil, 0, fmt.Errorf("no container_vnic_scrape_duration_seconds")
+		return sc, fmt.Errorf("no container_vnic_scrape_duration_seconds")
 	}
-	return out, time.Duration(f.GetMetric()[0].GetGauge().GetValue() * float64(time.Second)), nil
+	sc.resolution = time.Duration(f.GetMetric()[0].GetGauge().GetValue() * float64(time.Second))
+	return sc, nil
+}
+
+// monotonic checks that no counter series ever went backwards: a scrape
+// whose answer was resolved after another scrape had ended must have, for
+// every series the two share, a value at least as high. It returns how
+// many samples it compared.
+func monotonic(scrapes []scraped) (int, error) {
+	byEnd := append([]scraped{}, scrapes...)
+	sort.Slice(byEnd, func(i, j int) bool { return byEnd[i].end.Before(byEnd[j].end) })
+	byStart := append([]scraped{}, scrapes...)
+	sort.Slice(byStart, func(i, j int) bool { return byStart[i].start.Before(byStart[j].start) })
+	highest := map[string]float64{} // over the scrapes ended so far
+	checked, next := 0, 0
+	for _, s := range byStart {
+		for ; next < len(byEnd) && byEnd[next].end.Before(s.start); next++ {
+			for k, v := range byEnd[next].counters {
+				highest[k] = max(highest[k], v)
+			}
+		}
+		for k, v := range s.counters {
+			if h, ok := highest[k]; ok {
+				checked++
+				if v < h {
+					return checked, fmt.Errorf("counter %s went backwards: %v after %v", k, v, h)
+				}
+			}
+		}
+	}
+	return checked, nil
 }

@@ -85,7 +85,7 @@ func TestImage(t *testing.T) {
 		late := startSleeperContainer(t, store, sleeperImage, "cvx-sleeper-late")
 		e.scrapeUntil(t, exactSeriesFor(append(slices.Clone(sleepers), late)))
 
-		store.run(t, "network", "create", "cvx-second")
+		createNetwork(t, store, "cvx-second")
 		store.run(t, "network", "connect", "cvx-second", late.name)
 		late.want = late.expectedSeries(t, "eth0", "eth1")
 		e.scrapeUntil(t, exactSeriesFor(append(slices.Clone(sleepers), late)))
@@ -138,63 +138,84 @@ func TestImage(t *testing.T) {
 		}
 	})
 
-	// The least set: correct series, asking the kernel on every scrape.
-	t.Run("SYS_PTRACE+NET_ADMIN", func(t *testing.T) {
-		e := runImageExporter(t, store, exporterImage, "cvx-exporter-uncached", "65534", capSysPtrace|capNetAdmin)
-		families := e.scrapeUntil(t, exactSeriesFor(sleepers))
-		checkHealthyScrape(t, families)
-		if missing := missingLogged(e.logs(t)); missing != "CAP_NET_BROADCAST" {
-			t.Errorf("exporter warns that %q are missing, want CAP_NET_BROADCAST only", missing)
-		}
-	})
-
-	// The settings of examples/kubernetes/daemonset.yaml, where capabilities
-	// do not reach a non-root user: root, with no capability but the three
-	// and no_new_privs (allowPrivilegeEscalation: false).
-	t.Run("root+no-new-privileges+SYS_PTRACE+NET_ADMIN+NET_BROADCAST", func(t *testing.T) {
-		e := runImageExporter(t, store, exporterImage, "cvx-exporter-root", "0", capSysPtrace|capNetAdmin|capNetBroadcast,
-			"--security-opt", "no-new-privileges")
-		checkHealthyScrape(t, e.scrapeUntil(t, exactSeriesFor(sleepers)))
-		if missing := missingLogged(e.logs(t)); missing != "" {
-			t.Errorf("exporter has every capability it uses, but warns that %s are missing", missing)
-		}
-	})
-
-	// Without CAP_SYS_PTRACE, /proc/PID/ns/net of the containers' processes
-	// (root, with capabilities the exporter lacks) cannot even be read: the
-	// walk skips them, so their namespaces are never seen.
-	t.Run("NET_ADMIN only", func(t *testing.T) {
-		e := runImageExporter(t, store, exporterImage, "cvx-exporter-no-ptrace", "65534", capNetAdmin)
-		families := e.scrapeUntil(t, noSeriesFor(sleepers))
-		if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "permission_denied"); !ok || v < float64(len(sleepers)) {
-			t.Errorf("container_vnic_processes_skipped{cause=\"permission_denied\"} = %v (present %v), want at least %d (the sleepers)", v, ok, len(sleepers))
-		}
-		// Blind: what it could not read may hold containers.
-		if v, ok := gaugeValue(families, "container_vnic_scrape_success"); !ok || v != 0 {
-			t.Errorf("container_vnic_scrape_success = %v (present %v), want 0 while processes are skipped for lack of CAP_SYS_PTRACE", v, ok)
-		}
-		if missing := missingLogged(e.logs(t)); !strings.Contains(missing, "CAP_SYS_PTRACE") {
-			t.Errorf("exporter warns that %q are missing, want CAP_SYS_PTRACE among them", missing)
-		}
-	})
-
-	// Without CAP_NET_ADMIN the namespaces are found, but the kernel refuses
-	// to list another namespace's links: each is a permission_denied error,
-	// and the scrape is not a success.
-	t.Run("SYS_PTRACE only", func(t *testing.T) {
-		e := runImageExporter(t, store, exporterImage, "cvx-exporter-no-netadmin", "65534", capSysPtrace)
-		families := e.scrapeUntil(t, noSeriesFor(sleepers))
-		if v, ok := gaugeValue(families, "container_vnic_scrape_errors", "cause", "permission_denied"); !ok || v < float64(len(sleepers)) {
-			t.Errorf("container_vnic_scrape_errors{cause=\"permission_denied\"} = %v (present %v), want at least %d (the sleepers' namespaces)", v, ok, len(sleepers))
-		}
-		if v, ok := gaugeValue(families, "container_vnic_scrape_success"); !ok || v != 0 {
-			t.Errorf("container_vnic_scrape_success = %v (present %v), want 0", v, ok)
-		}
-		if missing := missingLogged(e.logs(t)); !strings.Contains(missing, "CAP_NET_ADMIN") {
-			t.Errorf("exporter warns that %q are missing, want CAP_NET_ADMIN among them", missing)
-		}
-	})
+	// The capability sets the README documents, each with what the exporter
+	// must then report: every series, or none and the reason why.
+	for _, tc := range []struct {
+		name, container, uid string
+		caps                 uint64
+		extra                []string
+		// healthy: the exact series and a healthy scrape; otherwise no
+		// series for the sleepers and the gauges in want.
+		healthy bool
+		want    []gaugeWant
+		// missing is what the exporter must warn it lacks: exactly, when
+		// healthy, or at least this capability.
+		missing string
+	}{
+		// The least set: correct series, asking the kernel on every scrape.
+		{name: "SYS_PTRACE+NET_ADMIN", container: "cvx-exporter-uncached", uid: "65534",
+			caps: capSysPtrace | capNetAdmin, healthy: true, missing: "CAP_NET_BROADCAST"},
+		// The settings of examples/kubernetes/daemonset.yaml, where
+		// capabilities do not reach a non-root user: root, with no capability
+		// but the three and no_new_privs (allowPrivilegeEscalation: false).
+		{name: "root+no-new-privileges+SYS_PTRACE+NET_ADMIN+NET_BROADCAST", container: "cvx-exporter-root", uid: "0",
+			caps: capSysPtrace | capNetAdmin | capNetBroadcast, extra: []string{"--security-opt", "no-new-privileges"}, healthy: true},
+		// Without CAP_SYS_PTRACE, /proc/PID/ns/net of the containers'
+		// processes (root, with capabilities the exporter lacks) cannot even
+		// be read: the walk skips them, their namespaces are never seen, and
+		// the scrape is blind, so not a success.
+		{name: "NET_ADMIN only", container: "cvx-exporter-no-ptrace", uid: "65534", caps: capNetAdmin,
+			want: []gaugeWant{
+				{"container_vnic_processes_skipped", []string{"cause", "permission_denied"}, atLeastSleepers},
+				{"container_vnic_scrape_success", nil, 0},
+			}, missing: "CAP_SYS_PTRACE"},
+		// Without CAP_NET_ADMIN the namespaces are found, but the kernel
+		// refuses to list another namespace's links: each is a
+		// permission_denied error, and the scrape is not a success.
+		{name: "SYS_PTRACE only", container: "cvx-exporter-no-netadmin", uid: "65534", caps: capSysPtrace,
+			want: []gaugeWant{
+				{"container_vnic_scrape_errors", []string{"cause", "permission_denied"}, atLeastSleepers},
+				{"container_vnic_scrape_success", nil, 0},
+			}, missing: "CAP_NET_ADMIN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := runImageExporter(t, store, exporterImage, tc.container, tc.uid, tc.caps, tc.extra...)
+			missing := func() string { return missingLogged(e.logs(t)) }
+			if tc.healthy {
+				checkHealthyScrape(t, e.scrapeUntil(t, exactSeriesFor(sleepers)))
+				if got := missing(); got != tc.missing {
+					t.Errorf("exporter warns that %q are missing, want %q", got, tc.missing)
+				}
+				return
+			}
+			families := e.scrapeUntil(t, noSeriesFor(sleepers))
+			for _, w := range tc.want {
+				v, ok := gaugeValue(families, w.name, w.labels...)
+				switch {
+				case !ok:
+					t.Errorf("%s%v absent", w.name, w.labels)
+				case w.value == atLeastSleepers && v < float64(len(sleepers)):
+					t.Errorf("%s%v = %v, want at least %d (one per sleeper)", w.name, w.labels, v, len(sleepers))
+				case w.value != atLeastSleepers && v != w.value:
+					t.Errorf("%s%v = %v, want %v", w.name, w.labels, v, w.value)
+				}
+			}
+			if got := missing(); !strings.Contains(got, tc.missing) {
+				t.Errorf("exporter warns that %q are missing, want %s among them", got, tc.missing)
+			}
+		})
+	}
 }
+
+// gaugeWant is a gauge an image test expects, by name and label pairs.
+type gaugeWant struct {
+	name   string
+	labels []string
+	value  float64
+}
+
+// atLeastSleepers as a gaugeWant value means: at least one per sleeper.
+const atLeastSleepers = -1
 
 // checkHealthyScrape checks what an exporter with the capabilities it needs
 // reports about itself.
@@ -603,6 +624,27 @@ type containerEngine interface {
 	command(ctx context.Context, args ...string) *exec.Cmd
 	// run runs the command and returns its trimmed stdout, failing t.
 	run(t testing.TB, args ...string) string
+}
+
+// createNetwork creates a network with the engine's CLI. Both podman and
+// dockerd list the host's interfaces and routes to choose a free subnet,
+// and fail with "no such network interface" when a link goes away while
+// they list them: other tests churn host links at the same time, so that
+// failure is retried.
+func createNetwork(t *testing.T, e containerEngine, name string) {
+	t.Helper()
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), podmanCommandTimeout)
+		out, err := e.command(ctx, "network", "create", name).CombinedOutput()
+		cancel()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(string(out), "no such network interface") || try == 10 {
+			t.Fatalf("network create %s (try %d): %v\n%s", name, try, err, out)
+		}
+		t.Logf("network create %s: %s: retrying", name, strings.TrimSpace(string(out)))
+	}
 }
 
 // imageExporter is the exporter image running as a container.

@@ -65,8 +65,11 @@ func run() int {
 		procfsPath = kingpin.Flag("path.procfs", "procfs mountpoint: the host's /proc, e.g. /host/proc in a container.").
 				Default("/proc").String()
 		identity = kingpin.Flag("collector.container-identity",
-			"Add container_id, pod_uid and runtime labels to container_vnic_info, from the cgroup of each namespace's lowest PID.").
+			"Add container_id, pod_uid and runtime labels to container_vnic_info, from the cgroup of each namespace's oldest process (the one its pid label names).").
 			Default("false").Bool()
+		counters = kingpin.Flag("collector.counters",
+			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one link dump per namespace. --no-collector.counters turns them off.").
+			Default("true").Bool()
 		useCache = kingpin.Flag("resolver.cache",
 			"Keep what is known of each namespace between scrapes, kept exact by link notifications (needs CAP_NET_BROADCAST). --no-resolver.cache asks the kernel about every namespace on every scrape.").
 			Default("true").Bool()
@@ -84,7 +87,7 @@ func run() int {
 	logger.Info("Starting "+exporterName, "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
 
-	resolver, err := vnic.New(vnic.Options{ProcfsPath: *procfsPath, NoCache: !*useCache})
+	resolver, err := vnic.New(vnic.Options{ProcfsPath: *procfsPath, NoCache: !*useCache, Counters: *counters})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
@@ -101,7 +104,7 @@ func run() int {
 	registry := prometheus.NewRegistry()
 	vnicCollector := collector.New(resolver, logger)
 	if *identity {
-		vnicCollector.WithIdentity(func(pid int) (cgroupid.Identity, error) { return cgroupid.Read(*procfsPath, pid) })
+		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
 	}
 	registry.MustRegister(vnicCollector, versioncollector.NewCollector(exporterName))
 	mux := http.NewServeMux()

@@ -14,6 +14,7 @@ import (
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
 )
 
 // Exit codes, documented in --help and the README.
@@ -38,14 +39,7 @@ CAP_NET_ADMIN (to query them).`
 
 // row is one line of output: a container interface and its host end, and
 // the container the PID is in (empty where its cgroup layout is unknown).
-type row struct {
-	PID   int    `json:"pid"`
-	Netns uint64 `json:"netns"`
-	vnic.VNIC
-	ContainerID string `json:"container_id"`
-	PodUID      string `json:"pod_uid"`
-	Runtime     string `json:"runtime"`
-}
+type row = vnicwatch.Row
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -85,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer r.Close()
 
+	identity := cgroupid.NewLookup(*procfs)
 	var rows []row
 	code := exitOK
 	if *all {
@@ -94,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		for _, ns := range snap.Namespaces {
-			rows = appendRows(rows, ns, *procfs)
+			rows = appendRows(rows, ns, identity)
 		}
 		for cause, n := range snap.Failed {
 			fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
@@ -113,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				code = exitFailed
 				continue
 			}
-			rows = appendRows(rows, ns, *procfs)
+			rows = appendRows(rows, ns, identity)
 		}
 	}
 	if err := write(stdout, rows, *output, *all || len(pids) > 1); err != nil {
@@ -166,28 +161,20 @@ func parsePIDs(args []string) ([]int, error) {
 	return pids, nil
 }
 
-func appendRows(rows []row, ns vnic.Netns, procfs string) []row {
+func appendRows(rows []row, ns vnic.Netns, identity *cgroupid.Lookup) []row {
 	// A process gone since it was resolved has no identity left to tell.
-	id, _ := cgroupid.Read(procfs, ns.PID)
+	id, _ := identity.Identity(ns.Inode, ns.PID)
 	for _, v := range ns.VNICs {
-		rows = append(rows, row{PID: ns.PID, Netns: ns.Inode, VNIC: v,
-			ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime})
+		rows = append(rows, vnicwatch.NewRow(ns.Inode, ns.PID, v, id))
 	}
 	return rows
-}
-
-// escaped returns r with its interface names valid UTF-8, for JSON, which
-// would otherwise turn each invalid byte into U+FFFD.
-func (r row) escaped() row {
-	r.ContainerIfname, r.HostIfname = vnic.EscapeName(r.ContainerIfname), vnic.EscapeName(r.HostIfname)
-	return r
 }
 
 func write(w io.Writer, rows []row, format string, prefixPID bool) error {
 	if format == "json" {
 		out := make([]row, 0, len(rows))
 		for _, r := range rows {
-			out = append(out, r.escaped())
+			out = append(out, r.Escaped())
 		}
 		rows = out
 		enc := json.NewEncoder(w)

@@ -54,11 +54,12 @@ func BenchmarkResolvePID(b *testing.B) {
 }
 
 func BenchmarkResolveAll(b *testing.B) {
-	for _, cached := range []bool{true, false} {
+	for _, mode := range []struct{ cached, counters bool }{{true, false}, {false, false}, {true, true}} {
+		cached := mode.cached
 		for _, n := range fleetSizes {
-			b.Run(fmt.Sprintf("cached=%v/netns=%d", cached, n), func(b *testing.B) {
+			b.Run(fmt.Sprintf("cached=%v/counters=%v/netns=%d", cached, mode.counters, n), func(b *testing.B) {
 				fleet := netnstest.Fleet(b, n, 1)
-				r := benchResolver(b, Options{NoCache: !cached})
+				r := benchResolver(b, Options{NoCache: !cached, Counters: mode.counters})
 				if _, err := r.ResolveAll(); err != nil { // fill the cache
 					b.Fatal(err)
 				}
@@ -93,6 +94,18 @@ func BenchmarkMachine(b *testing.B) {
 		r := benchResolver(b, Options{NoCache: true})
 		for i := 0; i < b.N; i++ {
 			if _, _, err := walk(r.procRoot, r.hostIno); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("resolveall-counters", func(b *testing.B) {
+		r := benchResolver(b, Options{Counters: true})
+		if _, err := r.ResolveAll(); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := r.ResolveAll(); err != nil {
 				b.Fatal(err)
 			}
 		}

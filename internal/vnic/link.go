@@ -29,6 +29,9 @@ type link struct {
 	// TargetNSID is IFLA_TARGET_NETNSID: a kernel that honours a query aimed
 	// at another namespace echoes the id in every reply; noNSID otherwise.
 	TargetNSID int
+	// Stats are the link's counters (IFLA_STATS64); nil when the reply
+	// carries none.
+	Stats *Stats
 }
 
 var errShortMessage = errors.New("netlink: short RTM_NEWLINK message")
@@ -53,6 +56,8 @@ func parseLink(b []byte) (link, error) {
 			l.PeerNSID = int(int32Attr(v))
 		case unix.IFLA_TARGET_NETNSID:
 			l.TargetNSID = int(int32Attr(v))
+		case unix.IFLA_STATS64:
+			l.Stats = parseStats64(v)
 		case unix.IFLA_LINKINFO:
 			return forEachAttr(v, func(typ uint16, v []byte) error {
 				if typ == unix.IFLA_INFO_KIND {

@@ -18,6 +18,11 @@ type VNIC struct {
 	HostIfname       string `json:"host_ifname"`
 	HostIfindex      int    `json:"host_ifindex"`
 	Kind             string `json:"kind"`
+	// The counters of both ends, when the resolver reads them
+	// (Options.Counters); for a macvlan-like link HostStats are the
+	// parent's, shared with everything else on it.
+	ContainerStats *Stats `json:"-"`
+	HostStats      *Stats `json:"-"`
 }
 
 // pair returns the container links of namespace nsid whose other end is a
@@ -58,6 +63,8 @@ func pair(container []link, nsid, selfNSID int, host func(index int) (link, bool
 			HostIfname:       h.Name,
 			HostIfindex:      h.Index,
 			Kind:             c.Kind,
+			ContainerStats:   c.Stats,
+			HostStats:        h.Stats,
 		})
 	}
 	sort.Slice(vnics, func(i, j int) bool { return vnics[i].ContainerIfindex < vnics[j].ContainerIfindex })

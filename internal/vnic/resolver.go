@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -27,8 +26,9 @@ import (
 // Netns is one non-host network namespace and its host-paired interfaces.
 type Netns struct {
 	Inode uint64 `json:"netns"`
-	// PID is the lowest PID seen in the namespace (for a single-PID query,
-	// the PID asked about).
+	// PID is the namespace's holder: its oldest process, kept for as long
+	// as it stays in the namespace (see holders). For a single-PID query,
+	// the PID asked about.
 	PID   int    `json:"pid"`
 	VNICs []VNIC `json:"vnics"`
 }
@@ -49,6 +49,11 @@ type Options struct {
 	EventBuffer int
 	// NoCache makes every ResolveAll ask the kernel about every namespace.
 	NoCache bool
+	// Counters makes ResolveAll read fresh counters of both ends of every
+	// vNIC (VNIC.ContainerStats, HostStats): one link dump per namespace
+	// and one of the host per call, whatever the cache holds. Without it
+	// VNICs carry no counters (cached ones would be stale).
+	Counters bool
 }
 
 // Resolver resolves processes to host vNICs. It is safe for concurrent use.
@@ -67,6 +72,11 @@ type Resolver struct {
 	mu      sync.Mutex
 	watcher *watcher // nil: no cache, every namespace is asked about every time
 	cache   cache
+	holders holders
+	// counters: see Options.Counters; dump serves their aimed dumps (nil
+	// without counters).
+	counters bool
+	dump     *dumper
 	// WatchErr says why there is no watcher, if there is none.
 	watchErr error
 }
@@ -103,7 +113,16 @@ func New(opts Options) (*Resolver, error) {
 		hostNS.Close()
 		return nil, err
 	}
-	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace)}
+	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace),
+		counters: opts.Counters}
+	r.holders.procRoot = root
+	if opts.Counters {
+		if r.dump, err = openDumper(); err != nil {
+			nl.Close()
+			hostNS.Close()
+			return nil, err
+		}
+	}
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
 	if opts.NoCache {
@@ -142,6 +161,9 @@ func checkProcfs(root string) error {
 // Close releases the resolver's sockets and file descriptors.
 func (r *Resolver) Close() error {
 	r.nl.Close()
+	if r.dump != nil {
+		r.dump.Close()
+	}
 	if r.watcher != nil {
 		r.watcher.Close()
 	}
@@ -201,7 +223,11 @@ type Snapshot struct {
 	// kernel was asked about (whether or not it answered); Overflow is true when notifications were
 	// lost since the last call and the cache was rebuilt.
 	Reused, Queried int
-	Overflow        bool
+	// Refreshed counts cached namespaces whose links were dumped again
+	// only for fresh counters (Options.Counters), aimed at their known id;
+	// they are also counted in Reused.
+	Refreshed int
+	Overflow  bool
 	// HostDumped is true when the host links were listed afresh (a link
 	// changed somewhere since the last call, or there is no cache).
 	HostDumped bool
@@ -240,6 +266,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	}
 	snap.Walk = walkStats
 	snap.Blind = walkStats.Skipped[CausePermission] > 0 && !r.canPtrace
+	r.holders.choose(found)
 	if r.watcher == nil {
 		r.cache.reset()
 	} else if err := r.watcher.drain(func(ev event) { r.cache.apply(ev, r.isHostNSID) }); err != nil {
@@ -251,7 +278,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		r.cache.prune(found)
 		return snap, nil
 	}
-	if r.cache.host == nil {
+	if r.cache.host == nil || r.counters {
 		hostLinks, err := r.nl.links(noNSID)
 		switch {
 		case err == nil:
@@ -286,8 +313,13 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 			}
 		}
 	}
+	var aimed map[uint64]int
+	if r.counters {
+		aimed = map[uint64]int{}
+	}
 	for _, ns := range found {
-		vnics, err := r.resolveCached(ns, lookup, &snap)
+		vnics, err := r.resolveCached(ns, lookup, &snap, aimed)
+		r.holders.keep(ns)
 		switch cause := CauseOf(err); {
 		case err == nil, cause == CauseNoVNIC:
 			snap.Namespaces = append(snap.Namespaces, Netns{Inode: ns.Inode, PID: ns.PID, VNICs: vnics})
@@ -299,15 +331,20 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		}
 	}
 	r.cache.prune(found)
+	r.dropReassigned(&snap, aimed)
 	sort.Slice(snap.Namespaces, func(i, j int) bool { return snap.Namespaces[i].Inode < snap.Namespaces[j].Inode })
 	return snap, nil
 }
 
 // resolveCached pairs a namespace's links, from the cache when they are
 // there and still valid, from the kernel otherwise.
-func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot) ([]VNIC, error) {
+func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot, aimed map[uint64]int) ([]VNIC, error) {
 	c := r.cache.byInode[ns.Inode]
-	if c == nil || c.stale {
+	if aimed != nil && c != nil && r.refresh(c) {
+		aimed[ns.Inode] = c.nsid
+		snap.Refreshed++
+		snap.Reused++
+	} else if c == nil || c.stale || aimed != nil {
 		snap.Queried++
 		f, err := r.openAnyFound(ns)
 		if err != nil {
@@ -325,9 +362,10 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 	return r.pairLinks(ns.PID, c.nsid, c.links, host)
 }
 
-// openAnyFound opens the namespace through the lowest of the PIDs the walk
-// found in it that is still there, and makes that ns.PID. Only when all of
-// them have gone is the namespace reported vanished.
+// openAnyFound opens the namespace through its holder or, if that has
+// gone, the lowest other PID the walk found in it that is still there, and
+// makes that ns.PID. Only when all of them have gone is the namespace
+// reported vanished.
 func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 	f, err := r.openFound(ns.Inode, ns.PID)
 	if CauseOf(err) != CauseVanished || len(ns.PIDs) < 2 {
@@ -335,7 +373,7 @@ func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 	}
 	sort.Ints(ns.PIDs)
 	for _, pid := range ns.PIDs {
-		if pid <= ns.PID {
+		if pid == ns.PID {
 			continue
 		}
 		if f, err = r.openFound(ns.Inode, pid); CauseOf(err) != CauseVanished {
@@ -483,6 +521,7 @@ func (r *Resolver) pairLinks(pid, nsid int, links []link, host func(int) (link, 
 	if err != nil {
 		return nil, netlinkError(pid, err)
 	}
+	r.counterPolicy(vnics)
 	if len(vnics) == 0 {
 		return nil, &Error{PID: pid, Cause: CauseNoVNIC}
 	}
@@ -523,19 +562,4 @@ func netlinkError(pid int, err error) error {
 		return &Error{PID: pid, Cause: CausePermission, Err: err}
 	}
 	return &Error{PID: pid, Cause: CauseNetlink, Err: err}
-}
-
-// Notified waits up to timeout for a link or namespace-id notification to
-// be queued, and reports whether one is: the next ResolveAll will see that
-// change. Without the notification socket it fails at once.
-func (r *Resolver) Notified(timeout time.Duration) (bool, error) {
-	if r.watcher == nil {
-		return false, fmt.Errorf("no link notifications: %w", r.watchErr)
-	}
-	fds := []unix.PollFd{{Fd: int32(r.watcher.fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, int(timeout.Milliseconds()))
-	if errors.Is(err, unix.EINTR) {
-		return false, nil
-	}
-	return n > 0, err
 }

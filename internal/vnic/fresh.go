@@ -1,0 +1,68 @@
+package vnic
+
+import "golang.org/x/sys/unix"
+
+// refresh dumps again the links of a cached namespace, aimed at the id
+// already known, so that their counters are fresh; the fd, RTM_GETNSID
+// and pairing proofs of a first query are not repeated. It reports false
+// when the kernel refused (the namespace may be gone, its id free): the
+// caller then asks as for a namespace it never saw.
+func (r *Resolver) refresh(c *cachedNetns) bool {
+	if r.dump == nil {
+		return false
+	}
+	links, err := r.dump.links(c.nsid)
+	if err != nil {
+		return false
+	}
+	c.links, c.stale = links, false
+	return true
+}
+
+// dropReassigned removes from snap the namespaces refreshed through a
+// cached id (aimed: inode to id) whose id the kernel deleted since the
+// walk. Without an open fd nothing pinned them: the namespace may have
+// died after the walk and its id gone to another namespace, whose links
+// the dump then returned. They count as vanished, which they are.
+func (r *Resolver) dropReassigned(snap *Snapshot, aimed map[uint64]int) {
+	if len(aimed) == 0 || r.watcher == nil {
+		return
+	}
+	deleted := map[int]bool{}
+	err := r.watcher.drain(func(ev event) {
+		if ev.Type == unix.RTM_DELNSID && r.isHostNSID(ev.From) {
+			deleted[ev.NSID] = true
+		}
+		r.cache.apply(ev, r.isHostNSID)
+	})
+	if err != nil {
+		// Lost notifications: the next call starts afresh. What this one
+		// dumped stays, like everything else it found.
+		snap.Overflow = true
+		r.cache.reset()
+	}
+	if len(deleted) == 0 {
+		return
+	}
+	kept := snap.Namespaces[:0]
+	for _, ns := range snap.Namespaces {
+		if nsid, ok := aimed[ns.Inode]; ok && deleted[nsid] {
+			snap.Vanished++
+			continue
+		}
+		kept = append(kept, ns)
+	}
+	snap.Namespaces = kept
+}
+
+// counterPolicy clears the counters of vnics unless the resolver reads
+// them fresh: the kernel sends them with every link (RTEXT_FILTER_SKIP_STATS
+// drops only VF counters: tried on 6.18), but cached links hold old values.
+func (r *Resolver) counterPolicy(vnics []VNIC) {
+	if r.counters {
+		return
+	}
+	for i := range vnics {
+		vnics[i].ContainerStats, vnics[i].HostStats = nil, nil
+	}
+}
