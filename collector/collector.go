@@ -64,9 +64,9 @@ type Resolver interface {
 	ResolveAll() (vnic.Snapshot, error)
 }
 
-// IdentityFunc returns the container identity of a process, as
-// cgroupid.Read does.
-type IdentityFunc func(pid int) (cgroupid.Identity, error)
+// IdentityFunc returns the container identity of a namespace's process, as
+// (*cgroupid.Lookup).Identity does.
+type IdentityFunc func(netns uint64, pid int) (cgroupid.Identity, error)
 
 // Collector is a prometheus.Collector that resolves all container network
 // namespaces on every Collect. Collects that arrive while a resolution runs
@@ -185,7 +185,7 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 		if identity != nil && len(ns.VNICs) > 0 {
 			// A process gone since the walk, or unreadable, has no identity
 			// to tell; its series keeps empty values rather than vanish.
-			id, _ = identity(ns.PID)
+			id, _ = identity(ns.Inode, ns.PID)
 			idValues = []string{labelValue(id.ContainerID), labelValue(id.PodUID), labelValue(id.Runtime)}
 		}
 		for _, v := range ns.VNICs {

@@ -91,7 +91,7 @@ func TestMetricsWithIdentity(t *testing.T) {
 		{Inode: 1003, PID: 30, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth30", Kind: "veth"}}},
 	}}
 	id := strings.Repeat("ab", 32)
-	identities := func(pid int) (cgroupid.Identity, error) {
+	identities := func(_ uint64, pid int) (cgroupid.Identity, error) {
 		switch pid {
 		case 10:
 			return cgroupid.Identity{ContainerID: id, PodUID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", Runtime: "containerd"}, nil

@@ -10,11 +10,11 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/common/version"
-
+	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
 )
 
 // Exit codes, documented in --help and the README.
@@ -39,14 +39,7 @@ CAP_NET_ADMIN (to query them).`
 
 // row is one line of output: a container interface and its host end, and
 // the container the PID is in (empty where its cgroup layout is unknown).
-type row struct {
-	PID   int    `json:"pid"`
-	Netns uint64 `json:"netns"`
-	vnic.VNIC
-	ContainerID string `json:"container_id"`
-	PodUID      string `json:"pod_uid"`
-	Runtime     string `json:"runtime"`
-}
+type row = vnicwatch.Row
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -56,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "watch" {
 		return runWatch(args[1:], stdout, stderr)
 	}
-	app := kingpin.New("psnic", helpExitText)
+	app := cli.New("psnic", helpExitText)
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	var (
@@ -65,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		procfs   = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
 		pidsText = app.Arg("pid", "Process IDs.").Strings()
 	)
-	app.Version(version.Print("psnic"))
+	app.Version(func() string { return containervnicexporter.Print("psnic") })
 	if code, done := parse(app, args, stderr); done {
 		return code
 	}
@@ -86,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer r.Close()
 
+	identity := cgroupid.NewLookup(*procfs)
 	var rows []row
 	code := exitOK
 	if *all {
@@ -95,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		for _, ns := range snap.Namespaces {
-			rows = appendRows(rows, ns, *procfs)
+			rows = appendRows(rows, ns, identity)
 		}
 		for cause, n := range snap.Failed {
 			fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
@@ -114,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				code = exitFailed
 				continue
 			}
-			rows = appendRows(rows, ns, *procfs)
+			rows = appendRows(rows, ns, identity)
 		}
 	}
 	if err := write(stdout, rows, *output, *all || len(pids) > 1); err != nil {
@@ -135,19 +129,16 @@ func newFailed(err error) int {
 
 // parse parses args with app. done is true when the command must end now,
 // with code: a usage error, or --help or --version answered.
-func parse(app *kingpin.Application, args []string, stderr io.Writer) (code int, done bool) {
+func parse(app *cli.App, args []string, stderr io.Writer) (code int, done bool) {
 	app.HelpFlag.Short('h')
-	exited := -1
-	app.Terminate(func(code int) { // --help, --version: no os.Exit in tests
-		if exited < 0 {
-			exited = code
-		}
-	})
-	if _, err := app.Parse(args); err != nil {
+	switch err := app.Parse(args); {
+	case errors.Is(err, cli.ErrExit):
+		return exitOK, true
+	case err != nil:
 		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", app.Name, err, app.Name)
 		return exitUsage, true
 	}
-	return exited, exited >= 0
+	return exitOK, false
 }
 
 // parsePIDs checks every argument is a PID; repeated PIDs are resolved once.
@@ -170,28 +161,20 @@ func parsePIDs(args []string) ([]int, error) {
 	return pids, nil
 }
 
-func appendRows(rows []row, ns vnic.Netns, procfs string) []row {
+func appendRows(rows []row, ns vnic.Netns, identity *cgroupid.Lookup) []row {
 	// A process gone since it was resolved has no identity left to tell.
-	id, _ := cgroupid.Read(procfs, ns.PID)
+	id, _ := identity.Identity(ns.Inode, ns.PID)
 	for _, v := range ns.VNICs {
-		rows = append(rows, row{PID: ns.PID, Netns: ns.Inode, VNIC: v,
-			ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime})
+		rows = append(rows, vnicwatch.NewRow(ns.Inode, ns.PID, v, id))
 	}
 	return rows
-}
-
-// escaped returns r with its interface names valid UTF-8, for JSON, which
-// would otherwise turn each invalid byte into U+FFFD.
-func (r row) escaped() row {
-	r.ContainerIfname, r.HostIfname = vnic.EscapeName(r.ContainerIfname), vnic.EscapeName(r.HostIfname)
-	return r
 }
 
 func write(w io.Writer, rows []row, format string, prefixPID bool) error {
 	if format == "json" {
 		out := make([]row, 0, len(rows))
 		for _, r := range rows {
-			out = append(out, r.escaped())
+			out = append(out, r.Escaped())
 		}
 		rows = out
 		enc := json.NewEncoder(w)

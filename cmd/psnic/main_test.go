@@ -70,6 +70,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-o", "yaml", "1"}, "enum value must be one of text,json"},
 		{[]string{"--bogus"}, "unknown long flag"},
 		{[]string{"--path.procfs", "/nonexistent", "1"}, "procfs path /nonexistent"},
+		// psnic watch: a hook that cannot run is refused at start, not at
+		// the first event; arguments go with --exec only.
+		{[]string{"watch", "--exec", "/nonexistent/hook", "-c", "x"}, "psnic watch: --exec /nonexistent/hook: cannot be run"},
+		{[]string{"watch", "--exec=nosuchcommand-cv"}, "psnic watch: --exec nosuchcommand-cv: cannot be run"},
+		{[]string{"watch", "--exec"}, "expected argument for flag '--exec'"},
+		{[]string{"watch", "stray"}, "unexpected stray"},
+		{[]string{"watch", "--host-ifname", "veth[", "--exec", "true"}, `interface name pattern "veth["`},
 	} {
 		stdout, stderr, code := runPsnic(t, tc.args...)
 		if code != exitUsage || stdout != "" || !strings.Contains(stderr, tc.stderr) || strings.Count(stderr, "\n") != 1 {

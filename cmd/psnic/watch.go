@@ -3,39 +3,49 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
-	"github.com/vishvananda/netlink"
-
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
 )
 
 const watchHelp = `Prints every container vNIC, then one line per change as it happens:
 "present" for each vNIC at start, then "added", "changed" (renamed, peer
 moved, oldest process changed) and "removed". Driven by link and namespace-id
-notifications; process exec/exit events (proc connector) and a periodic
-resync catch processes that join a namespace after its links were made.
+notifications and process fork/exec/exit events (proc connector), each
+re-resolving only the namespace it concerns; a periodic resync is the
+backstop.
 
-With --exec, runs CMD [ARGS...] for each line, one at a time, with the change
-in the environment: PSNIC_EVENT, PSNIC_TIME, PSNIC_PID, PSNIC_NETNS,
-PSNIC_CONTAINER_IFNAME, PSNIC_CONTAINER_IFINDEX, PSNIC_HOST_IFNAME,
-PSNIC_HOST_IFINDEX, PSNIC_KIND, and for "changed" PSNIC_OLD_HOST_IFNAME and
-PSNIC_OLD_CONTAINER_IFNAME. A failing command is reported on stderr and the
-stream goes on.
+Filters (each may be repeated; a vNIC must match every kind of filter
+given): --kind (link kind of the container end: veth, macvlan, ipvlan,
+vlan, ...), --host-ifname and --container-ifname (shell patterns),
+--runtime (docker, containerd, cri-o, podman; "" for none known). A vNIC
+renamed into or out of a filter is "added" or "removed".
+
+--exec CMD [ARGS...] comes last: every argument after CMD is CMD's. It runs
+for each line, one at a time, with the change in the environment:
+PSNIC_EVENT, PSNIC_TIME, PSNIC_PID, PSNIC_NETNS, PSNIC_CONTAINER_IFNAME,
+PSNIC_CONTAINER_IFINDEX, PSNIC_HOST_IFNAME, PSNIC_HOST_IFINDEX, PSNIC_KIND,
+PSNIC_CONTAINER_ID, PSNIC_POD_UID, PSNIC_RUNTIME, and for "changed"
+PSNIC_OLD_HOST_IFNAME, PSNIC_OLD_CONTAINER_IFNAME, PSNIC_OLD_HOST_IFINDEX,
+PSNIC_OLD_PID. With --exec, only veths are passed unless --kind or
+--include-parents says otherwise: a stacked link's host end is a shared
+interface (the host's NIC under a macvlan). A failing command is reported
+on stderr and the stream goes on.
 
 Ends with exit status 0 on SIGTERM or SIGINT; 1 when the notifications
-cannot be had (needs CAP_NET_ADMIN and CAP_NET_BROADCAST); 2 on usage errors.`
+cannot be had (needs CAP_NET_ADMIN and CAP_NET_BROADCAST); 2 on usage errors
+(including an --exec command that cannot be run).`
 
 // change is one line of the stream.
 type change struct {
@@ -45,30 +55,67 @@ type change struct {
 	Old *row `json:"old,omitempty"`
 }
 
-// key identifies a vNIC across changes: its namespace and container index.
-type key struct {
-	netns uint64
-	index int
+// splitExec takes "--exec CMD ARGS..." off the end of args: kingpin would
+// read ARGS as psnic's flags ("unknown short flag '-c'" for sh -c). A "--"
+// right after CMD is dropped.
+func splitExec(args []string) (rest []string, cmd string, cmdArgs []string, found bool) {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if v, ok := strings.CutPrefix(a, "--exec="); ok {
+			cmd, cmdArgs = v, args[i+1:]
+		} else if a == "--exec" && i+1 < len(args) {
+			cmd, cmdArgs = args[i+1], args[i+2:]
+		} else {
+			continue
+		}
+		if len(cmdArgs) > 0 && cmdArgs[0] == "--" {
+			cmdArgs = cmdArgs[1:]
+		}
+		return args[:i], cmd, cmdArgs, true
+	}
+	return args, "", nil, false
 }
 
 func runWatch(args []string, stdout, stderr io.Writer) int {
-	app := kingpin.New("psnic watch", watchHelp)
+	app := cli.New("psnic watch", watchHelp)
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
+	args, execCmd, execArgs, withExec := splitExec(args)
 	var (
-		output      = app.Flag("output", "Output format: json or text.").Short('o').Default("json").Enum("text", "json")
-		procfs      = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
-		execCmd     = app.Flag("exec", "Command to run for each change (no shell).").PlaceHolder("CMD").String()
-		execTimeout = app.Flag("exec-timeout", "Time a --exec command may take before it is killed.").Default("10s").Duration()
-		resync      = app.Flag("resync-interval", "Full re-resolution even without events (a backstop).").Default("30s").Duration()
-		eventBuffer = app.Flag("event-buffer", "Receive buffer of the notification socket, bytes.").Default(strconv.Itoa(vnic.DefaultEventBuffer)).Int()
-		execArgs    = app.Arg("args", "Arguments of the --exec command.").Strings()
+		output         = app.Flag("output", "Output format: json or text.").Short('o').Default("json").Enum("text", "json")
+		procfs         = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
+		execTimeout    = app.Flag("exec-timeout", "Time a --exec command may take before it is killed.").Default("10s").Duration()
+		resync         = app.Flag("resync-interval", "Full re-resolution even without events (a backstop).").Default("30s").Duration()
+		eventBuffer    = app.Flag("event-buffer", "Receive buffer of the notification socket, bytes.").Default(strconv.Itoa(vnic.DefaultEventBuffer)).Int()
+		kinds          = app.Flag("kind", "Only vNICs whose container end is of this link kind (repeatable).").PlaceHolder("KIND").Strings()
+		includeParents = app.Flag("include-parents", "With --exec, pass stacked links too (their host end is a shared parent).").Bool()
+		hostNames      = app.Flag("host-ifname", "Only vNICs whose host end matches this shell pattern (repeatable).").PlaceHolder("GLOB").Strings()
+		contNames      = app.Flag("container-ifname", "Only vNICs whose container end matches this shell pattern (repeatable).").PlaceHolder("GLOB").Strings()
+		runtimes       = app.Flag("runtime", "Only vNICs of containers of this runtime (repeatable).").PlaceHolder("NAME").Strings()
+		_              = app.Flag("exec", "Command to run for each change, with its arguments after it (comes last).").PlaceHolder("CMD [ARGS...]").String()
 	)
 	if code, done := parse(app, args, stderr); done {
 		return code
 	}
-	if len(*execArgs) > 0 && *execCmd == "" {
-		fmt.Fprintln(stderr, "psnic watch: arguments given without --exec (see psnic watch --help)")
+	if withExec {
+		if execCmd == "" {
+			fmt.Fprintln(stderr, "psnic watch: --exec needs a command (see psnic watch --help)")
+			return exitUsage
+		}
+		// Now, not at the first event: a typo must not wait for a container.
+		if _, err := exec.LookPath(execCmd); err != nil {
+			fmt.Fprintf(stderr, "psnic watch: --exec %s: cannot be run: %v (give an executable file, or a command in PATH)\n", execCmd, err)
+			return exitUsage
+		}
+	}
+	filter := vnicwatch.Filter{Kinds: *kinds, HostIfnames: *hostNames, ContainerIfnames: *contNames, Runtimes: *runtimes}
+	if len(filter.Kinds) == 0 && withExec && !*includeParents {
+		filter.Kinds = []string{"veth"}
+	}
+	if err := filter.Check(); err != nil {
+		fmt.Fprintf(stderr, "psnic watch: %v (see psnic watch --help)\n", err)
 		return exitUsage
 	}
 	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs, EventBuffer: *eventBuffer})
@@ -81,131 +128,28 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "psnic watch: cannot listen to link notifications: %v (run as root, or with CAP_NET_ADMIN and CAP_NET_BROADCAST)\n", err)
 		return exitFailed
 	}
+	report := func(err error) { fmt.Fprintf(stderr, "psnic watch: %v\n", err) }
+	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync, EventBuffer: *eventBuffer,
+		Identity: cgroupid.NewLookup(*procfs), Report: report})
+	if err != nil {
+		fmt.Fprintf(stderr, "psnic watch: cannot listen to link notifications: %v (run as root, or with CAP_NET_ADMIN and CAP_NET_BROADCAST)\n", err)
+		return exitFailed
+	}
+	defer s.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	procKick := watchProcesses(ctx, stderr)
-
-	w := &watch{out: stdout, errOut: stderr, json: *output == "json", cmd: *execCmd, args: *execArgs, timeout: *execTimeout}
-	state, err := snapshot(r, nil)
+	w := &watch{out: stdout, errOut: stderr, json: *output == "json", cmd: execCmd, args: execArgs, timeout: *execTimeout}
+	err = s.Run(ctx, func(c vnicwatch.Change) {
+		if c, ok := filter.Apply(c); ok {
+			w.emit(change{Event: string(c.Event), row: c.Row, Old: c.Old})
+		}
+	})
 	if err != nil {
-		fmt.Fprintf(stderr, "psnic watch: %v\n", err)
+		report(err)
 		return exitFailed
 	}
-	for _, k := range sortedKeys(state) {
-		w.emit(change{Event: "present", row: state[k]})
-	}
-	lastSync := time.Now()
-	for ctx.Err() == nil {
-		notified, err := r.Notified(100 * time.Millisecond)
-		if err != nil {
-			fmt.Fprintf(stderr, "psnic watch: %v\n", err)
-			return exitFailed
-		}
-		kicked := false
-		select {
-		case <-procKick:
-			kicked = true
-		default:
-		}
-		if !notified && !kicked && time.Since(lastSync) < *resync {
-			continue
-		}
-		next, err := snapshot(r, state)
-		if err != nil {
-			// A failed resolution is reported, and retried on the next event.
-			fmt.Fprintf(stderr, "psnic watch: %v\n", err)
-			continue
-		}
-		lastSync = time.Now()
-		for _, c := range diff(state, next) {
-			w.emit(c)
-		}
-		state = next
-	}
 	return exitOK
-}
-
-// snapshot resolves every namespace and indexes the vNICs.
-func snapshot(r *vnic.Resolver, prev map[key]row) (map[key]row, error) {
-	snap, err := r.ResolveAll()
-	if err != nil {
-		return nil, err
-	}
-	// What is known of each namespace's process from the last snapshot: a
-	// process's container does not change, so its cgroup is read once, not
-	// on every event (a thousand reads a time with 1,000 containers).
-	known := map[uint64]row{}
-	for k, p := range prev {
-		known[k.netns] = p
-	}
-	m := map[key]row{}
-	for _, ns := range snap.Namespaces {
-		if len(ns.VNICs) == 0 {
-			continue
-		}
-		var id cgroupid.Identity
-		if p, ok := known[ns.Inode]; ok && p.PID == ns.PID {
-			id = cgroupid.Identity{ContainerID: p.ContainerID, PodUID: p.PodUID, Runtime: p.Runtime}
-		} else {
-			// A process gone since its resolution has no identity to tell.
-			id, _ = cgroupid.Read(r.ProcfsPath(), ns.PID)
-		}
-		for _, v := range ns.VNICs {
-			m[key{ns.Inode, v.ContainerIfindex}] = row{PID: ns.PID, Netns: ns.Inode, VNIC: v,
-				ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime}
-		}
-	}
-	// A namespace that could not be resolved this time (a passing netlink
-	// error) keeps its vNICs rather than have them "removed" and "added"
-	// again: a tc attacher would detach and reattach for nothing.
-	unresolved := map[uint64]bool{}
-	for _, ino := range snap.Unresolved {
-		unresolved[ino] = true
-	}
-	for k, p := range prev {
-		if unresolved[k.netns] {
-			m[k] = p
-		}
-	}
-	return m, nil
-}
-
-// diff lists what changed from old to new: removals, then changes, then
-// additions, each in namespace and index order.
-func diff(old, new map[key]row) []change {
-	var removed, changed, added []change
-	for _, k := range sortedKeys(old) {
-		o := old[k]
-		n, ok := new[k]
-		switch {
-		case !ok:
-			removed = append(removed, change{Event: "removed", row: o})
-		case n != o:
-			prev := o
-			changed = append(changed, change{Event: "changed", row: n, Old: &prev})
-		}
-	}
-	for _, k := range sortedKeys(new) {
-		if _, ok := old[k]; !ok {
-			added = append(added, change{Event: "added", row: new[k]})
-		}
-	}
-	return append(append(removed, changed...), added...)
-}
-
-func sortedKeys(m map[key]row) []key {
-	keys := make([]key, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].netns != keys[j].netns {
-			return keys[i].netns < keys[j].netns
-		}
-		return keys[i].index < keys[j].index
-	})
-	return keys
 }
 
 type watch struct {
@@ -220,9 +164,9 @@ func (w *watch) emit(c change) {
 	c.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	if w.json {
 		j := c
-		j.row = c.row.escaped()
+		j.row = c.row.Escaped()
 		if c.Old != nil {
-			old := c.Old.escaped()
+			old := c.Old.Escaped()
 			j.Old = &old
 		}
 		b, _ := json.Marshal(j) // plain fields: cannot fail
@@ -240,6 +184,29 @@ func (w *watch) emit(c change) {
 	}
 }
 
+// environ is the change as --exec's environment.
+func environ(c change) []string {
+	env := []string{
+		"PSNIC_EVENT=" + c.Event,
+		"PSNIC_TIME=" + c.Time,
+		"PSNIC_PID=" + strconv.Itoa(c.PID),
+		"PSNIC_NETNS=" + strconv.FormatUint(c.Netns, 10),
+		"PSNIC_CONTAINER_IFNAME=" + c.ContainerIfname,
+		"PSNIC_CONTAINER_IFINDEX=" + strconv.Itoa(c.ContainerIfindex),
+		"PSNIC_HOST_IFNAME=" + c.HostIfname,
+		"PSNIC_HOST_IFINDEX=" + strconv.Itoa(c.HostIfindex),
+		"PSNIC_KIND=" + c.Kind,
+		"PSNIC_CONTAINER_ID=" + c.ContainerID,
+		"PSNIC_POD_UID=" + c.PodUID,
+		"PSNIC_RUNTIME=" + c.Runtime,
+	}
+	if c.Old != nil {
+		env = append(env, "PSNIC_OLD_HOST_IFNAME="+c.Old.HostIfname, "PSNIC_OLD_CONTAINER_IFNAME="+c.Old.ContainerIfname,
+			"PSNIC_OLD_HOST_IFINDEX="+strconv.Itoa(c.Old.HostIfindex), "PSNIC_OLD_PID="+strconv.Itoa(c.Old.PID))
+	}
+	return env
+}
+
 // run starts the --exec command for one change and waits for it, killing
 // it after the timeout. Interface names go through the environment, never
 // through a shell.
@@ -249,100 +216,11 @@ func (w *watch) run(c change) {
 	cmd := exec.CommandContext(ctx, w.cmd, w.args...)
 	cmd.WaitDelay = time.Second
 	cmd.Stdout, cmd.Stderr = w.errOut, w.errOut
-	cmd.Env = append(os.Environ(),
-		"PSNIC_EVENT="+c.Event,
-		"PSNIC_TIME="+c.Time,
-		"PSNIC_PID="+strconv.Itoa(c.PID),
-		"PSNIC_NETNS="+strconv.FormatUint(c.Netns, 10),
-		"PSNIC_CONTAINER_IFNAME="+c.ContainerIfname,
-		"PSNIC_CONTAINER_IFINDEX="+strconv.Itoa(c.ContainerIfindex),
-		"PSNIC_HOST_IFNAME="+c.HostIfname,
-		"PSNIC_HOST_IFINDEX="+strconv.Itoa(c.HostIfindex),
-		"PSNIC_KIND="+c.Kind,
-	)
-	if c.Old != nil {
-		cmd.Env = append(cmd.Env, "PSNIC_OLD_HOST_IFNAME="+c.Old.HostIfname, "PSNIC_OLD_CONTAINER_IFNAME="+c.Old.ContainerIfname)
-	}
+	cmd.Env = append(os.Environ(), environ(c)...)
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("killed after %s", w.timeout)
 		}
 		fmt.Fprintf(w.errOut, "psnic watch: --exec %s for %s %s: %v\n", w.cmd, c.Event, c.HostIfname, err)
-	}
-}
-
-// watchProcesses subscribes to process exec and exit events (proc
-// connector), which no rtnetlink notification covers: a process joining a
-// namespace whose links already exist. It returns a channel that holds a
-// value when such an event happened; without the connector it never does.
-func watchProcesses(ctx context.Context, stderr io.Writer) <-chan struct{} {
-	kick := make(chan struct{}, 1)
-	go func() {
-		for ctx.Err() == nil {
-			err := monitorProcesses(ctx, kick)
-			if ctx.Err() != nil {
-				return
-			}
-			// Lost (an overflow, say) or refused: say so, resync now, and
-			// try again shortly; the resync interval covers the gap.
-			fmt.Fprintf(stderr, "psnic watch: process events: %v (processes joining a namespace after its links are seen at the next resync until they are back)\n", err)
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Second):
-			}
-		}
-	}()
-	return kick
-}
-
-// monitorProcesses kicks on every exec and exit until the subscription
-// fails or ctx ends.
-func monitorProcesses(ctx context.Context, kick chan<- struct{}) error {
-	events := make(chan netlink.ProcEvent, 256)
-	errs := make(chan error, 1)
-	done := make(chan struct{})
-	defer func() {
-		close(done)
-		go func() { // the library's reader must never block on a full channel
-			for range events {
-			}
-		}()
-	}()
-	stop := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-done:
-		}
-		close(stop)
-	}()
-	if err := netlink.ProcEventMonitor(events, stop, errs); err != nil {
-		return err
-	}
-	for {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				select {
-				case err := <-errs:
-					return err
-				default:
-					return errors.New("process event stream ended")
-				}
-			}
-			switch e.Msg.(type) {
-			case *netlink.ExecProcEvent, *netlink.ExitProcEvent:
-				select {
-				case kick <- struct{}{}:
-				default:
-				}
-			}
-		case err := <-errs:
-			return err
-		}
 	}
 }

@@ -44,7 +44,51 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// newSentinel makes a namespace with a process and a veth whose "present"
+// line tells a test that a watch has taken its first snapshot: whatever the
+// test does afterwards is a change.
+func newSentinel(t *testing.T) string {
+	t.Helper()
+	ns := netnstest.NewNetns(t, "cvws")
+	ns.Spawn()
+	host := "cvs" + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	return host
+}
+
+// newMacvlanSentinel is newSentinel for a watch that passes macvlans only:
+// its "present" line names the macvlan's host parent, which it returns.
+func newMacvlanSentinel(t *testing.T) string {
+	t.Helper()
+	ns := netnstest.NewNetns(t, "cvws")
+	ns.Spawn()
+	parent := "cvs" + netnstest.Suffix()
+	addMacvlan(t, parent, ns, "cvm"+netnstest.Suffix())
+	return parent
+}
+
+// addMacvlan makes a macvlan named name inside ns on the host interface
+// parent, a bridge it creates if needed (and deletes when t ends).
+func addMacvlan(t *testing.T, parent string, ns *netnstest.Netns, name string) {
+	t.Helper()
+	if exec.Command("ip", "link", "show", "dev", parent).Run() != nil {
+		netnstest.IP(t, "link", "add", parent, "type", "bridge")
+		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", parent).Run() })
+		netnstest.IP(t, "link", "set", parent, "up")
+	}
+	// Named once, in the host: a rename inside would be a change of its own.
+	netnstest.IP(t, "link", "add", name, "link", parent, "type", "macvlan", "mode", "bridge")
+	netnstest.IP(t, "link", "set", name, "netns", ns.Name)
+}
+
 func startWatch(t *testing.T, prefix string, args ...string) *watcher {
+	t.Helper()
+	return startWatchWith(t, prefix, newSentinel(t), args...)
+}
+
+// startWatchWith starts a watch and returns once it printed sentinel's
+// "present" line.
+func startWatchWith(t *testing.T, prefix, sentinel string, args ...string) *watcher {
 	t.Helper()
 	w := &watcher{lines: make(chan change, 1000), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	w.cmd = exec.Command(psnicBin, append([]string{"watch", "-o", "json"}, args...)...)
@@ -56,12 +100,19 @@ func startWatch(t *testing.T, prefix string, args ...string) *watcher {
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	ready := make(chan struct{})
 	go func() {
 		s := bufio.NewScanner(out)
 		for s.Scan() {
 			var c change
 			if err := json.Unmarshal(s.Bytes(), &c); err != nil {
 				c = change{Event: "unparsable: " + s.Text()}
+			}
+			if c.HostIfname == sentinel {
+				if c.Event == "present" {
+					close(ready)
+				}
+				continue
 			}
 			if strings.HasPrefix(c.HostIfname, prefix) || strings.HasPrefix(c.Event, "unparsable") ||
 				(c.Old != nil && strings.HasPrefix(c.Old.HostIfname, prefix)) {
@@ -77,6 +128,13 @@ func startWatch(t *testing.T, prefix string, args ...string) *watcher {
 			t.Logf("psnic watch stderr:\n%s", w.stderr)
 		}
 	})
+	select {
+	case <-ready:
+	case <-w.done:
+		t.Fatalf("psnic watch ended before its snapshot; stderr:\n%s", w.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no present line for the sentinel %s within 30 s; stderr:\n%s", sentinel, w.stderr)
+	}
 	return w
 }
 
@@ -120,7 +178,6 @@ func TestWatchSequence(t *testing.T) {
 	// Process first, then its veth: the link notification drives it.
 	a := netnstest.NewNetns(t, "cvwa")
 	pidA := a.Spawn()
-	time.Sleep(300 * time.Millisecond) // let the watch take its snapshot
 	a.Veth(prefix+"a", "eth0")
 	first := w.expect(t, "added", "eth0", prefix+"a", pidA)
 	inoA := first.Netns
@@ -147,6 +204,11 @@ func TestWatchSequence(t *testing.T) {
 	if got := w.expect(t, "removed", "net0", prefix+"b", pidA); got.Netns != inoA {
 		t.Fatalf("removed netns %d, want %d", got.Netns, inoA)
 	}
+	// Its last process gone, the namespace is; the kernel deletes its
+	// veth a moment later.
+	netnstest.Eventually(t, 10*time.Second, prefix+"b to be deleted with its namespace", func() bool {
+		return exec.Command("ip", "link", "show", "dev", prefix+"b").Run() != nil
+	})
 	a2 := netnstest.NewNetns(t, "cvwa")
 	pidA2 := a2.Spawn()
 	a2.Veth(prefix+"b", "eth0")
@@ -196,7 +258,6 @@ func TestWatchOverflowConverges(t *testing.T) {
 	w := startWatch(t, prefix, "--event-buffer=1")
 	a := netnstest.NewNetns(t, "cvwo")
 	pid := a.Spawn()
-	time.Sleep(300 * time.Millisecond)
 	a.Veth(prefix+"a", "eth0")
 	w.expect(t, "added", "eth0", prefix+"a", pid)
 
@@ -224,7 +285,9 @@ func TestWatchOverflowConverges(t *testing.T) {
 
 // --exec runs the command per change with the change in its environment;
 // a failing or hanging command is reported and the stream goes on. The
-// README's clsact example gives each new host vNIC a clsact qdisc.
+// command's own flags follow it without "--" (sh -c). With --exec only veths
+// are passed by default: a macvlan's host end is a shared parent. The
+// README's clsact example gives each new host veth a clsact qdisc.
 func TestWatchExec(t *testing.T) {
 	netnstest.RequireRoot(t)
 	if _, err := exec.LookPath("tc"); err != nil {
@@ -233,28 +296,17 @@ func TestWatchExec(t *testing.T) {
 	prefix := "cvx" + netnstest.Suffix()[:4]
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	hook := filepath.Join(dir, "hook.sh")
-	script := `#!/bin/sh
-case "$PSNIC_HOST_IFNAME" in ` + prefix + `*) ;; *) exit 0 ;; esac
-echo "$PSNIC_EVENT|$PSNIC_PID|$PSNIC_NETNS|$PSNIC_CONTAINER_IFNAME|$PSNIC_CONTAINER_IFINDEX|$PSNIC_HOST_IFNAME|$PSNIC_HOST_IFINDEX|$PSNIC_KIND|$PSNIC_OLD_HOST_IFNAME" >>"$1"
+	script := `case "$PSNIC_HOST_IFNAME" in ` + prefix + `*) ;; *) exit 0 ;; esac
+echo "$PSNIC_EVENT|$PSNIC_PID|$PSNIC_NETNS|$PSNIC_CONTAINER_IFNAME|$PSNIC_CONTAINER_IFINDEX|$PSNIC_HOST_IFNAME|$PSNIC_HOST_IFINDEX|$PSNIC_KIND|$PSNIC_OLD_HOST_IFNAME|${PSNIC_CONTAINER_ID-unset}|${PSNIC_POD_UID-unset}|${PSNIC_RUNTIME-unset}" >>"$1"
 case "$PSNIC_HOST_IFNAME" in *fail) exit 3 ;; *hang) sleep 30 ;; esac
-exec "$(dirname "$0")/clsact.sh"
-`
-	if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	clsact, err := os.ReadFile("../../examples/tc/clsact.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "clsact.sh"), clsact, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	w := startWatch(t, prefix, "--exec", hook, "--exec-timeout=300ms", "--", log)
+exec "$2"`
+	w := startWatch(t, prefix, "--exec-timeout=300ms", "--exec", "/bin/sh", "-c", script, "hook", log,
+		"../../examples/tc/clsact.sh")
 
 	a := netnstest.NewNetns(t, "cvxa")
 	pid := a.Spawn()
-	time.Sleep(300 * time.Millisecond)
+	// A macvlan on a host parent first: neither printed nor hooked.
+	addMacvlan(t, prefix+"par", a, prefix+"mv0")
 	for _, suffix := range []string{"fail", "hang", "ok"} {
 		host := prefix + suffix
 		a.Veth(host, "e"+suffix)
@@ -267,13 +319,16 @@ exec "$(dirname "$0")/clsact.sh"
 	b, _ := os.ReadFile(log)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != 3 {
-		t.Fatalf("hook ran %d times, want 3:\n%s", len(lines), b)
+		t.Fatalf("hook ran %d times, want 3 (the veths, not the macvlan):\n%s", len(lines), b)
 	}
 	f := strings.Split(lines[2], "|")
-	want := []string{"added", strconv.Itoa(pid), "", "eok", strconv.Itoa(a.Index("eok")), prefix + "ok",
-		strconv.Itoa(netnstest.HostIndex(t, prefix+"ok")), "veth", ""}
+	want := []string{"added", strconv.Itoa(pid), netnstest.NetnsLabel(t, pid), "eok", strconv.Itoa(a.Index("eok")), prefix + "ok",
+		strconv.Itoa(netnstest.HostIndex(t, prefix+"ok")), "veth", "", "", "", ""}
+	if len(f) != len(want) {
+		t.Fatalf("hook line %q: %d fields, want %d", lines[2], len(f), len(want))
+	}
 	for i := range want {
-		if i != 2 && f[i] != want[i] {
+		if f[i] != want[i] {
 			t.Errorf("hook field %d = %q, want %q (%s)", i, f[i], want[i], lines[2])
 		}
 	}
@@ -282,9 +337,80 @@ exec "$(dirname "$0")/clsact.sh"
 		out, _ := exec.Command("tc", "qdisc", "show", "dev", prefix+"ok").Output()
 		return strings.Contains(string(out), "qdisc clsact")
 	})
+	if out, _ := exec.Command("tc", "qdisc", "show", "dev", prefix+"par").Output(); strings.Contains(string(out), "clsact") {
+		t.Errorf("the macvlan's shared parent got a clsact qdisc: %s", out)
+	}
 	stderr := w.stderr.String()
-	if !strings.Contains(stderr, "--exec "+hook+" for added "+prefix+"fail: exit status 3") ||
+	if !strings.Contains(stderr, "--exec /bin/sh for added "+prefix+"fail: exit status 3") ||
 		!strings.Contains(stderr, "for added "+prefix+"hang: killed after 300ms") {
 		t.Errorf("failures not reported as expected:\n%s", stderr)
+	}
+}
+
+// Filters: by kind (veths only by default with --exec, stacked links with
+// --include-parents or --kind) and by host interface name. Each watch's next
+// line proves the lines it should have skipped were skipped.
+func TestWatchFilters(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cvk" + netnstest.Suffix()[:4]
+	sentinel := newSentinel(t)
+	macvlans := startWatchWith(t, prefix, newMacvlanSentinel(t), "--kind=macvlan")
+	parents := startWatchWith(t, prefix, sentinel, "--include-parents", "--exec", "true")
+	veths := startWatchWith(t, prefix, sentinel, "--exec", "true")
+	named := startWatchWith(t, prefix, sentinel, "--host-ifname="+prefix+"v*", "--host-ifname="+sentinel)
+
+	a := netnstest.NewNetns(t, "cvka")
+	pid := a.Spawn()
+	par := prefix + "par"
+	m1, m2 := prefix+"m1", prefix+"m2"
+	addMacvlan(t, par, a, m1)
+	macvlans.expect(t, "added", m1, par, pid)
+	parents.expect(t, "added", m1, par, pid)
+	a.Veth(prefix+"v1", "e1")
+	parents.expect(t, "added", "e1", prefix+"v1", pid)
+	veths.expect(t, "added", "e1", prefix+"v1", pid)
+	named.expect(t, "added", "e1", prefix+"v1", pid)
+	addMacvlan(t, par, a, m2)
+	macvlans.expect(t, "added", m2, par, pid)
+	parents.expect(t, "added", m2, par, pid)
+	a.Veth(prefix+"v2", "e2")
+	parents.expect(t, "added", "e2", prefix+"v2", pid)
+	veths.expect(t, "added", "e2", prefix+"v2", pid)
+	named.expect(t, "added", "e2", prefix+"v2", pid)
+	// Renamed out of the pattern: removed, for the named watch only.
+	netnstest.IP(t, "link", "set", prefix+"v1", "name", prefix+"x1")
+	named.expect(t, "removed", "e1", prefix+"v1", pid)
+	veths.expect(t, "changed", "e1", prefix+"x1", pid, "e1", prefix+"v1")
+}
+
+// Three watchers side by side each see a process join a namespace whose
+// links already exist (only the process events tell), within 200 ms. The
+// resync is an hour away: nothing else could bring the line.
+func TestWatchSideBySide(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cvt" + netnstest.Suffix()[:4]
+	sentinel := newSentinel(t)
+	var ws []*watcher
+	for i := 0; i < 3; i++ {
+		ws = append(ws, startWatchWith(t, prefix, sentinel, "--resync-interval=1h"))
+	}
+	for round := 0; round < 2; round++ {
+		c := netnstest.NewNetns(t, "cvtc")
+		host := prefix + strconv.Itoa(round)
+		netnstest.IP(t, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", c.Name)
+		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", host).Run() })
+		start := time.Now()
+		pid := c.Spawn()
+		for i, w := range ws {
+			w.expect(t, "added", "eth0", host, pid)
+			if d := time.Since(start); d > 200*time.Millisecond {
+				t.Errorf("round %d: watcher %d reported the process after %v, want within 200 ms", round, i, d)
+			}
+		}
+	}
+	for i, w := range ws {
+		if strings.Contains(w.stderr.String(), "process events") {
+			t.Errorf("watcher %d lost its process events:\n%s", i, w.stderr)
+		}
 	}
 }

@@ -6,9 +6,13 @@
 #
 #   psnic watch --exec /path/to/clsact.sh
 #
+# psnic watch passes veths only to --exec (unless --include-parents or
+# --kind say otherwise); the check below keeps it so if the hook is run with
+# them: a macvlan's host end is a shared parent, the host's own NIC.
 # Attach your programs in the same place, e.g.
 #   tc filter add dev "$PSNIC_HOST_IFNAME" ingress bpf da obj prog.o sec tc
 set -eu
+[ "$PSNIC_KIND" = veth ] || exit 0
 case "$PSNIC_EVENT" in
 present | added)
 	# Idempotent: a restarted watch sees "present" for vNICs it set up before.

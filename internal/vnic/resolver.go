@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -563,19 +562,4 @@ func netlinkError(pid int, err error) error {
 		return &Error{PID: pid, Cause: CausePermission, Err: err}
 	}
 	return &Error{PID: pid, Cause: CauseNetlink, Err: err}
-}
-
-// Notified waits up to timeout for a link or namespace-id notification to
-// be queued, and reports whether one is: the next ResolveAll will see that
-// change. Without the notification socket it fails at once.
-func (r *Resolver) Notified(timeout time.Duration) (bool, error) {
-	if r.watcher == nil {
-		return false, fmt.Errorf("no link notifications: %w", r.watchErr)
-	}
-	fds := []unix.PollFd{{Fd: int32(r.watcher.fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, int(timeout.Milliseconds()))
-	if errors.Is(err, unix.EINTR) {
-		return false, nil
-	}
-	return n > 0, err
 }

@@ -1,0 +1,207 @@
+// Package procevents receives process fork, exec and exit events from the
+// kernel's process events connector (NETLINK_CONNECTOR, CN_IDX_PROC).
+//
+// Any number of listeners may run side by side: each subscribes with a
+// message to the kernel alone, asks the kernel to send it fork, exec and
+// exit events only, and ignores messages that do not come from the kernel
+// (another listener's subscription reaches every member of the group when
+// that listener sends it to the group).
+package procevents
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Type is the kind of a process event.
+type Type uint32
+
+// Event types, as the kernel numbers them (linux/cn_proc.h).
+const (
+	Fork Type = 0x00000001
+	Exec Type = 0x00000002
+	Exit Type = 0x80000000
+)
+
+// Event is one process event. PID and TGID are the thread and its process;
+// for Fork they are the child's and Parent its parent process.
+type Event struct {
+	Type      Type
+	PID, TGID int
+	Parent    int // Fork: the parent's TGID
+}
+
+// Connector constants (linux/connector.h, linux/cn_proc.h).
+const (
+	cnIdxProc       = 1
+	cnValProc       = 1
+	mcastListen     = 1
+	cnMsgLen        = 20 // struct cn_msg without data
+	procEventHeader = 16 // what, cpu, timestamp_ns
+)
+
+// Conn is a subscription to process events.
+type Conn struct {
+	fd  int
+	f   *os.File // fd in the runtime's poller
+	buf []byte
+}
+
+// Listen subscribes to fork, exec and exit events. It needs CAP_NET_ADMIN
+// in the initial network namespace.
+func Listen() (*Conn, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_CONNECTOR)
+	if err != nil {
+		return nil, fmt.Errorf("process events socket: %w", err)
+	}
+	fail := func(what string, err error) (*Conn, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("process events: %s: %w", what, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: cnIdxProc}); err != nil {
+		return fail("bind", err)
+	}
+	// A burst of short-lived processes must not overflow a busy reader.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
+	// To the kernel only (port 0, no group): sent to the group, it would
+	// reach every other listener too.
+	if err := unix.Sendto(fd, subscription(Fork|Exec|Exit), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fail("subscribing (needs CAP_NET_ADMIN)", err)
+	}
+	return &Conn{fd: fd, f: os.NewFile(uintptr(fd), "process events"), buf: make([]byte, 1<<16)}, nil
+}
+
+// subscription is the PROC_CN_MCAST_LISTEN message with an event filter
+// (struct proc_input; kernels before 6.6 read only its first field and send
+// every event type).
+func subscription(types Type) []byte {
+	const dataLen = 8
+	b := make([]byte, unix.NLMSG_HDRLEN+cnMsgLen+dataLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], unix.NLMSG_DONE)
+	c := b[unix.NLMSG_HDRLEN:]
+	ne.PutUint32(c[0:], cnIdxProc)
+	ne.PutUint32(c[4:], cnValProc)
+	ne.PutUint16(c[16:], dataLen)
+	ne.PutUint32(c[cnMsgLen:], mcastListen)
+	ne.PutUint32(c[cnMsgLen+4:], uint32(types))
+	return b
+}
+
+// Close ends the subscription; a Read waiting on it returns.
+func (c *Conn) Close() error { return c.f.Close() }
+
+// ErrOverflow is returned by Read when the kernel dropped events (ENOBUFS).
+var ErrOverflow = errors.New("process events lost (socket overflow)")
+
+// Read waits for events and hands every queued one to f. It returns
+// ErrOverflow after the batch when some were lost; the subscription stays.
+func (c *Conn) Read(f func(Event)) error {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var result error
+	err = rc.Read(func(fd uintptr) bool {
+		var got bool
+		got, result = c.drain(f)
+		return got || result != nil
+	})
+	if err != nil {
+		return err
+	}
+	return result
+}
+
+func (c *Conn) drain(f func(Event)) (got bool, err error) {
+	overflow := false
+	for {
+		n, from, err := unix.Recvfrom(c.fd, c.buf, unix.MSG_DONTWAIT)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			if overflow {
+				return true, ErrOverflow
+			}
+			return got, nil
+		case errors.Is(err, unix.ENOBUFS):
+			overflow = true
+			continue
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return got, fmt.Errorf("reading process events: %w", err)
+		}
+		got = true
+		sender := uint32(1) // unknown: not the kernel
+		if sa, ok := from.(*unix.SockaddrNetlink); ok {
+			sender = sa.Pid
+		}
+		parse(c.buf[:n], sender, f)
+	}
+}
+
+// parse hands f the events in one datagram. Messages from anyone but the
+// kernel (sender port 0), and anything malformed, are skipped.
+func parse(b []byte, sender uint32, f func(Event)) {
+	if sender != 0 {
+		return
+	}
+	ne := binary.NativeEndian
+	for len(b) >= unix.NLMSG_HDRLEN {
+		size := int(ne.Uint32(b[0:]))
+		if size < unix.NLMSG_HDRLEN || size > len(b) {
+			return
+		}
+		msg := b[unix.NLMSG_HDRLEN:size]
+		if len(msg) >= cnMsgLen && ne.Uint32(msg[0:]) == cnIdxProc && ne.Uint32(msg[4:]) == cnValProc {
+			data := msg[cnMsgLen:]
+			if l := int(ne.Uint16(msg[16:])); l <= len(data) {
+				if ev, ok := parseEvent(data[:l]); ok {
+					f(ev)
+				}
+			}
+		}
+		aligned := (size + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
+		if aligned >= len(b) {
+			return
+		}
+		b = b[aligned:]
+	}
+}
+
+// parseEvent decodes a struct proc_event; ok is false for the types not
+// subscribed to (and the kernel's acknowledgement) and for short ones.
+func parseEvent(d []byte) (Event, bool) {
+	ne := binary.NativeEndian
+	if len(d) < procEventHeader {
+		return Event{}, false
+	}
+	typ := Type(ne.Uint32(d[0:]))
+	u := d[procEventHeader:]
+	u32 := func(i int) int { return int(ne.Uint32(u[4*i:])) }
+	switch typ {
+	case Fork:
+		if len(u) < 16 {
+			return Event{}, false
+		}
+		return Event{Type: Fork, Parent: u32(1), PID: u32(2), TGID: u32(3)}, true
+	case Exec:
+		if len(u) < 8 {
+			return Event{}, false
+		}
+		return Event{Type: Exec, PID: u32(0), TGID: u32(1)}, true
+	case Exit:
+		if len(u) < 8 {
+			return Event{}, false
+		}
+		return Event{Type: Exit, PID: u32(0), TGID: u32(1)}, true
+	}
+	return Event{}, false
+}

@@ -1,0 +1,107 @@
+// Package vnicwatch is the change stream of container vNICs behind
+// `psnic watch`, usable by any Go program that wants the events without a
+// subprocess: every vNIC once at start ("present"), then "added",
+// "changed" and "removed" as they happen.
+//
+// Work is proportional to the change, not to the host: a link or
+// namespace-id notification re-resolves only the namespace it names; a
+// process event reads only that process's ns/net link, and acts only when
+// it brings a namespace the stream has not attached, or takes away a
+// namespace's last or label-holding (lowest) process. The full walk of
+// procfs runs only at start, after lost events, and every resync interval.
+package vnicwatch
+
+import (
+	"sort"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+)
+
+// Event names a line of the stream.
+type Event string
+
+const (
+	Present Event = "present" // at start, for each vNIC
+	Added   Event = "added"
+	Changed Event = "changed" // renamed on either side, peer moved, lowest PID changed
+	Removed Event = "removed"
+)
+
+// Row is one container vNIC: a container interface and its host end, the
+// lowest PID of its namespace, and that process's container (empty where
+// its cgroup layout is unknown).
+type Row struct {
+	PID   int    `json:"pid"`
+	Netns uint64 `json:"netns"`
+	vnic.VNIC
+	ContainerID string `json:"container_id"`
+	PodUID      string `json:"pod_uid"`
+	Runtime     string `json:"runtime"`
+}
+
+// NewRow joins a vNIC of namespace netns with its process's identity.
+func NewRow(netns uint64, pid int, v vnic.VNIC, id cgroupid.Identity) Row {
+	return Row{PID: pid, Netns: netns, VNIC: v, ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime}
+}
+
+// Escaped returns r with its interface names valid UTF-8, for JSON, which
+// would otherwise turn each invalid byte into U+FFFD.
+func (r Row) Escaped() Row {
+	r.ContainerIfname, r.HostIfname = vnic.EscapeName(r.ContainerIfname), vnic.EscapeName(r.HostIfname)
+	return r
+}
+
+// Change is one line of the stream. For Changed, Old holds the previous
+// values.
+type Change struct {
+	Event Event `json:"event"`
+	Row
+	Old *Row `json:"old,omitempty"`
+}
+
+// Key identifies a vNIC across changes: its namespace and container index.
+type Key struct {
+	Netns uint64
+	Index int
+}
+
+func keyOf(r Row) Key { return Key{r.Netns, r.ContainerIfindex} }
+
+// Diff lists what changed from old to new: removals, then changes, then
+// additions, each in namespace and index order.
+func Diff(old, new map[Key]Row) []Change {
+	var removed, changed, added []Change
+	for _, k := range SortedKeys(old) {
+		o := old[k]
+		n, ok := new[k]
+		switch {
+		case !ok:
+			removed = append(removed, Change{Event: Removed, Row: o})
+		case n != o:
+			prev := o
+			changed = append(changed, Change{Event: Changed, Row: n, Old: &prev})
+		}
+	}
+	for _, k := range SortedKeys(new) {
+		if _, ok := old[k]; !ok {
+			added = append(added, Change{Event: Added, Row: new[k]})
+		}
+	}
+	return append(append(removed, changed...), added...)
+}
+
+// SortedKeys returns m's keys in namespace and index order.
+func SortedKeys(m map[Key]Row) []Key {
+	keys := make([]Key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Netns != keys[j].Netns {
+			return keys[i].Netns < keys[j].Netns
+		}
+		return keys[i].Index < keys[j].Index
+	})
+	return keys
+}

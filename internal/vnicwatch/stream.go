@@ -1,0 +1,196 @@
+package vnicwatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/procevents"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+)
+
+// Options configure a Stream.
+type Options struct {
+	// ResyncInterval is how often everything is resolved again even
+	// without events, a backstop (30 s when 0).
+	ResyncInterval time.Duration
+	// EventBuffer is the receive buffer of the notification socket, bytes
+	// (vnic.DefaultEventBuffer when 0).
+	EventBuffer int
+	// Identity joins a namespace's process with its container; a Lookup
+	// on the resolver's procfs when nil.
+	Identity *cgroupid.Lookup
+	// Report is told of problems the stream survives (a namespace that
+	// could not be resolved, lost process events); nil ignores them.
+	Report func(error)
+}
+
+// Stream is the change stream of one host's container vNICs.
+type Stream struct {
+	r      *vnic.Resolver
+	opts   Options
+	notes  *vnic.Notifications
+	procs  *procevents.Conn // nil without process events
+	engine *engine
+}
+
+// resolverBackend is the production backend: the resolver and the lookup.
+type resolverBackend struct {
+	*vnic.Resolver
+	lookup *cgroupid.Lookup
+}
+
+func (b resolverBackend) Identity(netns uint64, pid int) cgroupid.Identity {
+	id, _ := b.lookup.Identity(netns, pid) // a process gone has none to tell
+	return id
+}
+
+// New opens the notification socket and subscribes to process events, so
+// that nothing that happens from now on is missed. Without notifications
+// it fails (they need CAP_NET_ADMIN and CAP_NET_BROADCAST); without process
+// events (CAP_NET_ADMIN in the initial namespace) it reports why and goes
+// on, and processes joining a namespace whose links exist are seen at the
+// next resync.
+func New(r *vnic.Resolver, opts Options) (*Stream, error) {
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = 30 * time.Second
+	}
+	if opts.Identity == nil {
+		opts.Identity = cgroupid.NewLookup(r.ProcfsPath())
+	}
+	if opts.Report == nil {
+		opts.Report = func(error) {}
+	}
+	notes, err := vnic.OpenNotifications(opts.EventBuffer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stream{r: r, opts: opts, notes: notes}
+	s.procs, err = procevents.Listen()
+	if err != nil {
+		opts.Report(fmt.Errorf("%w (processes joining a namespace after its links are seen at the next resync)", err))
+	}
+	s.engine = newEngine(resolverBackend{r, opts.Identity}, opts.Report)
+	return s, nil
+}
+
+// Close releases the stream's sockets. Call it after Run has returned.
+func (s *Stream) Close() error {
+	if s.procs != nil {
+		s.procs.Close()
+	}
+	return s.notes.Close()
+}
+
+// procBatchDelay is the least time between two batches of process events.
+const procBatchDelay = 50 * time.Millisecond
+
+type noteBatch struct {
+	notes []vnic.Notification
+	err   error
+}
+
+type procBatch struct {
+	events []procevents.Event
+	err    error
+}
+
+// Run emits a Present change for every vNIC, then the changes as they
+// happen, until ctx ends (nil) or the notifications fail (an error).
+// emit runs on Run's goroutine; events queue while it works.
+func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	notes := make(chan noteBatch)
+	go func() {
+		for {
+			var b noteBatch
+			b.err = s.notes.Read(func(n vnic.Notification) { b.notes = append(b.notes, n) })
+			select {
+			case notes <- b:
+			case <-ctx.Done():
+				return
+			}
+			if b.err != nil && !errors.Is(b.err, vnic.ErrOverflow) {
+				return
+			}
+		}
+	}()
+	procs := make(chan procBatch)
+	if s.procs != nil {
+		go func() {
+			for {
+				var b procBatch
+				b.err = s.procs.Read(func(e procevents.Event) { b.events = append(b.events, e) })
+				select {
+				case procs <- b:
+				case <-ctx.Done():
+					return
+				}
+				if b.err != nil && !errors.Is(b.err, procevents.ErrOverflow) {
+					return
+				}
+				// Hand process events over in batches: on a busy host a
+				// wakeup per event would cost more than the events do, and
+				// a process joining a namespace may wait this long.
+				select {
+				case <-time.After(procBatchDelay):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+
+	e := s.engine
+	if err := e.full(); err != nil {
+		return err
+	}
+	for _, c := range e.take() {
+		c.Event = Present
+		emit(c)
+	}
+	resync := time.NewTicker(s.opts.ResyncInterval)
+	defer resync.Stop()
+	for {
+		full := false
+		select {
+		case <-ctx.Done():
+			return nil
+		case b := <-notes:
+			if b.err != nil && !errors.Is(b.err, vnic.ErrOverflow) {
+				return fmt.Errorf("link notifications: %w", b.err)
+			}
+			for _, n := range b.notes {
+				e.notification(n)
+			}
+			full = b.err != nil
+		case b := <-procs:
+			for _, ev := range b.events {
+				e.process(ev)
+			}
+			if b.err != nil {
+				s.opts.Report(fmt.Errorf("process events: %w (resolving everything again)", b.err))
+				if !errors.Is(b.err, procevents.ErrOverflow) {
+					procs = nil // closed: the resync interval is the backstop
+				}
+				full = true
+			}
+		case <-resync.C:
+			full = true
+		}
+		if full {
+			if err := e.full(); err != nil {
+				// Reported, and retried at the next event or resync.
+				s.opts.Report(err)
+			}
+		} else {
+			e.flush()
+		}
+		for _, c := range e.take() {
+			emit(c)
+		}
+	}
+}
