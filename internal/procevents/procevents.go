@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,15 +41,18 @@ const (
 	cnIdxProc       = 1
 	cnValProc       = 1
 	mcastListen     = 1
+	mcastIgnore     = 2
 	cnMsgLen        = 20 // struct cn_msg without data
 	procEventHeader = 16 // what, cpu, timestamp_ns
 )
 
 // Conn is a subscription to process events.
 type Conn struct {
-	fd  int
-	f   *os.File // fd in the runtime's poller
-	buf []byte
+	fd    int
+	f     *os.File // fd in the runtime's poller
+	buf   []byte
+	close sync.Once
+	err   error
 }
 
 // Listen subscribes to fork, exec and exit events. It needs CAP_NET_ADMIN
@@ -70,18 +74,28 @@ func Listen() (*Conn, error) {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 	}
 	// To the kernel only (port 0, no group): sent to the group, it would
-	// reach every other listener too.
-	if err := unix.Sendto(fd, subscription(Fork|Exec|Exit), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fail("subscribing (needs CAP_NET_ADMIN)", err)
+	// reach every other listener too. First the plain subscription, which
+	// every kernel takes, then the one with an event filter (struct
+	// proc_input, 6.6+; older kernels ignore a message of that size).
+	for _, msg := range [][]byte{control(mcastListen, 0), control(mcastListen, Fork|Exec|Exit)} {
+		if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return fail("subscribing (needs CAP_NET_ADMIN)", err)
+		}
 	}
 	return &Conn{fd: fd, f: os.NewFile(uintptr(fd), "process events"), buf: make([]byte, 1<<16)}, nil
 }
 
-// subscription is the PROC_CN_MCAST_LISTEN message with an event filter
-// (struct proc_input; kernels before 6.6 read only its first field and send
-// every event type).
-func subscription(types Type) []byte {
-	const dataLen = 8
+// subscription is the PROC_CN_MCAST_LISTEN message with an event filter.
+func subscription(types Type) []byte { return control(mcastListen, types) }
+
+// control is a PROC_CN_MCAST_LISTEN or _IGNORE message: with types, a
+// struct proc_input (operation and event filter); without, the operation
+// alone.
+func control(op uint32, types Type) []byte {
+	dataLen := 4
+	if types != 0 {
+		dataLen = 8
+	}
 	b := make([]byte, unix.NLMSG_HDRLEN+cnMsgLen+dataLen)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:], uint32(len(b)))
@@ -89,14 +103,23 @@ func subscription(types Type) []byte {
 	c := b[unix.NLMSG_HDRLEN:]
 	ne.PutUint32(c[0:], cnIdxProc)
 	ne.PutUint32(c[4:], cnValProc)
-	ne.PutUint16(c[16:], dataLen)
-	ne.PutUint32(c[cnMsgLen:], mcastListen)
-	ne.PutUint32(c[cnMsgLen+4:], uint32(types))
+	ne.PutUint16(c[16:], uint16(dataLen))
+	ne.PutUint32(c[cnMsgLen:], op)
+	if types != 0 {
+		ne.PutUint32(c[cnMsgLen+4:], uint32(types))
+	}
 	return b
 }
 
-// Close ends the subscription; a Read waiting on it returns.
-func (c *Conn) Close() error { return c.f.Close() }
+// Close ends the subscription (kernels before 6.6 count listeners until
+// told) and closes the socket; a Read waiting on it returns.
+func (c *Conn) Close() error {
+	c.close.Do(func() { // once: the descriptor's number may be reused after
+		_ = unix.Sendto(c.fd, control(mcastIgnore, 0), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		c.err = c.f.Close()
+	})
+	return c.err
+}
 
 // ErrOverflow is returned by Read when the kernel dropped events (ENOBUFS).
 var ErrOverflow = errors.New("process events lost (socket overflow)")

@@ -2,7 +2,9 @@ package procevents
 
 import (
 	"encoding/binary"
+	"os"
 	"os/exec"
+	"runtime"
 	"reflect"
 	"testing"
 	"time"
@@ -112,5 +114,57 @@ func TestListenersSideBySide(t *testing.T) {
 			}
 		}
 		deadline.Stop()
+	}
+}
+
+// The kernel sends only the subscribed types: a comm change (which it
+// reports as PROC_EVENT_COMM to unfiltered listeners) does not reach us.
+func TestKernelFilter(t *testing.T) {
+	netnstest.RequireRoot(t)
+	c, err := Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	runtimeLockedRename(t)
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Wait()
+	ne := binary.NativeEndian
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		n, _, err := unix.Recvfrom(c.fd, c.buf, unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := c.buf[:n]
+		if len(b) < unix.NLMSG_HDRLEN+cnMsgLen+procEventHeader+8 {
+			continue
+		}
+		ev := b[unix.NLMSG_HDRLEN+cnMsgLen:]
+		typ := Type(ne.Uint32(ev))
+		if typ != Fork && typ != Exec && typ != Exit && typ != 0 {
+			t.Fatalf("event of type %#x delivered despite the filter", uint32(typ))
+		}
+		if typ == Exit && int(ne.Uint32(ev[procEventHeader:])) == pid {
+			return
+		}
+	}
+	t.Fatal("no exit event for the process within 10 s")
+}
+
+// runtimeLockedRename renames this test's thread (a comm change event).
+func runtimeLockedRename(t *testing.T) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := os.WriteFile("/proc/thread-self/comm", []byte("cvfilter"), 0); err != nil {
+		t.Fatal(err)
 	}
 }
