@@ -55,9 +55,17 @@ type Conn struct {
 	err   error
 }
 
-// Listen subscribes to fork, exec and exit events. It needs CAP_NET_ADMIN
-// in the initial network namespace.
-func Listen() (*Conn, error) {
+// DefaultBuffer is the receive buffer Listen asks for when given 0: room
+// for a burst of thousands of short-lived processes between two reads.
+const DefaultBuffer = 4 << 20
+
+// Listen subscribes to fork, exec and exit events, with a receive buffer of
+// rcvbuf bytes (DefaultBuffer when 0). It needs CAP_NET_ADMIN in the
+// initial network namespace.
+func Listen(rcvbuf int) (*Conn, error) {
+	if rcvbuf == 0 {
+		rcvbuf = DefaultBuffer
+	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_CONNECTOR)
 	if err != nil {
 		return nil, fmt.Errorf("process events socket: %w", err)
@@ -69,9 +77,8 @@ func Listen() (*Conn, error) {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: cnIdxProc}); err != nil {
 		return fail("bind", err)
 	}
-	// A burst of short-lived processes must not overflow a busy reader.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
 	}
 	// To the kernel only (port 0, no group): sent to the group, it would
 	// reach every other listener too. First the plain subscription, which

@@ -75,7 +75,7 @@ func TestListenersSideBySide(t *testing.T) {
 	netnstest.RequireRoot(t)
 	var conns []*Conn
 	for i := 0; i < 3; i++ {
-		c, err := Listen()
+		c, err := Listen(0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestListenersSideBySide(t *testing.T) {
 // reports as PROC_EVENT_COMM to unfiltered listeners) does not reach us.
 func TestKernelFilter(t *testing.T) {
 	netnstest.RequireRoot(t)
-	c, err := Listen()
+	c, err := Listen(0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,9 @@ type Options struct {
 	// EventBuffer is the receive buffer of the notification socket, bytes
 	// (vnic.DefaultEventBuffer when 0).
 	EventBuffer int
+	// ProcEventBuffer is the receive buffer of the process events socket,
+	// bytes (procevents.DefaultBuffer when 0).
+	ProcEventBuffer int
 	// Identity joins a namespace's process with its container; a Lookup
 	// on the resolver's procfs when nil.
 	Identity *cgroupid.Lookup
@@ -68,7 +71,7 @@ func New(r *vnic.Resolver, opts Options) (*Stream, error) {
 		return nil, err
 	}
 	s := &Stream{r: r, opts: opts, notes: notes}
-	s.procs, err = procevents.Listen()
+	s.procs, err = procevents.Listen(opts.ProcEventBuffer)
 	if err != nil {
 		opts.Report(fmt.Errorf("%w (processes joining a namespace after its links are seen at the next resync)", err))
 	}
