@@ -6,6 +6,12 @@
 # from the Go module proxy at a pinned version. Idempotent: only what is
 # missing is installed or built, so a second run costs nothing.
 #
+# Measured here (Debian 12, 2 cores): 15 s for `apt-get update` and the
+# install of containerd 1.6; crictl from empty module and build caches
+# 3 min 21 s user + 39 s system CPU (9.5 min wall on a machine shared with
+# four other builds), 0.3 s once built. The test itself takes 5-10 s (38 s
+# on the shared machine).
+#
 # Nothing is started here: the test starts its own containerd with its own
 # root, state, socket, configuration and CNI configuration, and stops it.
 set -euo pipefail

@@ -1,147 +1,225 @@
 #!/usr/bin/env bash
-# bench/run.sh [N ...]  - whole-command and whole-scrape comparisons on this machine.
+# bench/run.sh [N ...] - the project's benchmarks, from this repository alone.
 #
-# For each N (default: 10 100 1000) it builds N container namespaces with
-# ../shared/bench/fixture.sh (one veth each, 1 and then 5 processes each) and
-# measures, in the same run:
-#   - psnic PID (ours) against the paper's method (shared/bench/psnic.c) and
-#     the standard CLIs (shared/bench/baseline-nsenter-ip.sh): whole commands,
-#     timed by shared/bench/rep.c (median of many runs);
-#   - one scrape of the exporter (HTTP GET /metrics, exporter self-metrics off),
-#     with counters (the default), with --no-collector.counters, and uncached,
-#     timed in-process by bench/scrapetime, against the floors measured in the
-#     same run by shared/bench/walkfloor.c -l -t: /proc walk + one host link
-#     dump (without counters), plus one link dump aimed at every namespace
-#     with its nsid known ("warm", with counters);
-#   - ten concurrent scrapes against one, and the exporter's peak RSS after
-#     the sequential scrapes and after the concurrent ones;
-#   - psnic watch (bench/watchlatency): latency from `ip link add` to the
-#     line, and CPU time under 200 short-lived processes a second for 60 s.
-# Writes bench/out/results.md and bench/out/scrape.png (gnuplot).
-# Needs root; takes about 17 minutes with N=1000 (the 1000 x 5 fixture alone
-# starts 5,000 processes).
+# For each N (default: 10 100 1000) and each count of processes per namespace
+# in BENCH_PROCS (default: "1 5"), bench/fixture.sh makes N container-like
+# network namespaces (one veth each, plus its awkward cases) under a name
+# prefix of its own, every section below measures against them, and the
+# fixture removes exactly what it made. Sections (BENCH_SECTIONS, default all,
+# in this order):
+#   commands  whole commands, timed by bench/c/timeit (median of many runs):
+#             psnic PID, the paper's method (bench/c/paper_psnic.c), the
+#             nsenter+ip way (bench/nsenter-ip.sh), a Go program that does
+#             nothing (bench/gonothing) and /bin/true (1 process each only);
+#   scrape    one exporter scrape (HTTP GET /metrics, exporter self-metrics
+#             off) with counters (the default), with --no-collector.counters,
+#             uncached, and ten at once, timed in-process by bench/scrapetime,
+#             against the floors of the same run (bench/c/floor.c): the /proc
+#             walk + one host link dump (without counters), plus one link
+#             dump aimed at every namespace by nsid (with counters); the
+#             exporter's peak RSS after the sequential and the concurrent
+#             scrapes;
+#   watch     psnic watch (bench/watchlatency): latency from `ip link add` to
+#             its line, and CPU time under 200 short-lived processes a second
+#             for 60 s (1 process per namespace only).
+# Writes bench/out/results.md (one table per section) and bench/out/scrape.png.
+# Needs root, go and gcc; installs gnuplot from Debian when missing. About 10
+# minutes with N=1000, 17 with the watch section's two minutes per N (the
+# 1000 x 5 fixture alone starts 5,000 processes).
+#
+# A section is three functions, NAME_columns (its TSV header), NAME_run N P
+# (prints one TSV row, or nothing to skip this fixture) and NAME_report
+# (prints its markdown from bench/out/NAME.tsv): add one by writing them and
+# naming it in `sections`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHARED_BENCH:-$root/../shared/bench}
 out=$root/bench/out
 bin=$out/bin
-mkdir -p "$bin"
+fx=$out/fixture
 export PATH="$PATH:/usr/local/go/bin"
-export VB_STATE_DIR=$out/vb-state
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(10 100 1000)
+read -ra procs_per_ns <<<"${BENCH_PROCS:-1 5}"
+read -ra sections <<<"${BENCH_SECTIONS:-commands scrape watch}"
 
-command -v gnuplot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null; }
+# ---------------------------------------------------------------- helpers
+kv() { sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p"; }       # value of KEY=... in a line
+timeit() { "$bin/timeit" "$@" | kv median_us; }     # timeit K CMD... -> median µs
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print ""; else printf "%.2f", a / b }'; }
+row() { local IFS=$'\t'; echo "$*"; }
 
-echo "== building" >&2
-(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter ./bench/scrapetime ./bench/watchlatency)
-for c in rep psnic walkfloor; do gcc -O2 -o "$bin/$c-c" "$shared/$c.c"; done
+# The fixture's sample process: the first process of namespace N, and the
+# host interfaces it must resolve to.
+sample_pid() { awk -v ns="$(cat "$fx/prefix")n$1" '$1 == ns { print $2; exit }' "$fx/procs"; }
+sample_want() { awk -v ns="$(cat "$fx/prefix")n$1" '$1 == ns { gsub(",", "\n", $4); print $4; exit }' "$fx/procs"; }
 
 exporter_pid=
+start_exporter() { # start_exporter FLAGS... -> $url
+	local port=$((20000 + RANDOM % 20000))
+	"$bin/container_vnic_exporter" --web.listen-address=127.0.0.1:$port --web.disable-exporter-metrics \
+		--log.level=warn "$@" 2>>"$out/exporter.log" &
+	exporter_pid=$!
+	url=http://127.0.0.1:$port/metrics
+	for _ in $(seq 200); do curl -sf -o /dev/null "$url" && return; sleep 0.05; done
+	echo "bench: the exporter did not answer on $url (see $out/exporter.log)" >&2
+	exit 1
+}
+stop_exporter() {
+	[[ -n $exporter_pid ]] || return 0
+	kill "$exporter_pid" 2>/dev/null || true
+	wait "$exporter_pid" 2>/dev/null || true
+	exporter_pid=
+}
+
+# ------------------------------------------------------- section: commands
+commands_columns() { row netns procs psnic_us paper_us nsenterip_us gonothing_us true_us; }
+commands_run() {
+	local n=$1 p=$2 pid
+	((p == 1)) || return 0
+	pid=$(sample_pid "$n")
+	row "$n" "$p" "$(timeit 200 "$bin/psnic" "$pid")" "$(timeit 200 "$bin/paper_psnic" "$pid")" \
+		"$(timeit 50 sh "$root/bench/nsenter-ip.sh" "$pid")" "$(timeit 200 "$bin/gonothing")" \
+		"$(timeit 200 /bin/true)"
+}
+commands_report() {
+	echo "Whole commands, one process per namespace: \`psnic PID\` against the paper's method, the"
+	echo "\`nsenter\` + \`ip\` way, a static Go program that does nothing and \`/bin/true\`. Medians, µs."
+	echo
+	echo "| netns | psnic | paper | nsenter+ip | Go nothing | /bin/true | psnic/paper | psnic/nsenter+ip | psnic/Go nothing |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	local n p ps pa ni gn tr
+	while IFS=$'\t' read -r n p ps pa ni gn tr; do
+		echo "| $n | $ps | $pa | $ni | $gn | $tr | $(ratio "$ps" "$pa") | $(ratio "$ps" "$ni") | $(ratio "$ps" "$gn") |"
+	done < <(tail -n +2 "$out/commands.tsv")
+}
+
+# --------------------------------------------------------- section: scrape
+scrape_columns() {
+	row netns procs floor_us aimed_us scrape_us scrape_nocounters_us scrape_nocache_us scrape10_us \
+		rss_seq_kb rss_kb series
+}
+scrape_run() {
+	local n=$1 p=$2 floor walk dump aimed series t1 t10 tnc tnk rss rss_seq rss_nk
+	floor=$("$bin/floor" -r 50)
+	walk=$(kv walk_us <<<"$floor") dump=$(kv dump_us <<<"$floor") aimed=$(kv aimed_us <<<"$floor")
+	start_exporter
+	series=$(curl -s "$url" | grep -c '^container_vnic_info{')
+	t1=$("$bin/scrapetime" -n 100 "$url" | kv median)
+	rss_seq=$(vmhwm)
+	t10=$("$bin/scrapetime" -n 30 -c 10 "$url" | kv median)
+	rss=$(vmhwm)
+	stop_exporter
+	start_exporter --no-collector.counters
+	tnk=$("$bin/scrapetime" -n 100 "$url" | kv median)
+	rss_nk=$(vmhwm)
+	((rss_nk > rss)) && rss=$rss_nk
+	stop_exporter
+	start_exporter --no-resolver.cache
+	tnc=$("$bin/scrapetime" -n 30 "$url" | kv median)
+	stop_exporter
+	row "$n" "$p" $((walk + dump)) "$aimed" "$t1" "$tnk" "$tnc" "$t10" "$rss_seq" "$rss" "$series"
+}
+vmhwm() { awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status"; }
+scrape_report() {
+	echo "One scrape of \`/metrics\` (exporter self-metrics off) against the floors of the same run: the /proc walk"
+	echo "plus one host link dump (\"floor\", what a scrape without counters must do), and that plus one link dump"
+	echo "aimed at every namespace by nsid (\"+ aimed\", what fresh counters of every container cost at the least)."
+	echo "Medians, µs; the exporter's peak RSS after its sequential scrapes and after the ten concurrent ones."
+	echo
+	echo "| netns | procs/ns | floor | floor + aimed | scrape (counters) | /(floor + aimed) | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | peak RSS MB, sequential | peak RSS MB, after 10 concurrent | series |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	local n p fl ai t1 tnk tnc t10 rs r se
+	while IFS=$'\t' read -r n p fl ai t1 tnk tnc t10 rs r se; do
+		echo "| $n | $p | $fl | $((fl + ai)) | $t1 | $(ratio "$t1" $((fl + ai))) | $tnk | $(ratio "$tnk" "$fl") | $tnc | $t10 | $(ratio "$t10" "$t1") | $(mb "$rs") | $(mb "$r") | $se |"
+	done < <(tail -n +2 "$out/scrape.tsv")
+	scrape_plot
+}
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# Scrape time against namespace count (one process each). The paper's method
+# has no scrape: its line is N runs of its per-PID tool, when measured.
+scrape_plot() {
+	command -v gnuplot >/dev/null || return 0
+	awk -F'\t' 'FNR == 1 { f++; next }
+		f == 1 && $2 == 1 { paper[$1] = $4 }
+		f == 2 && $2 == 1 { print $1, $3 / 1000, $5 / 1000, $7 / 1000, ($1 in paper) ? $1 * paper[$1] / 1000 : "NaN" }' \
+		<(cat "$out/commands.tsv" 2>/dev/null || echo) "$out/scrape.tsv" >"$out/plot.dat"
+	gnuplot <<-PLOT
+		set terminal png size 900,560
+		set output "$out/scrape.png"
+		set title "Resolving every container netns: one scrape vs. the floor"
+		set xlabel "container network namespaces (1 process each)"
+		set ylabel "ms (median)"
+		set logscale xy
+		set key left top
+		set grid
+		plot "$out/plot.dat" using 1:3 with linespoints lw 2 title "exporter scrape (cached, counters)", \
+		     "$out/plot.dat" using 1:4 with linespoints title "exporter scrape (--no-resolver.cache)", \
+		     "$out/plot.dat" using 1:2 with linespoints title "floor: /proc walk + host link dump", \
+		     "$out/plot.dat" using 1:5 with linespoints title "paper's method run once per netns"
+	PLOT
+}
+
+# ---------------------------------------------------------- section: watch
+watch_columns() { row netns line; }
+watch_run() {
+	local n=$1 p=$2 line
+	((p == 1)) || return 0
+	# Latency, then CPU time under 200 short-lived processes a second for
+	# 60 s (and 60 s without them, for what the host does anyway).
+	"$bin/watchlatency" -psnic "$bin/psnic" -netns "$(sample_pid "$n")" -n "${BENCH_WATCH_SAMPLES:-50}" \
+		-cpu "${BENCH_WATCH_CPU:-60s}" -rate 200 | while IFS= read -r line; do row "$n" "$line"; done
+}
+watch_report() {
+	echo "\`psnic watch\`: from just before \`ip link add\` to its \`added\` line on stdout; its CPU time while the host"
+	echo "starts 200 short-lived processes a second for 60 s, with no vNIC change (bench/watchlatency):"
+	echo
+	local n line
+	while IFS=$'\t' read -r n line; do echo "    N=$n: $line"; done < <(tail -n +2 "$out/watch.tsv")
+}
+
+# ------------------------------------------------------------------- main
 cleanup() {
-	[[ -n $exporter_pid ]] && kill "$exporter_pid" 2>/dev/null && wait "$exporter_pid" 2>/dev/null
-	bash "$shared/fixture.sh" down >/dev/null 2>&1 || true
+	stop_exporter
+	bash "$root/bench/fixture.sh" down "$fx" || true
 }
 trap cleanup EXIT
 
-median() { sed -n 's/.*median \([0-9.]*\).*/\1/p'; } # from rep's line
-rep() { "$bin/rep-c" "$@" 2>&1 >/dev/null | median; }
-scrape() { "$bin/scrapetime" "$@" | sed -n 's/.*median=\([0-9.]*\).*/\1/p'; }
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 
-start_exporter() { # start_exporter EXTRA_FLAGS...
-	local port=$((20000 + RANDOM % 20000))
-	"$bin/container_vnic_exporter" --web.listen-address=127.0.0.1:$port --web.disable-exporter-metrics \
-		--log.level=warn "$@" 2>"$out/exporter.log" &
-	exporter_pid=$!
-	url=http://127.0.0.1:$port/metrics
-	for _ in $(seq 100); do curl -sf -o /dev/null "$url" && return; sleep 0.05; done
-	echo "exporter did not start" >&2; exit 1
-}
-stop_exporter() { kill "$exporter_pid"; wait "$exporter_pid" 2>/dev/null || true; exporter_pid=; }
+echo "== building" >&2
+mkdir -p "$bin"
+: >"$out/exporter.log"
+bash "$root/bench/fixture.sh" down "$fx" # what an interrupted run left
+(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter \
+	./bench/scrapetime ./bench/watchlatency ./bench/gonothing)
+for c in paper_psnic floor timeit; do gcc -O2 -Wall -o "$bin/$c" "$root/bench/c/$c.c"; done
 
-results=$out/results.tsv
-printf 'netns\tprocs\tpsnic_us\tpaper_us\tbaseline_us\tfloor_us\tscrape_us\tscrape_nocache_us\tscrape10_us\trss_kb\tseries\tfloor_counters_us\tscrape_nocounters_us\trss_seq_kb\n' >"$results"
-: >"$out/watch.txt"
+for s in "${sections[@]}"; do "${s}_columns" >"$out/$s.tsv"; done
 for n in "${sizes[@]}"; do
-	for p in 1 5; do
+	for p in "${procs_per_ns[@]}"; do
 		echo "== N=$n, $p process(es) per namespace" >&2
-		bash "$shared/fixture.sh" up "$n" "$p" >/dev/null 2>&1
-		pid=$(awk '$1 == "vb2" { print $2; exit }' "$VB_STATE_DIR/state")
-		[[ $("$bin/psnic" "$pid") == vbh2 ]] || { echo "psnic $pid did not print vbh2" >&2; exit 1; }
-		if ((p == 1)); then
-			t_psnic=$(rep 200 "$bin/psnic" "$pid")
-			t_paper=$(rep 200 "$bin/psnic-c" "$pid")
-			t_base=$(rep 50 sh "$shared/baseline-nsenter-ip.sh" "$pid")
-			# Latency, then CPU time under 200 short-lived processes a second
-			# for 60 s (and 60 s without them, for what the host does anyway).
-			"$bin/watchlatency" -psnic "$bin/psnic" -netns "$pid" -n 50 -cpu 60s -rate 200 | sed "s/^/N=$n: /" | tee -a "$out/watch.txt" >&2
-		else
-			t_psnic=- t_paper=- t_base=-
-		fi
-		"$bin/walkfloor-c" -l -t -r 50 >"$out/walkfloor.txt"
-		median_of() { sed -n "s/.*$1 min=[0-9]* median=\([0-9]*\).*/\1/p" "$out/walkfloor.txt"; }
-		floor=$(($(median_of walk_us) + $(median_of getlink_dump_us)))
-		floor_counters=$((floor + $(median_of warm_us)))
-		start_exporter
-		series=$(curl -s "$url" | grep -c '^container_vnic_info{')
-		t_scrape=$(scrape -n 100 "$url")
-		rss_seq=$(awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status")
-		t_scrape10=$(scrape -n 30 -c 10 "$url")
-		rss=$(awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status")
-		stop_exporter
-		start_exporter --no-collector.counters
-		t_nocounters=$(scrape -n 100 "$url")
-		rss_nocounters=$(awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status")
-		((rss_nocounters > rss)) && rss=$rss_nocounters
-		stop_exporter
-		start_exporter --no-resolver.cache
-		t_nocache=$(scrape -n 30 "$url")
-		stop_exporter
-		bash "$shared/fixture.sh" down >/dev/null 2>&1
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$p" "$t_psnic" "$t_paper" "$t_base" "$floor" \
-			"$t_scrape" "$t_nocache" "$t_scrape10" "$rss" "$series" "$floor_counters" "$t_nocounters" "$rss_seq" | tee -a "$results" >&2
+		bash "$root/bench/fixture.sh" up "$fx" "$n" "$p"
+		pid=$(sample_pid "$n")
+		got=$("$bin/psnic" "$pid" | sort) want=$(sample_want "$n" | sort)
+		[[ $got == "$want" ]] || { echo "bench: psnic $pid printed '$got', want '$want'" >&2; exit 1; }
+		for s in "${sections[@]}"; do
+			"${s}_run" "$n" "$p" >"$out/row" # not in a pipe: a section may start the exporter
+			cat "$out/row" >>"$out/$s.tsv"
+			cat "$out/row" >&2
+		done
+		bash "$root/bench/fixture.sh" down "$fx"
 	done
 done
 
-# Markdown table with the ratios the targets are stated in.
-awk -F'\t' -v date="$(date -u +%F)" -v kernel="$(uname -r)" -v cpu="$(nproc)" '
-NR == 1 {
-	print "Measured " date " on Linux " kernel ", " cpu " vCPUs. Medians, µs. Command: `bench/run.sh`."
-	print ""
-	print "| netns | procs/ns | psnic | paper psnic.c | nsenter+ip | psnic/paper | psnic/baseline | floor | floor + warm dumps | scrape (counters) | /(floor + warm) | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | peak RSS MB, sequential | peak RSS MB, after 10 concurrent | series |"
-	print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	next
-}
 {
-	r1 = ($3 == "-") ? "" : sprintf("%.2f", $3 / $4)
-	r2 = ($3 == "-") ? "" : sprintf("%.2f", $3 / $5)
-	printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %s | %s | %.2f | %.1f | %.1f | %s |\n",
-		$1, $2, $3, $4, $5, r1, r2, $6, $12, $7, $7 / $12, $13, $13 / $6, $8, $9, $9 / $7, $14 / 1024, $10 / 1024, $11
-}' "$results" >"$out/results.md"
-{
-	echo
-	echo "psnic watch: from \`ip link add\` to the line on stdout; its CPU time while the host starts 200 short-lived"
-	echo "processes a second for 60 s, with no vNIC change (bench/watchlatency):"
-	echo
-	sed 's/^/    /' "$out/watch.txt"
-} >>"$out/results.md"
+	echo "Measured $(date -u +%F) on Linux $(uname -r), $(nproc) vCPUs, $(go version | awk '{ print $3 }'). Command: \`bash bench/run.sh ${sizes[*]}\`."
+	for s in "${sections[@]}"; do echo; "${s}_report"; done
+} >"$out/results.md"
 cat "$out/results.md"
-
-# Plot: scrape time against namespace count (1 process per namespace). The
-# paper's method has no scrape: its line is N runs of its per-PID tool.
-awk -F'\t' 'NR > 1 && $2 == 1 { print $1, $6 / 1000, $7 / 1000, $8 / 1000, $1 * $4 / 1000 }' "$results" >"$out/plot.dat"
-gnuplot <<-PLOT
-	set terminal png size 900,560
-	set output "$out/scrape.png"
-	set title "Resolving every container netns: one scrape vs. the floor"
-	set xlabel "container network namespaces (1 process each)"
-	set ylabel "ms (median)"
-	set logscale xy
-	set key left top
-	set grid
-	plot "$out/plot.dat" using 1:3 with linespoints lw 2 title "exporter scrape (cached, counters)", \
-	     "$out/plot.dat" using 1:4 with linespoints title "exporter scrape (--no-resolver.cache)", \
-	     "$out/plot.dat" using 1:2 with linespoints title "floor: /proc walk + host link dump", \
-	     "$out/plot.dat" using 1:5 with linespoints title "paper's psnic.c run once per netns"
-PLOT
-echo "wrote $out/results.md and $out/scrape.png" >&2
+echo "wrote $out/results.md$([[ -e $out/scrape.png ]] && echo " and $out/scrape.png")" >&2

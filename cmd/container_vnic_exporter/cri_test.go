@@ -39,8 +39,10 @@ const pauseImage = "registry.k8s.io/pause:3.6"
 // CRI API by crictl, with kubelet's cgroupfs layout
 // (/kubepods/besteffort/pod<uid>/<id>) and a CNI bridge network. Pod 1 has
 // two containers in its sandbox's network namespace, pod 2 one. The
-// exporter must show each pod's veth once, with the pod's UID, and psnic
-// must agree for every process of each pod, with the container ids crictl
+// exporter runs in a pod of its own with the settings of
+// examples/kubernetes/daemonset.yaml; it must show each pod's veth once,
+// with the pod's UID, and psnic, exec'd in the exporter's container, must
+// agree for every process of each pod, with the container ids crictl
 // reports. Expectations come from crictl, each pod's own sysfs and `ip
 // link`, never from this project's code.
 //
@@ -51,8 +53,9 @@ func TestCRIPods(t *testing.T) {
 	busybox := requireCRITools(t)
 	c := startContainerd(t)
 
-	c.importImage(t, pauseImage, buildPauseRootfs(t), "/pause")
-	c.importImage(t, "localhost/cvx-app:cri-test", sleeperRootfs(t, busybox), "/bin/sleep", "3600")
+	c.importImage(t, pauseImage, buildPauseRootfs(t), "", "/pause")
+	c.importImage(t, "localhost/cvx-app:cri-test", sleeperRootfs(t, busybox), "", "/bin/sleep", "3600")
+	c.importImage(t, exporterCRIImage, exporterRootfs(t), "65534:65534", "/bin/container_vnic_exporter")
 
 	pod1 := c.runPod(t, "cvx-pod1", "app-a", "app-b")
 	pod2 := c.runPod(t, "cvx-pod2", "app")
@@ -62,9 +65,9 @@ func TestCRIPods(t *testing.T) {
 	}
 	sleepers := []*sleeperContainer{&pod1.sleeperContainer, &pod2.sleeperContainer}
 
-	e := startExporter(t, "--collector.container-identity")
-	url := "http://" + e.addr + "/metrics"
-	families := scrapeExporterUntil(t, e, url, exactSeriesFor(sleepers))
+	e := c.runExporterPod(t)
+	families := e.scrapeUntil(t, exactSeriesFor(sleepers))
+	checkHealthyScrape(t, families)
 
 	t.Run("exporter", func(t *testing.T) {
 		for _, p := range pods {
@@ -90,8 +93,9 @@ func TestCRIPods(t *testing.T) {
 		}
 	})
 
+	// psnic as a user of the DaemonSet runs it: exec'd in the exporter's
+	// container, with its privileges.
 	t.Run("psnic", func(t *testing.T) {
-		psnic := psnicBinary(t)
 		for _, p := range pods {
 			var pids []string
 			var want []string
@@ -99,12 +103,7 @@ func TestCRIPods(t *testing.T) {
 				pids = append(pids, strconv.Itoa(pid))
 				want = append(want, fmt.Sprintf("pid=%d eth0/%s %s %s %q", pid, p.want[0].HostIfname, id, p.uid, ""))
 			}
-			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(psnic, append([]string{"-o", "json"}, pids...)...)
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("psnic %v: %v: %s", pids, err, stderr.String())
-			}
+			stdout := c.crictl(t, append([]string{"exec", e.id, "/bin/psnic", "--path.procfs=/host/proc", "-o", "json"}, pids...)...)
 			var rows []struct {
 				PID             int
 				ContainerIfname string `json:"container_ifname"`
@@ -113,8 +112,8 @@ func TestCRIPods(t *testing.T) {
 				PodUID          string `json:"pod_uid"`
 				Runtime         string
 			}
-			if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
-				t.Fatalf("psnic: %v: %q", err, stdout.String())
+			if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+				t.Fatalf("psnic: %v: %q", err, stdout)
 			}
 			var got []string
 			for _, r := range rows {
@@ -132,7 +131,7 @@ func TestCRIPods(t *testing.T) {
 	t.Run("pod removed", func(t *testing.T) {
 		c.crictl(t, "stopp", pod2.id)
 		c.crictl(t, "rmp", pod2.id)
-		scrapeExporterUntil(t, e, url, func(f map[string]*dto.MetricFamily) error {
+		e.scrapeUntil(t, func(f map[string]*dto.MetricFamily) error {
 			if err := exactSeriesFor(sleepers[:1])(f); err != nil {
 				return err
 			}
@@ -237,7 +236,7 @@ state = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	cgroupsBefore, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	cgroupsBefore := kubepodsCgroups()
 	// Host-wide directories containerd's shims and the CNI library make.
 	removeHostDirs := newHostDirs("/run/containerd", "/var/lib/cni")
 	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
@@ -307,27 +306,36 @@ state = %q
 	return c
 }
 
-// removeNewCgroups removes the kubepods cgroup trees (kubepods, its QoS
-// classes and pods, all empty once the pods are gone) that were not there
-// before the test, deepest first.
-func removeNewCgroups(t *testing.T, before []string) {
-	after, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
-	for _, root := range after {
-		if slices.Contains(before, root) {
-			continue
-		}
-		var dirs []string
+// kubepodsCgroups returns the cgroup directories of kubelet's cgroupfs
+// layout, in every hierarchy: on a Kubernetes node, a real kubelet's.
+func kubepodsCgroups() map[string]bool {
+	dirs := map[string]bool{}
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	for _, root := range roots {
 		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
-				dirs = append(dirs, path)
+				dirs[path] = true
 			}
 			return nil
 		})
-		slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
-		for _, d := range dirs {
-			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("cleanup: %v", err)
-			}
+	}
+	return dirs
+}
+
+// removeNewCgroups removes the cgroup directories the test's pods made
+// (their pod cgroups, and kubepods and its QoS classes where they were not
+// there before), all empty once the pods are gone, deepest first.
+func removeNewCgroups(t *testing.T, before map[string]bool) {
+	var made []string
+	for d := range kubepodsCgroups() {
+		if !before[d] {
+			made = append(made, d)
+		}
+	}
+	slices.SortFunc(made, func(a, b string) int { return len(b) - len(a) })
+	for _, d := range made {
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cleanup: %v", err)
 		}
 	}
 }
@@ -426,7 +434,7 @@ func (c *containerd) cleanup(t *testing.T) {
 
 // importImage imports a one-layer image of rootfs, named ref, with
 // entrypoint, from a docker-save archive: no registry.
-func (c *containerd) importImage(t *testing.T, ref, rootfs string, entrypoint ...string) {
+func (c *containerd) importImage(t *testing.T, ref, rootfs, user string, entrypoint ...string) {
 	t.Helper()
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
@@ -439,7 +447,7 @@ func (c *containerd) importImage(t *testing.T, ref, rootfs string, entrypoint ..
 	diffID := fmt.Sprintf("sha256:%x", sha256.Sum256(layer.Bytes()))
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH, "os": "linux",
-		"config": map[string]any{"Entrypoint": entrypoint},
+		"config": map[string]any{"Entrypoint": entrypoint, "User": user},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 	})
 	if err != nil {
@@ -651,32 +659,155 @@ func randomByte(t *testing.T) int {
 	return int(b[0])
 }
 
-// scrapeExporterUntil scrapes the exporter until cond accepts a scrape,
-// and returns that scrape.
-func scrapeExporterUntil(t *testing.T, e *exporterProcess, url string, cond func(map[string]*dto.MetricFamily) error) map[string]*dto.MetricFamily {
+// exporterRootfs is the root filesystem of the image the Dockerfile makes:
+// the two static binaries in /bin.
+func exporterRootfs(t *testing.T) string {
+	t.Helper()
+	_, contextDir := buildImageContext(t)
+	rootfs := t.TempDir()
+	if err := os.Mkdir(filepath.Join(rootfs, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, bin := range []string{"container_vnic_exporter", "psnic"} {
+		if err := os.Rename(filepath.Join(contextDir, ".build", "linux-"+runtime.GOARCH, bin), filepath.Join(rootfs, "bin", bin)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rootfs
+}
+
+// exporterCRIImage is the exporter's image: the binaries the Dockerfile
+// copies, as the Dockerfile lays them out, imported into containerd.
+const exporterCRIImage = "localhost/container_vnic_exporter:cri-test"
+
+// criExporter is the exporter running in a pod as
+// examples/kubernetes/daemonset.yaml runs it.
+type criExporter struct {
+	c   *containerd
+	id  string // the exporter's container
+	url string
+}
+
+// runExporterPod runs the exporter in a pod with the DaemonSet's settings,
+// in the CRI's terms: the node's network and PID namespaces, the node's
+// /proc read-only at /host/proc, user 0 with every capability dropped but
+// SYS_PTRACE, NET_ADMIN and NET_BROADCAST, no_new_privs
+// (allowPrivilegeEscalation: false), a read-only root filesystem and the
+// runtime's default seccomp profile, in a Burstable pod's cgroup (requests
+// below limits). It listens on loopback, not on the DaemonSet's :10054,
+// which is not the test's to take.
+func (c *containerd) runExporterPod(t *testing.T) *criExporter {
+	t.Helper()
+	uid := newUUID(t)
+	const name = "cvx-exporter"
+	if err := os.MkdirAll(filepath.Join(c.dir, "logs", name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const nodeNamespace = 2 // runtime.v1.NamespaceMode NODE
+	podConfig := filepath.Join(c.dir, name+".json")
+	writeJSON(t, podConfig, map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": "monitoring", "uid": uid, "attempt": 0},
+		"log_directory": filepath.Join(c.dir, "logs", name),
+		"linux": map[string]any{
+			"cgroup_parent": "/kubepods/burstable/pod" + uid,
+			"security_context": map[string]any{
+				"namespace_options": map[string]any{"network": nodeNamespace, "pid": nodeNamespace},
+			},
+		},
+	})
+	podID := c.crictl(t, "runp", podConfig)
+
+	addr := freeLoopbackAddr(t)
+	config := filepath.Join(c.dir, name+"-container.json")
+	writeJSON(t, config, map[string]any{
+		"metadata": map[string]any{"name": "container-vnic-exporter"},
+		"image":    map[string]any{"image": exporterCRIImage},
+		"args":     []string{"--path.procfs=/host/proc", "--web.listen-address=" + addr, "--collector.container-identity"},
+		"mounts":   []map[string]any{{"container_path": "/host/proc", "host_path": "/proc", "readonly": true}},
+		"log_path": "exporter.log",
+		"linux": map[string]any{
+			"security_context": map[string]any{
+				"run_as_user":     map[string]any{"value": 0},
+				"run_as_group":    map[string]any{"value": 0},
+				"privileged":      false,
+				"no_new_privs":    true,
+				"readonly_rootfs": true,
+				"seccomp":         map[string]any{"profile_type": 0}, // RuntimeDefault
+				"capabilities": map[string]any{
+					"drop_capabilities": []string{"ALL"},
+					"add_capabilities":  []string{"SYS_PTRACE", "NET_ADMIN", "NET_BROADCAST"},
+				},
+			},
+		},
+	})
+	e := &criExporter{c: c, id: c.crictl(t, "create", podID, config, podConfig), url: "http://" + addr + "/metrics"}
+	c.crictl(t, "start", e.id)
+	t.Cleanup(func() {
+		if t.Failed() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, _ := c.command(ctx, "crictl", "logs", e.id).CombinedOutput()
+			t.Logf("exporter log:\n%s", out)
+		}
+	})
+
+	// The kernel's view of the exporter's process: what the DaemonSet asks.
+	var inspect struct {
+		Info struct {
+			PID int `json:"pid"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal([]byte(c.crictl(t, "inspect", "-o", "json", e.id)), &inspect); err != nil {
+		t.Fatalf("crictl inspect %s: %v", e.id, err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", inspect.Info.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"Uid": "0\t0\t0\t0", "Gid": "0\t0\t0\t0",
+		"CapEff": fmt.Sprintf("%016x", capSysPtrace|capNetAdmin|capNetBroadcast),
+		"CapPrm": fmt.Sprintf("%016x", capSysPtrace|capNetAdmin|capNetBroadcast),
+		"CapAmb": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2",
+	}
+	seen := 0
+	for _, line := range strings.Split(string(status), "\n") {
+		key, value, _ := strings.Cut(line, ":")
+		if w, ok := want[key]; ok {
+			seen++
+			if strings.TrimSpace(value) != w {
+				t.Errorf("exporter process %d: %s %q, want %q", inspect.Info.PID, key, strings.TrimSpace(value), w)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("exporter process %d: %d of the fields %v in its status", inspect.Info.PID, seen, want)
+	}
+	if netnsInode(t, inspect.Info.PID) != netnsInode(t, os.Getpid()) {
+		t.Errorf("exporter process %d is not in the node's network namespace", inspect.Info.PID)
+	}
+	return e
+}
+
+// scrapeUntil scrapes the exporter until cond accepts a scrape, and
+// returns that scrape. It fails at once if the exporter's container stops.
+func (e *criExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.MetricFamily) error) map[string]*dto.MetricFamily {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	var last error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		families, err := scrapeFamilies(client, url)
+		families, err := scrapeFamilies(client, e.url)
 		if err == nil {
-			err = cond(families)
-		}
-		if err == nil {
-			return families
+			if last = cond(families); last == nil {
+				return families
+			}
+			continue
 		}
 		last = err
+		if state := e.c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", e.id); state != "CONTAINER_RUNNING" {
+			t.Fatalf("exporter container is %s after %v", state, err)
+		}
 	}
 	t.Fatalf("exporter: %v", last)
 	return nil
-}
-
-// psnicBinary builds psnic for one test.
-func psnicBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "psnic")
-	if out, err := exec.Command("go", "build", "-o", bin, "../psnic").CombinedOutput(); err != nil {
-		t.Fatalf("go build psnic: %v: %s", err, out)
-	}
-	return bin
 }

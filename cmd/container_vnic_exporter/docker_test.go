@@ -53,6 +53,32 @@ func TestDocker(t *testing.T) {
 	joined := d.startSleeper(t, sleeperImage, "cvx-joined", []string{"--network", "container:" + bridge.id}, "eth0")
 	host := d.startSleeper(t, sleeperImage, "cvx-host", []string{"--network", "host"})
 
+	// Each host veth is on the bridge of its network: the default bridge's
+	// (docker0), br-<id> for a user network.
+	userBridge := func(network string) string {
+		return "br-" + d.run(t, "network", "inspect", "-f", "{{.Id}}", network)[:12]
+	}
+	for _, want := range []struct {
+		c      *dockerContainer
+		ifname string
+		bridge string
+	}{
+		{bridge, "eth0", d.defaultBridge},
+		{user, "eth0", userBridge("cvx-user-a")},
+		{two, "eth0", userBridge("cvx-user-a")},
+		{two, "eth1", userBridge("cvx-user-b")},
+	} {
+		for _, s := range want.c.want {
+			if s.ContainerIfname != want.ifname {
+				continue
+			}
+			master, err := os.Readlink(filepath.Join("/sys/class/net", s.HostIfname, "master"))
+			if err != nil || filepath.Base(master) != want.bridge {
+				t.Fatalf("%s %s: host veth %s is on bridge %q (%v), want %s", want.c.name, want.ifname, s.HostIfname, master, err, want.bridge)
+			}
+		}
+	}
+
 	hostNetns := netnsInode(t, os.Getpid())
 	if host.netns != hostNetns {
 		t.Fatalf("cvx-host (--network host) is in netns %d, not the host's (%d)", host.netns, hostNetns)
@@ -184,6 +210,20 @@ func TestDocker(t *testing.T) {
 		}
 	})
 
+	// Docker's user 0 is no shortcut past CAP_SYS_PTRACE: the containers'
+	// processes (root too, with capabilities the exporter lacks) refuse
+	// their /proc/PID/ns/net, so no namespace of theirs is seen.
+	t.Run("user 0 without SYS_PTRACE", func(t *testing.T) {
+		e := runImageExporter(t, d, exporterImage, "cvx-exporter-no-ptrace", "0", capNetAdmin|capNetBroadcast)
+		families := e.scrapeUntil(t, noSeriesFor(sleepers))
+		if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "permission_denied"); !ok || v < float64(len(all)-1) {
+			t.Errorf("container_vnic_processes_skipped{cause=\"permission_denied\"} = %v (present %v), want at least %d (the sleepers not on the host's network)", v, ok, len(all)-1)
+		}
+		if missing := missingLogged(e.logs(t)); !strings.Contains(missing, "CAP_SYS_PTRACE") {
+			t.Errorf("exporter warns that %q are missing, want CAP_SYS_PTRACE among them", missing)
+		}
+	})
+
 	// The series follow Docker: a network disconnected, a container
 	// removed.
 	t.Run("changes", func(t *testing.T) {
@@ -241,6 +281,9 @@ type dockerDaemon struct {
 	cli    string // the docker CLI of the daemon's own package
 	socket string
 	env    []string
+	// defaultBridge backs Docker's default network: docker0, unless
+	// another Docker on the host has it.
+	defaultBridge string
 	// containers the test started, whose namespace files must be gone
 	// after cleanup.
 	containers []*dockerContainer
@@ -270,7 +313,19 @@ func startDockerd(t *testing.T) *dockerDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A docker0 already there is another Docker's: leave it alone, and give
+	// the test's daemon a bridge of its own.
 	hadDocker0 := linkExists("docker0")
+	d.defaultBridge = "docker0"
+	if hadDocker0 {
+		d.defaultBridge = "cvxdk" + netnstest.Suffix()
+		netnstest.IP(t, "link", "add", d.defaultBridge, "type", "bridge")
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "link", "del", d.defaultBridge).CombinedOutput(); err != nil {
+				t.Errorf("cleanup: ip link del %s: %v: %s", d.defaultBridge, err, out)
+			}
+		})
+	}
 	removeHostDirs := newHostDirs("/run/containerd")
 	cgroupsBefore, _ := filepath.Glob("/sys/fs/cgroup/*/docker")
 
@@ -285,6 +340,9 @@ func startDockerd(t *testing.T) *dockerDaemon {
 		"--host", "unix://"+d.socket,
 		"--storage-driver", "vfs",
 		"--iptables=false", "--ip6tables=false", "--ip-forward=false")
+	if hadDocker0 {
+		cmd.Args = append(cmd.Args, "--bridge", d.defaultBridge)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		log.Close()

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/collector"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
@@ -32,7 +33,22 @@ import (
 const exporterName = "container_vnic_exporter"
 
 func main() {
+	stampVersion()
 	os.Exit(run())
+}
+
+// stampVersion hands the build facts to prometheus/common/version (for
+// --version, the log and build_info), keeping what -ldflags set there.
+func stampVersion() {
+	b := containervnicexporter.Info()
+	for _, v := range []struct{ dst *string; src string }{
+		{&version.Version, b.Version}, {&version.Revision, b.Revision}, {&version.Branch, b.Branch},
+		{&version.BuildUser, b.BuildUser}, {&version.BuildDate, b.BuildDate},
+	} {
+		if *v.dst == "" {
+			*v.dst = v.src
+		}
+	}
 }
 
 func run() int {
@@ -63,6 +79,8 @@ func run() int {
 	flag.AddFlags(kingpin.CommandLine, logConfig)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
+	// --help and --version answer on stdout, as node_exporter's do; errors stay on stderr.
+	kingpin.CommandLine.UsageWriter(os.Stdout)
 	kingpin.Parse()
 	logger := promslog.New(logConfig)
 
@@ -97,6 +115,8 @@ func run() int {
 			Description: "Which host-side virtual NIC belongs to which container",
 			Version:     version.Info(),
 			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+			// The toolkit links /debug/pprof/*, which this exporter does not serve.
+			Profiling: "false",
 		})
 		if err != nil {
 			logger.Error("cannot build landing page", "err", err)

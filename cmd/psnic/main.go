@@ -10,10 +10,9 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/alecthomas/kingpin/v2"
-	"github.com/prometheus/common/version"
-
+	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
 )
@@ -50,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "watch" {
 		return runWatch(args[1:], stdout, stderr)
 	}
-	app := kingpin.New("psnic", helpExitText)
+	app := cli.New("psnic", helpExitText)
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	var (
@@ -59,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		procfs   = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
 		pidsText = app.Arg("pid", "Process IDs.").Strings()
 	)
-	app.Version(version.Print("psnic"))
+	app.Version(func() string { return containervnicexporter.Print("psnic") })
 	if code, done := parse(app, args, stderr); done {
 		return code
 	}
@@ -130,19 +129,16 @@ func newFailed(err error) int {
 
 // parse parses args with app. done is true when the command must end now,
 // with code: a usage error, or --help or --version answered.
-func parse(app *kingpin.Application, args []string, stderr io.Writer) (code int, done bool) {
+func parse(app *cli.App, args []string, stderr io.Writer) (code int, done bool) {
 	app.HelpFlag.Short('h')
-	exited := -1
-	app.Terminate(func(code int) { // --help, --version: no os.Exit in tests
-		if exited < 0 {
-			exited = code
-		}
-	})
-	if _, err := app.Parse(args); err != nil {
+	switch err := app.Parse(args); {
+	case errors.Is(err, cli.ErrExit):
+		return exitOK, true
+	case err != nil:
 		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", app.Name, err, app.Name)
 		return exitUsage, true
 	}
-	return exited, exited >= 0
+	return exitOK, false
 }
 
 // parsePIDs checks every argument is a PID; repeated PIDs are resolved once.

@@ -13,9 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
-
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
 )
@@ -80,7 +79,7 @@ func splitExec(args []string) (rest []string, cmd string, cmdArgs []string, foun
 }
 
 func runWatch(args []string, stdout, stderr io.Writer) int {
-	app := kingpin.New("psnic watch", watchHelp)
+	app := cli.New("psnic watch", watchHelp)
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	args, execCmd, execArgs, withExec := splitExec(args)

@@ -87,7 +87,7 @@ func benchResolver(b *testing.B, opts Options) *Resolver {
 }
 
 // BenchmarkMachine resolves whatever this machine runs, without making
-// namespaces: run it beside ../shared/bench/fixture.sh to profile at scale.
+// namespaces: run it beside bench/fixture.sh to profile at scale.
 func BenchmarkMachine(b *testing.B) {
 	netnstest.RequireRoot(b)
 	b.Run("walk", func(b *testing.B) {
