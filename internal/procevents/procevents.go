@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -46,10 +45,12 @@ const (
 	procEventHeader = 16 // what, cpu, timestamp_ns
 )
 
-// Conn is a subscription to process events.
+// Conn is a subscription to process events. Its socket is read by Drain,
+// on the caller's schedule, and is kept out of the runtime's poller: that
+// poller is edge-triggered, and every datagram (a busy host sends
+// thousands a second) would wake a thread, even with no reader waiting.
 type Conn struct {
 	fd    int
-	f     *os.File // fd in the runtime's poller
 	buf   []byte
 	close sync.Once
 	err   error
@@ -89,7 +90,7 @@ func Listen(rcvbuf int) (*Conn, error) {
 			return fail("subscribing (needs CAP_NET_ADMIN)", err)
 		}
 	}
-	return &Conn{fd: fd, f: os.NewFile(uintptr(fd), "process events"), buf: make([]byte, 1<<16)}, nil
+	return &Conn{fd: fd, buf: make([]byte, 1<<16)}, nil
 }
 
 // subscription is the PROC_CN_MCAST_LISTEN message with an event filter.
@@ -119,11 +120,11 @@ func control(op uint32, types Type) []byte {
 }
 
 // Close ends the subscription (kernels before 6.6 count listeners until
-// told) and closes the socket; a Read waiting on it returns.
+// told) and closes the socket. It must not run during a Drain.
 func (c *Conn) Close() error {
 	c.close.Do(func() { // once: the descriptor's number may be reused after
 		_ = unix.Sendto(c.fd, control(mcastIgnore, 0), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-		c.err = c.f.Close()
+		c.err = unix.Close(c.fd)
 	})
 	return c.err
 }
@@ -131,23 +132,11 @@ func (c *Conn) Close() error {
 // ErrOverflow is returned by Read when the kernel dropped events (ENOBUFS).
 var ErrOverflow = errors.New("process events lost (socket overflow)")
 
-// Read waits for events and hands every queued one to f. It returns
-// ErrOverflow after the batch when some were lost; the subscription stays.
-func (c *Conn) Read(f func(Event)) error {
-	rc, err := c.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var result error
-	err = rc.Read(func(fd uintptr) bool {
-		var got bool
-		got, result = c.drain(f)
-		return got || result != nil
-	})
-	if err != nil {
-		return err
-	}
-	return result
+// Drain hands f every event queued now, without waiting. It returns
+// ErrOverflow when some were lost (the subscription stays).
+func (c *Conn) Drain(f func(Event)) error {
+	_, err := c.drain(f)
+	return err
 }
 
 func (c *Conn) drain(f func(Event)) (got bool, err error) {

@@ -2,6 +2,7 @@ package procevents
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -102,9 +103,8 @@ func TestListenersSideBySide(t *testing.T) {
 	_ = cmd.Wait()
 	for i, c := range conns {
 		seen := map[Type]bool{}
-		deadline := time.AfterFunc(10*time.Second, func() { c.Close() })
-		for !seen[Exec] || !seen[Exit] {
-			err := c.Read(func(e Event) {
+		netnstest.Eventually(t, 10*time.Second, fmt.Sprintf("listener %d to see the exec and exit of %d", i, pid), func() bool {
+			err := c.Drain(func(e Event) {
 				if e.TGID == pid && e.PID == pid {
 					seen[e.Type] = true
 				}
@@ -112,8 +112,8 @@ func TestListenersSideBySide(t *testing.T) {
 			if err != nil && err != ErrOverflow {
 				t.Fatalf("listener %d: %v (seen %v)", i, err, seen)
 			}
-		}
-		deadline.Stop()
+			return seen[Exec] && seen[Exit]
+		})
 	}
 }
 

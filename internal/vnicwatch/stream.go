@@ -87,17 +87,12 @@ func (s *Stream) Close() error {
 	return s.notes.Close()
 }
 
-// procBatchDelay is the least time between two batches of process events.
+// procBatchDelay is how often process events are read.
 const procBatchDelay = 50 * time.Millisecond
 
 type noteBatch struct {
 	notes []vnic.Notification
 	err   error
-}
-
-type procBatch struct {
-	events []procevents.Event
-	err    error
 }
 
 // Run emits a Present change for every vNIC, then the changes as they
@@ -121,30 +116,14 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 			}
 		}
 	}()
-	procs := make(chan procBatch)
+	// Process events are read on a ticker, not when they arrive: a busy
+	// host sends thousands a second, and a wakeup per event would cost more
+	// than the events do; a process joining a namespace may wait this long.
+	var procTick <-chan time.Time
 	if s.procs != nil {
-		go func() {
-			for {
-				var b procBatch
-				b.err = s.procs.Read(func(e procevents.Event) { b.events = append(b.events, e) })
-				select {
-				case procs <- b:
-				case <-ctx.Done():
-					return
-				}
-				if b.err != nil && !errors.Is(b.err, procevents.ErrOverflow) {
-					return
-				}
-				// Hand process events over in batches: on a busy host a
-				// wakeup per event would cost more than the events do, and
-				// a process joining a namespace may wait this long.
-				select {
-				case <-time.After(procBatchDelay):
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+		t := time.NewTicker(procBatchDelay)
+		defer t.Stop()
+		procTick = t.C
 	}
 
 	e := s.engine
@@ -170,14 +149,11 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 				e.notification(n)
 			}
 			full = b.err != nil
-		case b := <-procs:
-			for _, ev := range b.events {
-				e.process(ev)
-			}
-			if b.err != nil {
-				s.opts.Report(fmt.Errorf("process events: %w (resolving everything again)", b.err))
-				if !errors.Is(b.err, procevents.ErrOverflow) {
-					procs = nil // closed: the resync interval is the backstop
+		case <-procTick:
+			if err := s.procs.Drain(e.process); err != nil {
+				s.opts.Report(fmt.Errorf("process events: %w (resolving everything again)", err))
+				if !errors.Is(err, procevents.ErrOverflow) {
+					procTick = nil // broken: the resync interval is the backstop
 				}
 				full = true
 			}
