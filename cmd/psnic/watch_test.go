@@ -411,6 +411,7 @@ func TestWatchSideBySide(t *testing.T) {
 		pid := c.Spawn()
 		for i, w := range ws {
 			w.expect(t, "added", "eth0", host, pid)
+			t.Logf("round %d: watcher %d: added after %v", round, i, time.Since(start))
 			if d := time.Since(start); d > 200*time.Millisecond {
 				t.Errorf("round %d: watcher %d reported the process after %v, want within 200 ms", round, i, d)
 			}

@@ -12,7 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,20 +40,33 @@ const (
 	cnIdxProc       = 1
 	cnValProc       = 1
 	mcastListen     = 1
+	mcastIgnore     = 2
 	cnMsgLen        = 20 // struct cn_msg without data
 	procEventHeader = 16 // what, cpu, timestamp_ns
 )
 
-// Conn is a subscription to process events.
+// Conn is a subscription to process events. Its socket is read by Drain,
+// on the caller's schedule, and is kept out of the runtime's poller: that
+// poller is edge-triggered, and every datagram (a busy host sends
+// thousands a second) would wake a thread, even with no reader waiting.
 type Conn struct {
-	fd  int
-	f   *os.File // fd in the runtime's poller
-	buf []byte
+	fd    int
+	buf   []byte
+	close sync.Once
+	err   error
 }
 
-// Listen subscribes to fork, exec and exit events. It needs CAP_NET_ADMIN
-// in the initial network namespace.
-func Listen() (*Conn, error) {
+// DefaultBuffer is the receive buffer Listen asks for when given 0: room
+// for a burst of thousands of short-lived processes between two reads.
+const DefaultBuffer = 4 << 20
+
+// Listen subscribes to fork, exec and exit events, with a receive buffer of
+// rcvbuf bytes (DefaultBuffer when 0). It needs CAP_NET_ADMIN in the
+// initial network namespace.
+func Listen(rcvbuf int) (*Conn, error) {
+	if rcvbuf == 0 {
+		rcvbuf = DefaultBuffer
+	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_CONNECTOR)
 	if err != nil {
 		return nil, fmt.Errorf("process events socket: %w", err)
@@ -65,23 +78,32 @@ func Listen() (*Conn, error) {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: cnIdxProc}); err != nil {
 		return fail("bind", err)
 	}
-	// A burst of short-lived processes must not overflow a busy reader.
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
 	}
 	// To the kernel only (port 0, no group): sent to the group, it would
-	// reach every other listener too.
-	if err := unix.Sendto(fd, subscription(Fork|Exec|Exit), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fail("subscribing (needs CAP_NET_ADMIN)", err)
+	// reach every other listener too. First the plain subscription, which
+	// every kernel takes, then the one with an event filter (struct
+	// proc_input, 6.6+; older kernels ignore a message of that size).
+	for _, msg := range [][]byte{control(mcastListen, 0), control(mcastListen, Fork|Exec|Exit)} {
+		if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return fail("subscribing (needs CAP_NET_ADMIN)", err)
+		}
 	}
-	return &Conn{fd: fd, f: os.NewFile(uintptr(fd), "process events"), buf: make([]byte, 1<<16)}, nil
+	return &Conn{fd: fd, buf: make([]byte, 1<<16)}, nil
 }
 
-// subscription is the PROC_CN_MCAST_LISTEN message with an event filter
-// (struct proc_input; kernels before 6.6 read only its first field and send
-// every event type).
-func subscription(types Type) []byte {
-	const dataLen = 8
+// subscription is the PROC_CN_MCAST_LISTEN message with an event filter.
+func subscription(types Type) []byte { return control(mcastListen, types) }
+
+// control is a PROC_CN_MCAST_LISTEN or _IGNORE message: with types, a
+// struct proc_input (operation and event filter); without, the operation
+// alone.
+func control(op uint32, types Type) []byte {
+	dataLen := 4
+	if types != 0 {
+		dataLen = 8
+	}
 	b := make([]byte, unix.NLMSG_HDRLEN+cnMsgLen+dataLen)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:], uint32(len(b)))
@@ -89,35 +111,32 @@ func subscription(types Type) []byte {
 	c := b[unix.NLMSG_HDRLEN:]
 	ne.PutUint32(c[0:], cnIdxProc)
 	ne.PutUint32(c[4:], cnValProc)
-	ne.PutUint16(c[16:], dataLen)
-	ne.PutUint32(c[cnMsgLen:], mcastListen)
-	ne.PutUint32(c[cnMsgLen+4:], uint32(types))
+	ne.PutUint16(c[16:], uint16(dataLen))
+	ne.PutUint32(c[cnMsgLen:], op)
+	if types != 0 {
+		ne.PutUint32(c[cnMsgLen+4:], uint32(types))
+	}
 	return b
 }
 
-// Close ends the subscription; a Read waiting on it returns.
-func (c *Conn) Close() error { return c.f.Close() }
+// Close ends the subscription (kernels before 6.6 count listeners until
+// told) and closes the socket. It must not run during a Drain.
+func (c *Conn) Close() error {
+	c.close.Do(func() { // once: the descriptor's number may be reused after
+		_ = unix.Sendto(c.fd, control(mcastIgnore, 0), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		c.err = unix.Close(c.fd)
+	})
+	return c.err
+}
 
 // ErrOverflow is returned by Read when the kernel dropped events (ENOBUFS).
 var ErrOverflow = errors.New("process events lost (socket overflow)")
 
-// Read waits for events and hands every queued one to f. It returns
-// ErrOverflow after the batch when some were lost; the subscription stays.
-func (c *Conn) Read(f func(Event)) error {
-	rc, err := c.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var result error
-	err = rc.Read(func(fd uintptr) bool {
-		var got bool
-		got, result = c.drain(f)
-		return got || result != nil
-	})
-	if err != nil {
-		return err
-	}
-	return result
+// Drain hands f every event queued now, without waiting. It returns
+// ErrOverflow when some were lost (the subscription stays).
+func (c *Conn) Drain(f func(Event)) error {
+	_, err := c.drain(f)
+	return err
 }
 
 func (c *Conn) drain(f func(Event)) (got bool, err error) {

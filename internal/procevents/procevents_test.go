@@ -2,7 +2,10 @@ package procevents
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
 	"os/exec"
+	"runtime"
 	"reflect"
 	"testing"
 	"time"
@@ -73,7 +76,7 @@ func TestListenersSideBySide(t *testing.T) {
 	netnstest.RequireRoot(t)
 	var conns []*Conn
 	for i := 0; i < 3; i++ {
-		c, err := Listen()
+		c, err := Listen(0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,9 +103,8 @@ func TestListenersSideBySide(t *testing.T) {
 	_ = cmd.Wait()
 	for i, c := range conns {
 		seen := map[Type]bool{}
-		deadline := time.AfterFunc(10*time.Second, func() { c.Close() })
-		for !seen[Exec] || !seen[Exit] {
-			err := c.Read(func(e Event) {
+		netnstest.Eventually(t, 10*time.Second, fmt.Sprintf("listener %d to see the exec and exit of %d", i, pid), func() bool {
+			err := c.Drain(func(e Event) {
 				if e.TGID == pid && e.PID == pid {
 					seen[e.Type] = true
 				}
@@ -110,7 +112,59 @@ func TestListenersSideBySide(t *testing.T) {
 			if err != nil && err != ErrOverflow {
 				t.Fatalf("listener %d: %v (seen %v)", i, err, seen)
 			}
+			return seen[Exec] && seen[Exit]
+		})
+	}
+}
+
+// The kernel sends only the subscribed types: a comm change (which it
+// reports as PROC_EVENT_COMM to unfiltered listeners) does not reach us.
+func TestKernelFilter(t *testing.T) {
+	netnstest.RequireRoot(t)
+	c, err := Listen(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	runtimeLockedRename(t)
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Wait()
+	ne := binary.NativeEndian
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		n, _, err := unix.Recvfrom(c.fd, c.buf, unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN {
+			time.Sleep(5 * time.Millisecond)
+			continue
 		}
-		deadline.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := c.buf[:n]
+		if len(b) < unix.NLMSG_HDRLEN+cnMsgLen+procEventHeader+8 {
+			continue
+		}
+		ev := b[unix.NLMSG_HDRLEN+cnMsgLen:]
+		typ := Type(ne.Uint32(ev))
+		if typ != Fork && typ != Exec && typ != Exit && typ != 0 {
+			t.Fatalf("event of type %#x delivered despite the filter", uint32(typ))
+		}
+		if typ == Exit && int(ne.Uint32(ev[procEventHeader:])) == pid {
+			return
+		}
+	}
+	t.Fatal("no exit event for the process within 10 s")
+}
+
+// runtimeLockedRename renames this test's thread (a comm change event).
+func runtimeLockedRename(t *testing.T) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := os.WriteFile("/proc/thread-self/comm", []byte("cvfilter"), 0); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -202,10 +202,13 @@ func (e *engine) notification(nf vnic.Notification) {
 		}
 	case unix.RTM_DELNSID:
 		// Only the host's deletions are ours: another namespace numbers
-		// namespaces its own way.
+		// namespaces its own way. Even so the namespace is asked, not
+		// dropped: the id may have gone to a new namespace, which a
+		// process event attached, before this deletion was read.
 		if host {
 			if n := e.byNSID[nf.NSID]; n != nil {
-				e.drop(n)
+				delete(e.byNSID, nf.NSID)
+				e.mark(n)
 			}
 		}
 	}

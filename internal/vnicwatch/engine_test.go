@@ -206,10 +206,23 @@ func TestEngineEvents(t *testing.T) {
 				e.notification(vnic.Notification{Type: unix.RTM_DELNSID, From: 2, NSID: 1})
 				e.flush()
 			}, nil, map[string]int{}},
-			{"RTM_DELNSID from the host", nil, func(e *engine) {
+			{"RTM_DELNSID from the host", func(f *fake) { delete(f.procs, 1000) }, func(e *engine) {
 				e.notification(vnic.Notification{Type: unix.RTM_DELNSID, From: hostNSID, NSID: 1})
 				e.flush()
-			}, []string{"removed ha"}, map[string]int{}},
+			}, []string{"removed ha"}, map[string]int{"namespace": 1}},
+			// An id deleted, then given to a namespace a process event
+			// attached before the deletion was read: that one stays.
+			{"RTM_DELNSID of an id given again", func(f *fake) {
+				f.procs[4000] = 9000
+				f.nsid[9000] = 1 // namespace 100, id 1, is gone (its exit is not read yet)
+				f.vnics[9000] = []vnic.VNIC{veth(2, "eth0", "new", 900)}
+				delete(f.procs, 1000)
+			}, func(e *engine) {
+				e.process(procevents.Event{Type: procevents.Exec, PID: 4000, TGID: 4000})
+				e.flush()
+				e.notification(vnic.Notification{Type: unix.RTM_DELNSID, From: hostNSID, NSID: 1})
+				e.flush()
+			}, []string{"added new"}, map[string]int{"readlink": 1, "namespace": 2}},
 			{"the last process exits", nil,
 				func(e *engine) { e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000}) },
 				[]string{"removed ha"}, map[string]int{}},

@@ -19,6 +19,9 @@ type Options struct {
 	// EventBuffer is the receive buffer of the notification socket, bytes
 	// (vnic.DefaultEventBuffer when 0).
 	EventBuffer int
+	// ProcEventBuffer is the receive buffer of the process events socket,
+	// bytes (procevents.DefaultBuffer when 0).
+	ProcEventBuffer int
 	// Identity joins a namespace's process with its container; a Lookup
 	// on the resolver's procfs when nil.
 	Identity *cgroupid.Lookup
@@ -68,7 +71,7 @@ func New(r *vnic.Resolver, opts Options) (*Stream, error) {
 		return nil, err
 	}
 	s := &Stream{r: r, opts: opts, notes: notes}
-	s.procs, err = procevents.Listen()
+	s.procs, err = procevents.Listen(opts.ProcEventBuffer)
 	if err != nil {
 		opts.Report(fmt.Errorf("%w (processes joining a namespace after its links are seen at the next resync)", err))
 	}
@@ -84,17 +87,12 @@ func (s *Stream) Close() error {
 	return s.notes.Close()
 }
 
-// procBatchDelay is the least time between two batches of process events.
+// procBatchDelay is how often process events are read.
 const procBatchDelay = 50 * time.Millisecond
 
 type noteBatch struct {
 	notes []vnic.Notification
 	err   error
-}
-
-type procBatch struct {
-	events []procevents.Event
-	err    error
 }
 
 // Run emits a Present change for every vNIC, then the changes as they
@@ -118,30 +116,14 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 			}
 		}
 	}()
-	procs := make(chan procBatch)
+	// Process events are read on a ticker, not when they arrive: a busy
+	// host sends thousands a second, and a wakeup per event would cost more
+	// than the events do; a process joining a namespace may wait this long.
+	var procTick <-chan time.Time
 	if s.procs != nil {
-		go func() {
-			for {
-				var b procBatch
-				b.err = s.procs.Read(func(e procevents.Event) { b.events = append(b.events, e) })
-				select {
-				case procs <- b:
-				case <-ctx.Done():
-					return
-				}
-				if b.err != nil && !errors.Is(b.err, procevents.ErrOverflow) {
-					return
-				}
-				// Hand process events over in batches: on a busy host a
-				// wakeup per event would cost more than the events do, and
-				// a process joining a namespace may wait this long.
-				select {
-				case <-time.After(procBatchDelay):
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+		t := time.NewTicker(procBatchDelay)
+		defer t.Stop()
+		procTick = t.C
 	}
 
 	e := s.engine
@@ -167,14 +149,11 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 				e.notification(n)
 			}
 			full = b.err != nil
-		case b := <-procs:
-			for _, ev := range b.events {
-				e.process(ev)
-			}
-			if b.err != nil {
-				s.opts.Report(fmt.Errorf("process events: %w (resolving everything again)", b.err))
-				if !errors.Is(b.err, procevents.ErrOverflow) {
-					procs = nil // closed: the resync interval is the backstop
+		case <-procTick:
+			if err := s.procs.Drain(e.process); err != nil {
+				s.opts.Report(fmt.Errorf("process events: %w (resolving everything again)", err))
+				if !errors.Is(err, procevents.ErrOverflow) {
+					procTick = nil // broken: the resync interval is the backstop
 				}
 				full = true
 			}

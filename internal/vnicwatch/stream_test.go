@@ -1,0 +1,96 @@
+package vnicwatch
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+	"github.com/container-vnic/container_vnic_exporter/internal/procevents"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
+)
+
+// Process events lost to a full socket (ENOBUFS) are reported, everything
+// is resolved again, and the stream goes on: a process joining a namespace
+// whose veth already exists still brings its line.
+func TestStreamSurvivesLostProcessEvents(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cvl" + netnstest.Suffix()[:4]
+	sentinel := netnstest.NewNetns(t, "cvls")
+	sentinel.Spawn()
+	sentinel.Veth(prefix+"s", "eth0")
+
+	r, err := vnic.New(vnic.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var mu sync.Mutex
+	var overflows int
+	s, err := New(r, Options{ProcEventBuffer: 1, ResyncInterval: time.Hour, Report: func(err error) {
+		if errors.Is(err, procevents.ErrOverflow) {
+			mu.Lock()
+			overflows++
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	changes := make(chan Change, 100)
+	unblock := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, func(c Change) {
+			if c.HostIfname == prefix+"s" && c.Event == Present {
+				<-unblock // the stream stands still while processes come and go
+			}
+			if strings.HasPrefix(c.HostIfname, prefix) {
+				changes <- c
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	// With the stream held, fifty processes overflow its tiny socket.
+	for i := 0; i < 50; i++ {
+		if err := exec.Command("true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(unblock)
+	netnstest.Eventually(t, 10*time.Second, "the lost process events to be reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return overflows > 0
+	})
+
+	c := netnstest.NewNetns(t, "cvlc")
+	netnstest.IP(t, "link", "add", prefix+"c", "type", "veth", "peer", "name", "eth0", "netns", c.Name)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"c").Run() })
+	pid := c.Spawn()
+	for {
+		select {
+		case ch := <-changes:
+			if ch.HostIfname == prefix+"c" {
+				if ch.Event != Added || ch.PID != pid {
+					t.Fatalf("got %+v, want added with pid %d", ch, pid)
+				}
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no added line for the process's namespace within 10 s")
+		}
+	}
+}
