@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,11 +59,26 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 				series = prom.query(expr)
 				return len(series) > 0, "no series for " + expr
 			})
+			// The traffic panels must also show the traffic the test sent,
+			// at both ends.
+			if strings.HasPrefix(q.panel, "Into the container") || strings.HasPrefix(q.panel, "Out of the container") {
+				prom.poll("traffic on panel "+q.panel+" "+q.refID, func() (bool, string) {
+					for _, s := range prom.query(expr) {
+						if s.Value > 0 {
+							return true, ""
+						}
+					}
+					return false, "every series of " + expr + " is 0"
+				})
+			}
 			var shown []string
 			for _, s := range series {
 				shown = append(shown, labelString(s.Metric)+" "+strconv.FormatFloat(s.Value, 'g', 4, 64))
 			}
 			sort.Strings(shown)
+			if len(shown) > 6 { // a busy host: the test's own are among them
+				shown = append(shown[:6], fmt.Sprintf("and %d more", len(shown)-6))
+			}
 			t.Logf("panel %q %s: %d series: %s", q.panel, q.refID, len(series), strings.Join(shown, "; "))
 		}
 	}
