@@ -252,6 +252,8 @@ func TestAllBlindWithoutPrivileges(t *testing.T) {
 	}
 }
 
+var otherNamespaceRefused = regexp.MustCompile(`^psnic: \d+ namespace\(s\) not resolved: permission_denied$`)
+
 // While three `ip -batch` loops add and delete 50 veth pairs each on the
 // host, every `psnic --all` answers every container and exits 0 (issue
 // 13: 5-13 % of runs exited 1 with no output).
@@ -282,11 +284,27 @@ func TestAllUnderLinkChurn(t *testing.T) {
 				missing = append(missing, strings.TrimSpace(line))
 			}
 		}
-		if code != exitOK || len(missing) > 0 {
+		// Other tests' containers run meanwhile: a namespace caught while
+		// its runtime sets it up (its process not dumpable for a moment)
+		// refuses even root, and --all rightly says so. That is not the
+		// churn's doing; anything else is a lost answer.
+		others := 0
+		for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			if line != "" && !otherNamespaceRefused.MatchString(line) {
+				others = -1
+				break
+			}
+			if line != "" {
+				others++
+			}
+		}
+		if len(missing) > 0 || others < 0 || (code != exitOK) != (others > 0) {
 			lost++
 			if lost <= 5 {
 				t.Errorf("run %d: exit %d, missing %v, stderr %q", runs+1, code, missing, stderr)
 			}
+		} else if others > 0 {
+			t.Logf("run %d: %s", runs+1, strings.TrimSpace(stderr))
 		}
 	}
 	batches := stop()
