@@ -171,7 +171,8 @@ watch_run() {
 }
 watch_report() {
 	echo "\`psnic watch\`: from just before \`ip link add\` to its \`added\` line on stdout; its CPU time while the host"
-	echo "starts 200 short-lived processes a second for 60 s, with no vNIC change (bench/watchlatency):"
+	echo "starts 200 short-lived processes a second (60 s unless BENCH_WATCH_CPU says otherwise), with no vNIC"
+	echo "change (bench/watchlatency):"
 	echo
 	local n line
 	while IFS=$'\t' read -r n line; do echo "    N=$n: $line"; done < <(tail -n +2 "$out/watch.tsv")

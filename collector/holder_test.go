@@ -55,7 +55,10 @@ func startBelow(t *testing.T, nsPath string, below int) int {
 		t.Fatalf("PID %d: too low to force one under it", below)
 	}
 	for try := 0; try < 100; try++ {
-		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(below-2-try%5)), 0); err != nil {
+		// PIDs just under below may be taken (recent processes, a zombie
+		// not yet reaped): the kernel then takes the next free one above,
+		// so start lower on each try.
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(below-2-try)), 0); err != nil {
 			t.Fatalf("ns_last_pid: %v", err)
 		}
 		cmd := exec.Command("nsenter", "--net="+nsPath, "sleep", "3600")

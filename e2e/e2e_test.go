@@ -257,6 +257,10 @@ func TestEndToEnd(t *testing.T) {
 		t.FailNow()
 	}
 
+	// Every panel query of the shipped Grafana dashboard, against this
+	// Prometheus, after the traffic above: each must return data.
+	t.Run("dashboard", func(t *testing.T) { checkDashboards(t, prom.with(t)) })
+
 	// The container of "join" is gone with its namespace and veth. A new
 	// namespace with a new veth replaces it: the join must follow.
 	t.Run("move", func(t *testing.T) {

@@ -84,7 +84,7 @@ func TestCRIPods(t *testing.T) {
 			l := got[0]
 			owner := p.idOfPID[p.lowestPID]
 			if owner == "" {
-				t.Fatalf("%s: lowest PID %d of its netns is none of the pod's (crictl says %v)", p.name, p.lowestPID, p.idOfPID)
+				t.Fatalf("%s: oldest process %d of its netns is none of the pod's (crictl says %v)", p.name, p.lowestPID, p.idOfPID)
 			}
 			// Any CRI runtime makes the cgroupfs layout alike: no runtime.
 			if l["pod_uid"] != p.uid || l["container_id"] != owner || l["runtime"] != "" {
@@ -594,7 +594,10 @@ func (c *containerd) runPod(t *testing.T, name string, containers ...string) *cr
 	}
 	p.idOfPID[p.pid] = p.id
 
-	for _, cname := range containers {
+	for i, cname := range containers {
+		if i > 0 {
+			pidsWrapBelow(t, p.pid)
+		}
 		config := filepath.Join(c.dir, name+"-"+cname+".json")
 		writeJSON(t, config, map[string]any{
 			"metadata": map[string]any{"name": cname},
@@ -623,9 +626,31 @@ func (c *containerd) runPod(t *testing.T, name string, containers ...string) *cr
 			t.Fatalf("%s: process %d is in the pod's netns but is none of crictl's %v", name, pid, p.idOfPID)
 		}
 	}
-	p.lowestPID = lowestPIDIn(t, p.netns)
+	p.lowestPID = oldestPIDIn(t, p.netns)
+	if p.lowestPID != p.pid {
+		t.Fatalf("%s: the oldest process in the pod's netns is %d, not the sandbox's %d", name, p.lowestPID, p.pid)
+	}
 	p.want = p.expectedSeries(t, "eth0")
+	for pid, id := range p.idOfPID {
+		if pid < p.pid {
+			t.Logf("%s: container %.12s has PID %d, below the sandbox's %d", name, id, pid, p.pid)
+		}
+	}
 	return p
+}
+
+// pidsWrapBelow moves the host's next PID well below pid, as PID
+// wrap-around does on a busy host, so that the next container of a pod
+// gets a lower PID than its sandbox (unless pid is too low for that): the
+// pod must still be named by its sandbox, its oldest process.
+func pidsWrapBelow(t *testing.T, pid int) {
+	t.Helper()
+	if pid < 1400 {
+		return
+	}
+	if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1000)), 0); err != nil {
+		t.Fatalf("ns_last_pid: %v", err)
+	}
 }
 
 func writeJSON(t *testing.T, path string, v any) {

@@ -50,6 +50,9 @@ func TestDocker(t *testing.T) {
 	d.run(t, "network", "connect", "cvx-user-b", "cvx-two")
 	two.want = d.checkedSeries(t, two, "eth0", "eth1")
 	none := d.startSleeper(t, sleeperImage, "cvx-none", []string{"--network", "none"})
+	// As after PIDs wrapped: cvx-joined gets a lower PID than cvx-bridge,
+	// whose namespace it joins, yet cvx-bridge stays the oldest process.
+	pidsWrapBelow(t, bridge.pid)
 	joined := d.startSleeper(t, sleeperImage, "cvx-joined", []string{"--network", "container:" + bridge.id}, "eth0")
 	host := d.startSleeper(t, sleeperImage, "cvx-host", []string{"--network", "host"})
 
@@ -85,6 +88,9 @@ func TestDocker(t *testing.T) {
 	}
 	if joined.netns != bridge.netns {
 		t.Fatalf("cvx-joined (--network container:) is in netns %d, not cvx-bridge's (%d)", joined.netns, bridge.netns)
+	}
+	if joined.lowestPID != bridge.pid {
+		t.Fatalf("the oldest process in cvx-bridge's netns is %d, not cvx-bridge's %d (cvx-joined: %d)", joined.lowestPID, bridge.pid, joined.pid)
 	}
 	// The joined container's interfaces are cvx-bridge's: its namespace's
 	// series are counted once, with cvx-bridge.
@@ -553,7 +559,7 @@ func (d *dockerDaemon) startSleeper(t *testing.T, image, name string, runArgs []
 	}
 	d.containers = append(d.containers, c)
 	c.netns = netnsInode(t, c.pid)
-	c.lowestPID = lowestPIDIn(t, c.netns)
+	c.lowestPID = oldestPIDIn(t, c.netns)
 	switch mode := fields[len(fields)-1]; {
 	case mode == "host":
 		return c
@@ -654,6 +660,42 @@ func unmountUnder(t *testing.T, dir string) {
 			t.Errorf("cleanup: umount %s: %v", target, err)
 		}
 	}
+}
+
+// oldestPIDIn returns the PID the exporter must name a namespace by: its
+// oldest process, by start time (field 22 of /proc/PID/stat), the lowest
+// PID among equals. Not the lowest PID: PIDs wrap on a busy machine, and
+// a container's second process can get a lower PID than its first.
+func oldestPIDIn(t *testing.T, netns uint64) int {
+	t.Helper()
+	inodes, _ := scanNetnsLinks(t)
+	best, bestStart := 0, uint64(0)
+	for pid, ino := range inodes {
+		if ino != netns {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The command name, in parentheses, may hold spaces: count
+		// fields from the last ")", which ends field 2.
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) < 20 {
+			t.Fatalf("/proc/%d/stat: %q", pid, b)
+		}
+		start, err := strconv.ParseUint(fields[19], 10, 64)
+		if err != nil {
+			t.Fatalf("/proc/%d/stat: start time %q: %v", pid, fields[19], err)
+		}
+		if best == 0 || start < bestStart || start == bestStart && pid < best {
+			best, bestStart = pid, start
+		}
+	}
+	if best == 0 {
+		t.Fatalf("no process in network namespace %d", netns)
+	}
+	return best
 }
 
 func netnsInode(t *testing.T, pid int) uint64 {

@@ -450,7 +450,7 @@ type sleeperContainer struct {
 	netnsName string // podman's network namespace, under /run/netns
 	// Found without this project's code:
 	netns     uint64       // inode of /proc/PID/ns/net
-	lowestPID int          // the lowest PID in that namespace
+	lowestPID int          // the PID naming that namespace: its lowest here, oldest in docker_test.go and cri_test.go
 	want      []vnicSeries // container_vnic_info series, sorted
 }
 

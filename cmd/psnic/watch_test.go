@@ -211,7 +211,15 @@ func TestWatchSequence(t *testing.T) {
 	})
 	a2 := netnstest.NewNetns(t, "cvwa")
 	pidA2 := a2.Spawn()
-	a2.Veth(prefix+"b", "eth0")
+	// The name may still be taken for a moment after the link stopped
+	// being listed ("File exists" was seen on a loaded host): wait for the
+	// add to go through, not for a guessed delay.
+	netnstest.Eventually(t, 10*time.Second, "the host name "+prefix+"b to be free again", func() bool {
+		return exec.Command("ip", "link", "add", prefix+"b", "type", "veth", "peer", "name", "eth0", "netns", a2.Name).Run() == nil
+	})
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"b").Run() })
+	netnstest.IP(t, "link", "set", prefix+"b", "up")
+	a2.IP("link", "set", "eth0", "up")
 	// (The new namespace may well get the old one's inode: the kernel
 	// reuses them. The "removed" before it, and the new PID, tell them apart.)
 	w.expect(t, "added", "eth0", prefix+"b", pidA2)

@@ -111,7 +111,7 @@ func TestCachedMacvlanFollowsItsParent(t *testing.T) {
 	bait := hostName("cvz")
 	netnstest.IP(t, "link", "add", bait, "index", strconv.Itoa(idx), "type", "veth", "peer", "name", bait+"p")
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bait).Run() })
-	away.IP("link", "set", lower, "netns", "1")
+	away.IP("link", "set", lower, "netns", strconv.Itoa(os.Getpid()))
 	newIdx := netnstest.HostIndex(t, lower)
 	if newIdx == idx {
 		t.Fatalf("%s kept index %d though %s holds it", lower, idx, bait)

@@ -66,3 +66,21 @@ func (r *Resolver) counterPolicy(vnics []VNIC) {
 		vnics[i].ContainerStats, vnics[i].HostStats = nil, nil
 	}
 }
+
+// withHostStats returns a host link lookup whose links carry fresh
+// counters: the cached host links are still true (no link event since),
+// only their counters are old. If the counters cannot be read, host ends
+// are asked for one by one, counters included.
+func (r *Resolver) withHostStats(cached func(int) (link, bool, error)) func(int) (link, bool, error) {
+	stats, err := r.dump.hostStats()
+	if err != nil {
+		return r.nl.linkByIndex
+	}
+	return func(index int) (link, bool, error) {
+		l, ok, err := cached(index)
+		if ok {
+			l.Stats = stats[index] // nil if the link went since: no counters
+		}
+		return l, ok, err
+	}
+}

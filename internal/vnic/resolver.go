@@ -278,7 +278,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		r.cache.prune(found)
 		return snap, nil
 	}
-	if r.cache.host == nil || r.counters {
+	if r.cache.host == nil {
 		hostLinks, err := r.nl.links(noNSID)
 		switch {
 		case err == nil:
@@ -311,6 +311,9 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 			if !e.stale && !consistent(e, r.cache.hostPeers, self) {
 				e.stale = true
 			}
+		}
+		if r.counters && !snap.HostDumped {
+			lookup = r.withHostStats(lookup)
 		}
 	}
 	var aimed map[uint64]int

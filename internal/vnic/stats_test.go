@@ -114,7 +114,7 @@ func TestParseDumpChunk(t *testing.T) {
 		"bad link":            {nlmsg(unix.RTM_NEWLINK, unix.NLM_F_MULTI, 5, lo[:10]), nil, false, false, true},
 	} {
 		var names []string
-		done, intr, err := parseDumpChunk(tc.in, 5, func(m []byte) error {
+		done, intr, err := parseDumpChunk(tc.in, 5, unix.RTM_NEWLINK, func(m []byte) error {
 			l, err := parseLink(m)
 			if err == nil {
 				names = append(names, l.Name)
@@ -125,5 +125,38 @@ func TestParseDumpChunk(t *testing.T) {
 			t.Errorf("%s: done %v intr %v names %v err %v; want done %v intr %v names %v error %v",
 				name, done, intr, names, err, tc.done, tc.intr, tc.names, tc.wantErr)
 		}
+	}
+}
+
+func TestParseStatsMsg(t *testing.T) {
+	want := Stats{RxPackets: 3, TxPackets: 4, RxBytes: 300, TxBytes: 400, RxDropped: 1}
+	header := func(index int32) []byte {
+		b := make([]byte, sizeofIfStatsMsg)
+		binary.NativeEndian.PutUint32(b[4:], uint32(index))
+		return b
+	}
+	with := append(header(17), nl.NewRtAttr(unix.IFLA_STATS_LINK_64, stats64(want, 16)).Serialize()...)
+	index, s, err := parseStatsMsg(with)
+	if err != nil || index != 17 || s == nil || *s != want {
+		t.Errorf("got %d %+v %v, want 17 %+v", index, s, err, want)
+	}
+	// Other attributes (a filter asked for more) are skipped; without the
+	// 64-bit counters there are none.
+	other := append(header(18), nl.NewRtAttr(unix.IFLA_STATS_LINK_XSTATS, []byte{1, 2, 3, 4}).Serialize()...)
+	if index, s, err := parseStatsMsg(other); err != nil || index != 18 || s != nil {
+		t.Errorf("got %d %+v %v, want 18 and no counters", index, s, err)
+	}
+	for name, bad := range map[string][]byte{
+		"short":     header(1)[:8],
+		"bad attrs": append(header(1), 0xff, 0xff, 1, 0),
+	} {
+		if _, _, err := parseStatsMsg(bad); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	req := statsDumpRequest(nil, 9)
+	if len(req) != 28 || binary.NativeEndian.Uint16(req[4:]) != unix.RTM_GETSTATS ||
+		binary.NativeEndian.Uint32(req[unix.SizeofNlMsghdr+8:]) != 1<<(unix.IFLA_STATS_LINK_64-1) {
+		t.Errorf("request %v", req)
 	}
 }

@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// checkDashboards runs every panel query of every shipped dashboard against
+// the end-to-end test's Prometheus, with each template variable set to the
+// first value its own query returns there, and requires data from each.
+// The series each panel returned are logged.
+func checkDashboards(t *testing.T, prom *promAPI) {
+	files, err := filepath.Glob(filepath.Join(repoRoot, "examples", "grafana", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no dashboard in examples/grafana")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := parseDashboard(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		values := map[string]string{}
+		for _, v := range d.Templating.List {
+			if v.Type != "query" {
+				continue
+			}
+			selector, label, err := v.labelValues()
+			if err != nil {
+				t.Fatalf("%s: variable %s: %v", f, v.Name, err)
+			}
+			// Earlier variables narrow later ones, as in Grafana.
+			selector = expand(selector, values, "1m")
+			var got []string
+			prom.poll("values of variable "+v.Name, func() (bool, string) {
+				prom.get("/api/v1/label/"+url.PathEscape(label)+"/values?match[]="+url.QueryEscape(selector), &got)
+				return len(got) > 0, "label_values(" + selector + ", " + label + ") is empty"
+			})
+			sort.Strings(got)
+			values[v.Name] = got[0]
+			t.Logf("%s: $%s = %q (of %d values)", filepath.Base(f), v.Name, got[0], len(got))
+		}
+		for _, q := range d.queries() {
+			expr := expand(q.expr, values, "1m")
+			var series []sample
+			prom.poll("data for panel "+q.panel, func() (bool, string) {
+				series = prom.query(expr)
+				return len(series) > 0, "no series for " + expr
+			})
+			// The traffic panels must also show the traffic the test sent,
+			// at both ends.
+			if strings.HasPrefix(q.panel, "Into the container") || strings.HasPrefix(q.panel, "Out of the container") {
+				prom.poll("traffic on panel "+q.panel+" "+q.refID, func() (bool, string) {
+					for _, s := range prom.query(expr) {
+						if s.Value > 0 {
+							return true, ""
+						}
+					}
+					return false, "every series of " + expr + " is 0"
+				})
+			}
+			var shown []string
+			for _, s := range series {
+				shown = append(shown, labelString(s.Metric)+" "+strconv.FormatFloat(s.Value, 'g', 4, 64))
+			}
+			sort.Strings(shown)
+			if len(shown) > 6 { // a busy host: the test's own are among them
+				shown = append(shown[:6], fmt.Sprintf("and %d more", len(shown)-6))
+			}
+			t.Logf("panel %q %s: %d series: %s", q.panel, q.refID, len(series), strings.Join(shown, "; "))
+		}
+	}
+}
