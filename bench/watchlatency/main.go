@@ -1,10 +1,8 @@
-// Command watchlatency measures `psnic watch` on this host:
-//
-//   - latency: the time from just before `ip link add HOST type veth peer
-//     name ... netns NS` to the "added" line for HOST on psnic watch's
-//     stdout, repeated; prints the distribution in ms;
-//   - with -cpu D: the CPU time psnic watch uses while the host starts
-//     -rate short-lived processes a second for D, with no vNIC change.
+// Command watchlatency measures `psnic watch` on this host: the latency from
+// just before `ip link add HOST type veth peer name ... netns NS` to the
+// "added" line for HOST on psnic watch's stdout, repeated (the distribution
+// in ms); and, with -cpu D, the CPU time psnic watch uses while the host
+// starts -rate short-lived processes a second for D, with no vNIC change.
 //
 //	watchlatency -psnic ./psnic -netns PID -n 50 [-cpu 60s -rate 200]
 //	watchlatency -psnic ./psnic -fleet 1000 -n 50 -cpu 60s

@@ -55,7 +55,7 @@ type change struct {
 	Old *row `json:"old,omitempty"`
 }
 
-// splitExec takes "--exec CMD ARGS..." off the end of args: kingpin would
+// splitExec takes "--exec CMD ARGS..." off the end of args: the flag parser would
 // read ARGS as psnic's flags ("unknown short flag '-c'" for sh -c). A "--"
 // right after CMD is dropped.
 func splitExec(args []string) (rest []string, cmd string, cmdArgs []string, found bool) {

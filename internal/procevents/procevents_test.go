@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
