@@ -14,7 +14,7 @@ COPY .build/${OS}-${ARCH}/psnic /bin/psnic
 EXPOSE 10054
 # Run with host network and host PID namespaces, the host's /proc at
 # /host/proc (--path.procfs=/host/proc), all capabilities dropped but
-# SYS_PTRACE and NET_ADMIN (and NET_BROADCAST for the cache); see README,
+# SYS_PTRACE and NET_ADMIN (and NET_BROADCAST for the cache); see docs/running.md,
 # "Privileges". podman hands added capabilities to this non-root user as
 # ambient ones; Docker and Kubernetes do not, so there run it as user 0
 # with every other capability dropped (examples/kubernetes/daemonset.yaml).

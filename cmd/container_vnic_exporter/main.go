@@ -97,7 +97,7 @@ func run() int {
 		logger.Warn("no link notifications: every scrape asks the kernel about every namespace (grant CAP_NET_BROADCAST to cache)", "err", err)
 	}
 	if missing := missingCapabilities(); len(missing) > 0 {
-		logger.Warn("running without capabilities the exporter needs: processes it cannot read are counted in container_vnic_processes_skipped, namespaces it cannot query in container_vnic_scrape_errors (cause permission_denied); see README, Privileges",
+		logger.Warn("running without capabilities the exporter needs: processes it cannot read are counted in container_vnic_processes_skipped, namespaces it cannot query in container_vnic_scrape_errors (cause permission_denied); see docs/running.md, Privileges",
 			"missing", strings.Join(missing, ","))
 	}
 

@@ -17,7 +17,7 @@ import (
 	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
 )
 
-// Exit codes, documented in --help and the README.
+// Exit codes, documented in --help and docs/psnic.md.
 const (
 	exitOK       = 0         // every PID resolved
 	exitFailed   = 1         // at least one PID could not be resolved
