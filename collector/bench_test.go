@@ -59,7 +59,7 @@ func BenchmarkEncode(b *testing.B) {
 // BenchmarkScrapeMachine serves /metrics for whatever this machine runs,
 // in-process, as Prometheus asks for it (text, gzip): resolution,
 // conversion, gathering, encoding and compression, with and without
-// counters. Run it beside ../shared/bench/fixture.sh to see where a scrape
+// counters. Run it beside `bench/fixture.sh up DIR 1000` to see where a scrape
 // of 1,000 namespaces goes (-cpuprofile).
 func BenchmarkScrapeMachine(b *testing.B) {
 	netnstest.RequireRoot(b)
