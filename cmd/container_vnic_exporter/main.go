@@ -41,7 +41,10 @@ func main() {
 // --version, the log and build_info), keeping what -ldflags set there.
 func stampVersion() {
 	b := containervnicexporter.Info()
-	for _, v := range []struct{ dst *string; src string }{
+	for _, v := range []struct {
+		dst *string
+		src string
+	}{
 		{&version.Version, b.Version}, {&version.Revision, b.Revision}, {&version.Branch, b.Branch},
 		{&version.BuildUser, b.BuildUser}, {&version.BuildDate, b.BuildDate},
 	} {
