@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -408,13 +407,7 @@ func (c *containerd) run(t testing.TB, tool string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := c.command(ctx, tool, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", tool, strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return strings.TrimSpace(stdout.String())
+	return runCommand(t, c.command(ctx, tool, args...))
 }
 
 func (c *containerd) crictl(t testing.TB, args ...string) string {
@@ -818,21 +811,8 @@ func (c *containerd) runExporterPod(t *testing.T) *criExporter {
 // returns that scrape. It fails at once if the exporter's container stops.
 func (e *criExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.MetricFamily) error) map[string]*dto.MetricFamily {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
-	var last error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		families, err := scrapeFamilies(client, e.url)
-		if err == nil {
-			if last = cond(families); last == nil {
-				return families
-			}
-			continue
-		}
-		last = err
-		if state := e.c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", e.id); state != "CONTAINER_RUNNING" {
-			t.Fatalf("exporter container is %s after %v", state, err)
-		}
-	}
-	t.Fatalf("exporter: %v", last)
-	return nil
+	return scrapeUntil(t, "exporter container", e.url, cond, func() (string, bool) {
+		state := e.c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", e.id)
+		return state, state == "CONTAINER_RUNNING"
+	})
 }

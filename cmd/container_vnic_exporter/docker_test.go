@@ -433,13 +433,7 @@ func (d *dockerDaemon) run(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), dockerCommandTimeout)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := d.command(ctx, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("docker %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return strings.TrimSpace(stdout.String())
+	return runCommand(t, d.command(ctx, args...))
 }
 
 // cleanup removes every container (their veths and namespaces go with

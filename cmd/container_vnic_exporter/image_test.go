@@ -342,11 +342,17 @@ func (s *podmanStore) run(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), podmanCommandTimeout)
 	defer cancel()
+	return runCommand(t, s.command(ctx, args...))
+}
+
+// runCommand runs a container engine's command (bounded by the context it
+// was made with) and returns its trimmed stdout, failing t with its output.
+func runCommand(t testing.TB, cmd *exec.Cmd) string {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	cmd := s.command(ctx, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("podman %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		t.Fatalf("%s: %v\n%s%s", strings.Join(cmd.Args, " "), err, stdout.String(), stderr.String())
 	}
 	return strings.TrimSpace(stdout.String())
 }
@@ -723,10 +729,21 @@ func (e *imageExporter) logs(t *testing.T) string {
 // It fails at once if the exporter's container stops.
 func (e *imageExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.MetricFamily) error) map[string]*dto.MetricFamily {
 	t.Helper()
+	return scrapeUntil(t, e.name, e.url, cond, func() (string, bool) {
+		state := e.store.run(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", e.name)
+		return state, strings.HasPrefix(state, "running")
+	})
+}
+
+// scrapeUntil scrapes url for 30 s at most until cond accepts a scrape, and
+// returns that scrape. After a failed scrape it asks state whether the
+// exporter (called name) still runs, and fails at once if not.
+func scrapeUntil(t *testing.T, name, url string, cond func(map[string]*dto.MetricFamily) error, state func() (string, bool)) map[string]*dto.MetricFamily {
+	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	var last error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		families, err := scrapeFamilies(client, e.url)
+		families, err := scrapeFamilies(client, url)
 		if err == nil {
 			if last = cond(families); last == nil {
 				return families
@@ -734,11 +751,11 @@ func (e *imageExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.Metr
 			continue
 		}
 		last = err
-		if state := e.store.run(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", e.name); !strings.HasPrefix(state, "running") {
-			t.Fatalf("%s is %s after %v", e.name, state, err)
+		if s, running := state(); !running {
+			t.Fatalf("%s is %s after %v", name, s, err)
 		}
 	}
-	t.Fatalf("%s: %v", e.name, last)
+	t.Fatalf("%s: %v", name, last)
 	return nil
 }
 
