@@ -75,36 +75,49 @@ var errOverflow = errors.New("notification socket overflowed")
 // errOverflow when the kernel dropped notifications; the socket stays
 // usable and later notifications are delivered.
 func (w *watcher) drain(f func(event)) error {
+	_, err := w.drainMessages(func(typ uint16, data []byte, from int) bool {
+		ev, ok, err := parseEvent(typ, data, from)
+		if ok {
+			f(ev)
+		}
+		return err == nil
+	})
+	return err
+}
+
+// drainMessages reads every queued datagram without blocking and hands each
+// of its messages to f, with the id of the namespace it came from; f returns
+// false for a message it cannot read. got is true when any datagram was
+// read. Lost notifications (ENOBUFS), and a datagram or message that cannot
+// be read (it may have hidden a change), end the drain with errOverflow.
+func (w *watcher) drainMessages(f func(typ uint16, data []byte, from int) bool) (got bool, err error) {
 	overflow := false
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(w.fd, w.buf, w.oob, unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			if overflow {
-				return errOverflow
+				return true, errOverflow
 			}
-			return nil
+			return got, nil
 		case errors.Is(err, unix.ENOBUFS):
 			overflow = true
 			continue
 		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil:
-			return fmt.Errorf("reading notifications: %w", err)
+			return got, fmt.Errorf("reading notifications: %w", err)
 		}
+		got = true
 		from, err := sourceNSID(w.oob[:oobn])
 		msgs, perr := syscall.ParseNetlinkMessage(w.buf[:n])
 		if err != nil || perr != nil {
-			// A datagram we cannot read may have hidden a change.
 			overflow = true
 			continue
 		}
 		for _, m := range msgs {
-			ev, ok, err := parseEvent(m.Header.Type, m.Data, from)
-			if err != nil {
+			if !f(m.Header.Type, m.Data, from) {
 				overflow = true
-			} else if ok {
-				f(ev)
 			}
 		}
 	}

@@ -1,10 +1,7 @@
 package vnic
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -93,42 +90,13 @@ func (n *Notifications) Read(f func(Notification)) error {
 // drain reads without blocking until the socket is empty; got is false when
 // there was nothing to read.
 func (n *Notifications) drain(f func(Notification)) (got bool, err error) {
-	w := n.w
-	overflow := false
-	for {
-		size, oobn, _, _, err := unix.Recvmsg(w.fd, w.buf, w.oob, unix.MSG_DONTWAIT)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			if overflow {
-				return true, errOverflow
-			}
-			return got, nil
-		case errors.Is(err, unix.ENOBUFS):
-			overflow = true
-			continue
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return got, fmt.Errorf("reading notifications: %w", err)
+	return n.w.drainMessages(func(typ uint16, data []byte, from int) bool {
+		nf, ok := parseNotification(typ, data, from)
+		if ok && nf.Type != 0 {
+			f(nf)
 		}
-		got = true
-		from, err := sourceNSID(w.oob[:oobn])
-		msgs, perr := syscall.ParseNetlinkMessage(w.buf[:size])
-		if err != nil || perr != nil {
-			overflow = true // a datagram we cannot read may have hidden a change
-			continue
-		}
-		for _, m := range msgs {
-			nf, ok := parseNotification(m.Header.Type, m.Data, from)
-			if !ok {
-				overflow = true
-				continue
-			}
-			if nf.Type != 0 {
-				f(nf)
-			}
-		}
-	}
+		return ok
+	})
 }
 
 // parseNotification decodes one message; ok is false when it cannot be read
