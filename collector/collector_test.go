@@ -19,25 +19,6 @@ import (
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
-// procRoot builds a procfs root that holds only the given processes: one
-// symlink per PID into the real /proc. The collector then walks exactly the
-// namespaces a test made, on the real kernel, whatever else runs on the
-// machine, and the expected exposition can be exact.
-func procRoot(t *testing.T, pids ...int) string {
-	t.Helper()
-	root := t.TempDir()
-	if err := os.Symlink("/proc/self", filepath.Join(root, "self")); err != nil {
-		t.Fatal(err)
-	}
-	for _, pid := range pids {
-		p := strconv.Itoa(pid)
-		if err := os.Symlink("/proc/"+p, filepath.Join(root, p)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 func newCollector(t *testing.T, root string) *Collector {
 	t.Helper()
 	netnstest.RequireRoot(t)
@@ -101,7 +82,7 @@ func TestCollectorHardCases(t *testing.T) {
 	pidB, pidC, pidLo, pidM := b.Spawn(), c.Spawn(), lo.Spawn(), m.Spawn()
 	pidHost := netnstest.Spawn(t, "")
 	gone := 4194000 + rand.IntN(300) // above pid_max's default: never a live PID here
-	root := procRoot(t, append(pidsA, pidB, pidC, pidLo, pidM, pidHost, gone)...)
+	root := netnstest.LinkedProcfs(t, append(pidsA, pidB, pidC, pidLo, pidM, pidHost, gone)...)
 	col := newCollector(t, root)
 
 	lowestA := min(pidsA[0], pidsA[1], pidsA[2])
@@ -147,7 +128,7 @@ func TestCollectorFollowsChanges(t *testing.T) {
 	hostB := "cvcb" + netnstest.Suffix()
 	b.Veth(hostB, "eth0")
 	pidB := b.Spawn()
-	root := procRoot(t, pidA)
+	root := netnstest.LinkedProcfs(t, pidA)
 	col := newCollector(t, root)
 	series := func(pid int, ns, host, cont string) string {
 		return fmt.Sprintf(`container_vnic_info{container_ifname=%q,host_ifname=%q,netns=%q,pid="%d"} 1`, cont, host, ns, pid)
@@ -195,7 +176,7 @@ func TestCollectorConcurrentScrapes(t *testing.T) {
 		want = append(want, fmt.Sprintf(`container_vnic_info{container_ifname="eth0",host_ifname=%q,netns=%q,pid="%d"} 1`,
 			host, netnstest.NetnsLabel(t, pid), pid))
 	}
-	col := newCollector(t, procRoot(t, pids...))
+	col := newCollector(t, netnstest.LinkedProcfs(t, pids...))
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(col)
 	var wg sync.WaitGroup
@@ -218,7 +199,7 @@ func TestCollectorConcurrentScrapes(t *testing.T) {
 
 func TestCollectorLint(t *testing.T) {
 	netnstest.RequireRoot(t)
-	col := newCollector(t, procRoot(t))
+	col := newCollector(t, netnstest.LinkedProcfs(t))
 	problems, err := testutil.CollectAndLint(col)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +222,7 @@ func TestCollectorUnusualNames(t *testing.T) {
 	ns.IP("link", "set", "eth0", "down")
 	ns.IP("link", "set", "eth0", "name", container)
 	pid := ns.Spawn()
-	col := newCollector(t, procRoot(t, pid))
+	col := newCollector(t, netnstest.LinkedProcfs(t, pid))
 
 	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
 		host, netnstest.NetnsLabel(t, pid), pid)
@@ -265,7 +246,7 @@ func TestCollectorNonUTF8Name(t *testing.T) {
 	ns.IP("link", "set", "eth0", "down")
 	ns.IP("link", "set", "eth0", "name", "e\xff")
 	pid := ns.Spawn()
-	col := newCollector(t, procRoot(t, pid))
+	col := newCollector(t, netnstest.LinkedProcfs(t, pid))
 	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="e\\xff",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
 		host, netnstest.NetnsLabel(t, pid), pid)
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {

@@ -227,7 +227,7 @@ func TestCountersExact(t *testing.T) {
 	sendFrames(t, renamed, 3, 120)
 
 	pids := []int{a.Spawn(), b.Spawn(), m.Spawn()}
-	col := newCounterCollector(t, procRoot(t, pids...))
+	col := newCounterCollector(t, netnstest.LinkedProcfs(t, pids...))
 
 	type end struct {
 		key, netns, ifname string // key: exported's; netns "" for the host
@@ -294,7 +294,7 @@ func TestCountersFreshEveryScrape(t *testing.T) {
 	a := netnstest.NewNetns(t, "cvxf")
 	host := "cvxf" + netnstest.Suffix()
 	quietVeth(t, a, host, "eth0")
-	col := newCounterCollector(t, procRoot(t, a.Spawn()))
+	col := newCounterCollector(t, netnstest.LinkedProcfs(t, a.Spawn()))
 	for i := 0; i < 3; i++ {
 		before := exported(t, col)
 		sendFrames(t, host, 7, 100)

@@ -70,7 +70,7 @@ func TestCountersUnderRedirectPeer(t *testing.T) {
 	nb.IP("neigh", "replace", subnet+".1", "lladdr", strings.TrimSpace(string(mac)), "dev", "nb0", "nud", "permanent")
 	redirectPeer(t, ifindexOf(t, hostN), ifindexOf(t, hostC))
 
-	col := newCounterCollector(t, procRoot(t, c.Spawn(), nb.Spawn()))
+	col := newCounterCollector(t, netnstest.LinkedProcfs(t, c.Spawn(), nb.Spawn()))
 	before := exported(t, col)
 	const n, payload = 100, 60
 	frame := uint64(14 + 20 + 8 + payload) // Ethernet, IPv4, UDP headers

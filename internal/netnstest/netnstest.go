@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -314,4 +316,23 @@ func HostLinkChurn(tb testing.TB, loops, pairs int) (stop func() int) {
 	}
 	tb.Cleanup(func() { stop() })
 	return stop
+}
+
+// LinkedProcfs returns a procfs root that holds only the given processes:
+// one symlink per PID into the real /proc, and self. A resolver walking it
+// sees exactly the namespaces a test made, on the real kernel, whatever
+// else runs on the machine.
+func LinkedProcfs(t testing.TB, pids ...int) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Symlink("/proc/self", filepath.Join(root, "self")); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		p := strconv.Itoa(pid)
+		if err := os.Symlink("/proc/"+p, filepath.Join(root, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
 }

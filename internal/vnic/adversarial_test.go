@@ -127,10 +127,7 @@ func TestCachedMacvlanFollowsItsParent(t *testing.T) {
 // crafted --path.procfs would, with dir PID holding ns/net made by mk.
 func fakeProcfs(t *testing.T, pid int, mk func(path string) error) string {
 	t.Helper()
-	root := t.TempDir()
-	if err := os.Symlink("/proc/self", filepath.Join(root, "self")); err != nil {
-		t.Fatal(err)
-	}
+	root := netnstest.LinkedProcfs(t)
 	dir := filepath.Join(root, strconv.Itoa(pid), "ns")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -252,7 +249,7 @@ func TestResolveAllFallsBackToLinkByLink(t *testing.T) {
 	pid := ns.Spawn()
 	// Only the test's namespace in the walk: other tests' may fail on
 	// their own.
-	r := cachedResolver(t, Options{ProcfsPath: linkedProcfs(t, pid)})
+	r := cachedResolver(t, Options{ProcfsPath: netnstest.LinkedProcfs(t, pid)})
 
 	netnstest.HostLinkChurn(t, 3, 50)
 	calls, byLink := 0, 0

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,22 +140,6 @@ func cachedResolver(t *testing.T, opts Options) *Resolver {
 }
 
 // vnicsOf runs ResolveAll and returns the vNICs of the namespace of pid.
-// linkedProcfs returns a procfs root that holds only pids: links into the
-// real /proc, and self.
-func linkedProcfs(t *testing.T, pids ...int) string {
-	t.Helper()
-	root := t.TempDir()
-	if err := os.Symlink("/proc/self", filepath.Join(root, "self")); err != nil {
-		t.Fatal(err)
-	}
-	for _, pid := range pids {
-		if err := os.Symlink("/proc/"+itoa(pid), filepath.Join(root, itoa(pid))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
 func vnicsOf(t *testing.T, r *Resolver, pid int) ([]VNIC, Snapshot) {
 	t.Helper()
 	snap, err := r.ResolveAll()
@@ -200,7 +183,7 @@ func TestCacheStaysExact(t *testing.T) {
 	// pidA keeps other tests' namespaces out of the count; link events
 	// elsewhere still make the host links listed again, which
 	// TestCacheApply covers.)
-	only := cachedResolver(t, Options{ProcfsPath: linkedProcfs(t, pidA)})
+	only := cachedResolver(t, Options{ProcfsPath: netnstest.LinkedProcfs(t, pidA)})
 	for i := range 3 {
 		v, snap = vnicsOf(t, only, pidA)
 		wantVNICs(t, v, "eth0>"+hostA)
