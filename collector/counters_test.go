@@ -72,7 +72,9 @@ type exportedIf struct {
 	labels map[string]string
 }
 
-func exported(t *testing.T, col *Collector) map[string]exportedIf {
+// gatherPedantic gathers col through a pedantic registry, which checks
+// every metric against its description.
+func gatherPedantic(t *testing.T, col *Collector) []*dto.MetricFamily {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(col)
@@ -80,6 +82,12 @@ func exported(t *testing.T, col *Collector) map[string]exportedIf {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mfs
+}
+
+func exported(t *testing.T, col *Collector) map[string]exportedIf {
+	t.Helper()
+	mfs := gatherPedantic(t, col)
 	got := map[string]exportedIf{}
 	for _, mf := range mfs {
 		for _, prefix := range []string{"", "host_", "parent_"} {

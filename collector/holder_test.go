@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
 
@@ -18,14 +16,8 @@ import (
 // container_vnic_info series of namespace netns, by container_ifname.
 func infoPIDs(t *testing.T, col *Collector, netns string) map[string]string {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(col)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	pids := map[string]string{}
-	for _, mf := range mfs {
+	for _, mf := range gatherPedantic(t, col) {
 		if mf.GetName() != "container_vnic_info" {
 			continue
 		}
