@@ -16,14 +16,7 @@ import (
 // first value its own query returns there, and requires data from each.
 // The series each panel returned are logged.
 func checkDashboards(t *testing.T, prom *promAPI) {
-	files, err := filepath.Glob(filepath.Join(repoRoot, "examples", "grafana", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no dashboard in examples/grafana")
-	}
-	for _, f := range files {
+	for _, f := range dashboardFiles(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

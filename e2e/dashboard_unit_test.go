@@ -52,8 +52,10 @@ func TestDashboardProblems(t *testing.T) {
 	}
 }
 
-// Every shipped dashboard is well formed; its queries run in TestEndToEnd.
-func TestShippedDashboards(t *testing.T) {
+// dashboardFiles returns the dashboards shipped in examples/grafana,
+// failing t when there are none.
+func dashboardFiles(t *testing.T) []string {
+	t.Helper()
 	files, err := filepath.Glob(filepath.Join(repoRoot, "examples", "grafana", "*.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,12 @@ func TestShippedDashboards(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no dashboard in examples/grafana")
 	}
-	for _, f := range files {
+	return files
+}
+
+// Every shipped dashboard is well formed; its queries run in TestEndToEnd.
+func TestShippedDashboards(t *testing.T) {
+	for _, f := range dashboardFiles(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
