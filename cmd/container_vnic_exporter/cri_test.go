@@ -238,33 +238,13 @@ state = %q
 	cgroupsBefore := kubepodsCgroups()
 	// Host-wide directories containerd's shims and the CNI library make.
 	removeHostDirs := newHostDirs("/run/containerd", "/var/lib/cni")
-	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-
+	daemon := startDaemon(t, "containerd", exec.Command("containerd", "--config", filepath.Join(dir, "config.toml")), log)
 	ready := false
 	t.Cleanup(func() {
 		if ready {
 			c.cleanup(t)
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			t.Errorf("cleanup: containerd did not stop within a minute of SIGTERM: killing it")
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("containerd log (last 4 KB):\n%s", tail(b, 4096))
-		}
+		daemon.stop(t)
 		// Shims outlive containerd by design; after the pods are gone none
 		// should be left. Any left is this test's: end it.
 		for _, pid := range pidsWithArg(c.socket) {
@@ -284,24 +264,13 @@ state = %q
 		}
 	})
 
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("containerd exited at start:\n%s", tail(b, 4096))
-		default:
-		}
+	// Ready when its CRI answers.
+	daemon.waitReady(t, func() ([]byte, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := c.command(ctx, "crictl", "info").CombinedOutput()
-		cancel()
-		if err == nil {
-			ready = true
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("containerd's CRI did not answer within a minute: %v: %s", err, out)
-		}
-	}
+		defer cancel()
+		return c.command(ctx, "crictl", "info").CombinedOutput()
+	})
+	ready = true
 	return c
 }
 

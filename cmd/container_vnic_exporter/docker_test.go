@@ -349,33 +349,14 @@ func startDockerd(t *testing.T) *dockerDaemon {
 	if hadDocker0 {
 		cmd.Args = append(cmd.Args, "--bridge", d.defaultBridge)
 	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-
+	daemon := startDaemon(t, "dockerd", cmd, log)
 	ready := false
 	t.Cleanup(func() {
 		if ready {
 			d.cleanup(t)
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			t.Errorf("cleanup: dockerd did not stop within a minute of SIGTERM: killing it")
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		log.Close()
+		daemon.stop(t)
 		d.checkSandboxesGone(t)
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("dockerd log (last 4 KB):\n%s", tail(b, 4096))
-		}
 		if !hadDocker0 && linkExists("docker0") {
 			if out, err := exec.Command("ip", "link", "del", "docker0").CombinedOutput(); err != nil {
 				t.Errorf("cleanup: ip link del docker0: %v: %s", err, out)
@@ -401,24 +382,12 @@ func startDockerd(t *testing.T) *dockerDaemon {
 	})
 
 	// Ready when the API answers, which can take a few seconds.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("dockerd exited at start:\n%s", tail(b, 4096))
-		default:
-		}
+	daemon.waitReady(t, func() ([]byte, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := d.command(ctx, "version").Run()
-		cancel()
-		if err == nil {
-			ready = true
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dockerd did not answer within a minute: %v", err)
-		}
-	}
+		defer cancel()
+		return d.command(ctx, "version").CombinedOutput()
+	})
+	ready = true
 	return d
 }
 
