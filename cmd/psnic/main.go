@@ -14,7 +14,7 @@ import (
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
-	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
+	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
 // Exit codes, documented in --help and docs/psnic.md.

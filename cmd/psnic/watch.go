@@ -16,7 +16,7 @@ import (
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
-	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
+	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
 const watchHelp = `Prints every container vNIC, then one line per change as it happens:

@@ -1,5 +1,5 @@
 // Command ebpfcount is the worked example of an eBPF attacher driven by the
-// vNIC change stream, as a Go program using internal/vnicwatch directly (no
+// vNIC change stream, as a Go program using vnicwatch directly (no
 // psnic subprocess): it attaches a small counting program to the host end
 // of every container veth, through a BPF link with TCX (kernel 6.6+), on
 // both directions, and moves with the containers.
@@ -45,7 +45,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
-	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
+	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
 type patterns []string

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
-	"github.com/container-vnic/container_vnic_exporter/internal/vnicwatch"
+	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
 // etherType is IEEE's local experimental EtherType: no stack acts on it.
