@@ -12,7 +12,6 @@ import (
 
 	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
-	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
@@ -49,20 +48,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "watch" {
 		return runWatch(args[1:], stdout, stderr)
 	}
-	app := cli.New("psnic", helpExitText)
-	app.UsageWriter(stdout)
-	app.ErrorWriter(stderr)
-	var (
-		output   = app.Flag("output", "Output format: text or json.").Short('o').Default("text").Enum("text", "json")
-		all      = app.Flag("all", "Resolve every network namespace other than the host's.").Bool()
-		procfs   = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
-		pidsText = app.Arg("pid", "Process IDs.").Strings()
-	)
-	app.Version(func() string { return containervnicexporter.Print("psnic") })
-	if code, done := parse(app, args, stderr); done {
+	fs := newFlagSet("psnic", helpExitText, stdout)
+	output := &oneOf{"text", []string{"text", "json"}}
+	fs.Var(output, "o", "Output format: text or json.")
+	fs.Var(output, "output", "Output format: text or json (-o).")
+	all := fs.Bool("all", false, "Resolve every network namespace other than the host's.")
+	procfs := fs.String("path.procfs", "/proc", "procfs mountpoint.")
+	version := fs.Bool("version", false, "Show the version and exit.")
+	pidsText, code, done := parseFlags(fs, args, stderr)
+	if done {
 		return code
 	}
-	pids, err := parsePIDs(*pidsText)
+	if *version {
+		fmt.Fprintln(stdout, containervnicexporter.Print("psnic"))
+		return exitOK
+	}
+	pids, err := parsePIDs(pidsText)
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic: %v\n", err)
 		return exitUsage
@@ -79,9 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer r.Close()
 
-	identity := cgroupid.NewLookup(*procfs)
+	// The text output has no column for the container: reading cgroups for
+	// it would be start-up time spent on nothing.
+	var identity *cgroupid.Lookup
+	if output.value == "json" {
+		identity = cgroupid.NewLookup(*procfs)
+	}
 	var rows []row
-	code := exitOK
+	code = exitOK
 	if *all {
 		snap, err := r.ResolveAll()
 		if err != nil {
@@ -111,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			rows = appendRows(rows, ns, identity)
 		}
 	}
-	if err := write(stdout, rows, *output, *all || len(pids) > 1); err != nil {
+	if err := write(stdout, rows, output.value, *all || len(pids) > 1); err != nil {
 		fmt.Fprintf(stderr, "psnic: writing output: %v\n", err)
 		return exitFailed
 	}
@@ -125,20 +131,6 @@ func newFailed(err error) int {
 		return exitUsage
 	}
 	return exitFailed
-}
-
-// parse parses args with app. done is true when the command must end now,
-// with code: a usage error, or --help or --version answered.
-func parse(app *cli.App, args []string, stderr io.Writer) (code int, done bool) {
-	app.HelpFlag.Short('h')
-	switch err := app.Parse(args); {
-	case errors.Is(err, cli.ErrExit):
-		return exitOK, true
-	case err != nil:
-		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", app.Name, err, app.Name)
-		return exitUsage, true
-	}
-	return exitOK, false
 }
 
 // parsePIDs checks every argument is a PID; repeated PIDs are resolved once.
@@ -163,7 +155,10 @@ func parsePIDs(args []string) ([]int, error) {
 
 func appendRows(rows []row, ns vnic.Netns, identity *cgroupid.Lookup) []row {
 	// A process gone since it was resolved has no identity left to tell.
-	id, _ := identity.Identity(ns.Inode, ns.PID)
+	var id cgroupid.Identity
+	if identity != nil {
+		id, _ = identity.Identity(ns.Inode, ns.PID)
+	}
 	for _, v := range ns.VNICs {
 		rows = append(rows, vnicwatch.NewRow(ns.Inode, ns.PID, v, id))
 	}

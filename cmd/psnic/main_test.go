@@ -67,15 +67,16 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"12", "x1"}, `psnic: pid "x1": not a number`},
 		{nil, "give either PIDs or --all"},
 		{[]string{"--all", "1"}, "give either PIDs or --all"},
-		{[]string{"-o", "yaml", "1"}, "enum value must be one of text,json"},
-		{[]string{"--bogus"}, "unknown long flag"},
+		{[]string{"-o", "yaml", "1"}, `invalid value "yaml" for flag -o: must be one of text, json`},
+		{[]string{"--bogus"}, "psnic: flag provided but not defined: -bogus (see psnic --help)"},
+		{[]string{"1", "-x"}, "psnic: flag provided but not defined: -x"},
 		{[]string{"--path.procfs", "/nonexistent", "1"}, "procfs path /nonexistent"},
 		// psnic watch: a hook that cannot run is refused at start, not at
 		// the first event; arguments go with --exec only.
 		{[]string{"watch", "--exec", "/nonexistent/hook", "-c", "x"}, "psnic watch: --exec /nonexistent/hook: cannot be run"},
 		{[]string{"watch", "--exec=nosuchcommand-cv"}, "psnic watch: --exec nosuchcommand-cv: cannot be run"},
-		{[]string{"watch", "--exec"}, "expected argument for flag '--exec'"},
-		{[]string{"watch", "stray"}, "unexpected stray"},
+		{[]string{"watch", "--exec"}, "psnic watch: flag needs an argument: -exec"},
+		{[]string{"watch", "stray"}, `psnic watch: unexpected argument "stray"`},
 		{[]string{"watch", "--host-ifname", "veth[", "--exec", "true"}, `interface name pattern "veth["`},
 	} {
 		stdout, stderr, code := runPsnic(t, tc.args...)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
-	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
@@ -79,25 +78,29 @@ func splitExec(args []string) (rest []string, cmd string, cmdArgs []string, foun
 }
 
 func runWatch(args []string, stdout, stderr io.Writer) int {
-	app := cli.New("psnic watch", watchHelp)
-	app.UsageWriter(stdout)
-	app.ErrorWriter(stderr)
 	args, execCmd, execArgs, withExec := splitExec(args)
-	var (
-		output         = app.Flag("output", "Output format: json or text.").Short('o').Default("json").Enum("text", "json")
-		procfs         = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
-		execTimeout    = app.Flag("exec-timeout", "Time a --exec command may take before it is killed.").Default("10s").Duration()
-		resync         = app.Flag("resync-interval", "Full re-resolution even without events (a backstop).").Default("30s").Duration()
-		eventBuffer    = app.Flag("event-buffer", "Receive buffer of the notification socket, bytes.").Default(strconv.Itoa(vnic.DefaultEventBuffer)).Int()
-		kinds          = app.Flag("kind", "Only vNICs whose container end is of this link kind (repeatable).").PlaceHolder("KIND").Strings()
-		includeParents = app.Flag("include-parents", "With --exec, pass stacked links too (their host end is a shared parent).").Bool()
-		hostNames      = app.Flag("host-ifname", "Only vNICs whose host end matches this shell pattern (repeatable).").PlaceHolder("GLOB").Strings()
-		contNames      = app.Flag("container-ifname", "Only vNICs whose container end matches this shell pattern (repeatable).").PlaceHolder("GLOB").Strings()
-		runtimes       = app.Flag("runtime", "Only vNICs of containers of this runtime (repeatable).").PlaceHolder("NAME").Strings()
-		_              = app.Flag("exec", "Command to run for each change, with its arguments after it (comes last).").PlaceHolder("CMD [ARGS...]").String()
-	)
-	if code, done := parse(app, args, stderr); done {
+	fs := newFlagSet("psnic watch", watchHelp, stdout)
+	output := &oneOf{"json", []string{"text", "json"}}
+	fs.Var(output, "o", "Output format: json or text.")
+	fs.Var(output, "output", "Output format: json or text (-o).")
+	procfs := fs.String("path.procfs", "/proc", "procfs mountpoint.")
+	execTimeout := fs.Duration("exec-timeout", 10*time.Second, "Time a --exec command may take before it is killed.")
+	resync := fs.Duration("resync-interval", 30*time.Second, "Full re-resolution even without events (a backstop).")
+	eventBuffer := fs.Int("event-buffer", vnic.DefaultEventBuffer, "Receive buffer of the notification socket, bytes.")
+	var kinds, hostNames, contNames, runtimes list
+	fs.Var(&kinds, "kind", "Only vNICs whose container end is of this link kind (repeatable).")
+	includeParents := fs.Bool("include-parents", false, "With --exec, pass stacked links too (their host end is a shared parent).")
+	fs.Var(&hostNames, "host-ifname", "Only vNICs whose host end matches this shell pattern (repeatable).")
+	fs.Var(&contNames, "container-ifname", "Only vNICs whose container end matches this shell pattern (repeatable).")
+	fs.Var(&runtimes, "runtime", "Only vNICs of containers of this runtime (repeatable).")
+	fs.String("exec", "", "`CMD [ARGS...]` to run for each change, with its arguments after it (comes last).")
+	stray, code, done := parseFlags(fs, args, stderr)
+	if done {
 		return code
+	}
+	if len(stray) > 0 {
+		fmt.Fprintf(stderr, "psnic watch: unexpected argument %q (see psnic watch --help)\n", stray[0])
+		return exitUsage
 	}
 	if withExec {
 		if execCmd == "" {
@@ -110,7 +113,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	filter := vnicwatch.Filter{Kinds: *kinds, HostIfnames: *hostNames, ContainerIfnames: *contNames, Runtimes: *runtimes}
+	filter := vnicwatch.Filter{Kinds: kinds, HostIfnames: hostNames, ContainerIfnames: contNames, Runtimes: runtimes}
 	if len(filter.Kinds) == 0 && withExec && !*includeParents {
 		filter.Kinds = []string{"veth"}
 	}
@@ -139,7 +142,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	w := &watch{out: stdout, errOut: stderr, json: *output == "json", cmd: execCmd, args: execArgs, timeout: *execTimeout}
+	w := &watch{out: stdout, errOut: stderr, json: output.value == "json", cmd: execCmd, args: execArgs, timeout: *execTimeout}
 	err = s.Run(ctx, func(c vnicwatch.Change) {
 		if c, ok := filter.Apply(c); ok {
 			w.emit(change{Event: string(c.Event), row: c.Row, Old: c.Old})
