@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
@@ -134,16 +135,19 @@ func newFailed(err error) int {
 }
 
 // parsePIDs checks every argument is a PID; repeated PIDs are resolved once.
+// A PID is ASCII decimal digits, leading zeros allowed (05 is 5, as kill(1)
+// reads it). A plus sign, a space, a base prefix or any other byte make it
+// "not a number"; a minus before digits is a number, out of range.
 func parsePIDs(args []string) ([]int, error) {
 	var pids []int
 	seen := map[int]bool{}
 	for _, a := range args {
+		if !decimal(strings.TrimPrefix(a, "-")) {
+			return nil, fmt.Errorf("pid %q: not a number (give decimal process IDs: digits only)", a)
+		}
 		pid, err := strconv.Atoi(a)
 		if err != nil || pid <= 0 || pid > maxPID {
-			if errors.Is(err, strconv.ErrRange) || err == nil {
-				return nil, fmt.Errorf("pid %q: out of range (PIDs run from 1 to %d)", a, maxPID)
-			}
-			return nil, fmt.Errorf("pid %q: not a number (give decimal process IDs)", a)
+			return nil, fmt.Errorf("pid %q: out of range (PIDs run from 1 to %d)", a, maxPID)
 		}
 		if !seen[pid] {
 			seen[pid] = true
@@ -151,6 +155,16 @@ func parsePIDs(args []string) ([]int, error) {
 		}
 	}
 	return pids, nil
+}
+
+// decimal reports whether s is one or more ASCII digits.
+func decimal(s string) bool {
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func appendRows(rows []row, ns vnic.Netns, identity *cgroupid.Lookup) []row {

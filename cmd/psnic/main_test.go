@@ -65,6 +65,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"99999999999999999999999"}, `out of range`},
 		{[]string{"4194304"}, `psnic: pid "4194304": out of range (PIDs run from 1 to 4194303)`},
 		{[]string{"12", "x1"}, `psnic: pid "x1": not a number`},
+		// Issue 21: strconv.Atoi takes a sign, so "+5" was PID 5. Digits only.
+		{[]string{"+5"}, `psnic: pid "+5": not a number`},
+		{[]string{"--", "-0"}, `psnic: pid "-0": out of range`},
+		{[]string{" 5"}, `psnic: pid " 5": not a number`},
+		{[]string{"5 "}, `psnic: pid "5 ": not a number`},
+		{[]string{"0x5"}, `psnic: pid "0x5": not a number`},
+		{[]string{"5\n"}, `psnic: pid "5\n": not a number`},
+		{[]string{"٥"}, `psnic: pid "٥": not a number`},
 		{nil, "give either PIDs or --all"},
 		{[]string{"--all", "1"}, "give either PIDs or --all"},
 		{[]string{"-o", "yaml", "1"}, `invalid value "yaml" for flag -o: must be one of text, json`},
@@ -112,15 +120,18 @@ func TestResolveCommand(t *testing.T) {
 	pidA, pidB, pidLo := a.Spawn(), b.Spawn(), lo.Spawn()
 	hostPID := netnstest.Spawn(t, "")
 
-	// The paper's contract: one PID, one host ifname per line.
-	stdout, stderr, code := runPsnic(t, itoa(pidA))
-	if code != 0 || stdout != hostA+"\n"+hostA2+"\n" || stderr != "" {
-		t.Errorf("psnic %d: exit %d, stdout %q, stderr %q", pidA, code, stdout, stderr)
+	// The paper's contract: one PID, one host ifname per line; leading
+	// zeros are still decimal.
+	for _, arg := range []string{itoa(pidA), "00" + itoa(pidA)} {
+		stdout, stderr, code := runPsnic(t, arg)
+		if code != 0 || stdout != hostA+"\n"+hostA2+"\n" || stderr != "" {
+			t.Errorf("psnic %s: exit %d, stdout %q, stderr %q", arg, code, stdout, stderr)
+		}
 	}
 
 	// Several PIDs, a repeated one, and failures: prefixed lines, one stderr
 	// line per failure, exit 1.
-	stdout, stderr, code = runPsnic(t, itoa(pidA), itoa(pidB), itoa(pidA), itoa(pidLo), itoa(hostPID), "4194303")
+	stdout, stderr, code := runPsnic(t, itoa(pidA), itoa(pidB), itoa(pidA), itoa(pidLo), itoa(hostPID), "4194303")
 	wantOut := fmt.Sprintf("%d %s\n%d %s\n%d %s\n", pidA, hostA, pidA, hostA2, pidB, hostB)
 	if code != exitFailed || stdout != wantOut {
 		t.Errorf("several PIDs: exit %d, stdout %q; want 1 and %q", code, stdout, wantOut)
@@ -197,6 +208,11 @@ func FuzzParsePIDs(f *testing.F) {
 		}
 		if len(pids) == 0 || len(pids) > 2 {
 			t.Fatalf("parsePIDs(%q, %q) = %v", a, b, pids)
+		}
+		for _, s := range []string{a, b} {
+			if strings.Trim(s, "0123456789") != "" {
+				t.Fatalf("parsePIDs(%q, %q) accepted %q, which is not digits only", a, b, s)
+			}
 		}
 		for _, p := range pids {
 			if p < 1 || p > maxPID {
