@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
@@ -142,49 +140,19 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	w := &watch{out: stdout, errOut: stderr, json: output.value == "json", cmd: execCmd, args: execArgs, timeout: *execTimeout}
-	err = s.Run(ctx, func(c vnicwatch.Change) {
-		if c, ok := filter.Apply(c); ok {
-			w.emit(change{Event: string(c.Event), row: c.Row, Old: c.Old})
-		}
+	w := newWatch(stdout, stderr, output.value == "json", execCmd, execArgs, *execTimeout)
+	err = w.serve(ctx, func(ctx context.Context, emit func(change)) error {
+		return s.Run(ctx, func(c vnicwatch.Change) {
+			if c, ok := filter.Apply(c); ok {
+				emit(change{Event: string(c.Event), row: c.Row, Old: c.Old})
+			}
+		})
 	})
 	if err != nil {
 		report(err)
 		return exitFailed
 	}
 	return exitOK
-}
-
-type watch struct {
-	out, errOut io.Writer
-	json        bool
-	cmd         string
-	args        []string
-	timeout     time.Duration
-}
-
-func (w *watch) emit(c change) {
-	c.Time = time.Now().UTC().Format(time.RFC3339Nano)
-	if w.json {
-		j := c
-		j.row = c.row.Escaped()
-		if c.Old != nil {
-			old := c.Old.Escaped()
-			j.Old = &old
-		}
-		b, _ := json.Marshal(j) // plain fields: cannot fail
-		fmt.Fprintf(w.out, "%s\n", b)
-	} else {
-		line := fmt.Sprintf("%s %-7s pid=%d netns=%d %s(%d) -> %s(%d) %s", c.Time, c.Event, c.PID, c.Netns,
-			c.ContainerIfname, c.ContainerIfindex, c.HostIfname, c.HostIfindex, c.Kind)
-		if c.Old != nil {
-			line += fmt.Sprintf(" (was %s -> %s, pid=%d)", c.Old.ContainerIfname, c.Old.HostIfname, c.Old.PID)
-		}
-		fmt.Fprintln(w.out, line)
-	}
-	if w.cmd != "" {
-		w.run(c)
-	}
 }
 
 // environ is the change as --exec's environment.
@@ -208,22 +176,4 @@ func environ(c change) []string {
 			"PSNIC_OLD_HOST_IFINDEX="+strconv.Itoa(c.Old.HostIfindex), "PSNIC_OLD_PID="+strconv.Itoa(c.Old.PID))
 	}
 	return env
-}
-
-// run starts the --exec command for one change and waits for it, killing
-// it after the timeout. Interface names go through the environment, never
-// through a shell.
-func (w *watch) run(c change) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, w.cmd, w.args...)
-	cmd.WaitDelay = time.Second
-	cmd.Stdout, cmd.Stderr = w.errOut, w.errOut
-	cmd.Env = append(os.Environ(), environ(c)...)
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("killed after %s", w.timeout)
-		}
-		fmt.Fprintf(w.errOut, "psnic watch: --exec %s for %s %s: %v\n", w.cmd, c.Event, c.HostIfname, err)
-	}
 }
