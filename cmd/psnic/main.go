@@ -191,13 +191,16 @@ func write(w io.Writer, rows []row, format string, prefixPID bool) error {
 		return enc.Encode(rows)
 	}
 	for _, r := range rows {
-		var err error
+		line := r.HostIfname
 		if prefixPID {
-			_, err = fmt.Fprintf(w, "%d %s\n", r.PID, r.HostIfname)
-		} else {
-			_, err = fmt.Fprintln(w, r.HostIfname)
+			line = strconv.Itoa(r.PID) + " " + line
 		}
-		if err != nil {
+		if r.Kind != "veth" {
+			// A stacked link's host end is its parent, the host's shared
+			// interface, not the container's own: never a bare name.
+			line += " (" + r.Kind + " parent)"
+		}
+		if _, err := io.WriteString(w, line+"\n"); err != nil {
 			return err
 		}
 	}

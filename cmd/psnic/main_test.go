@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -329,4 +330,31 @@ func TestAllUnderLinkChurn(t *testing.T) {
 	if batches < 3 {
 		t.Fatalf("only %d batches ran: no churn to speak of", batches)
 	}
+}
+
+// A macvlan's host end is its parent, the host's shared interface: the text
+// output marks it, so that `tc ... dev $(psnic PID)` never takes the host's
+// NIC for the container's own (issue 21); a veth's line stays the bare name.
+func TestTextMarksStackedParent(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvpm")
+	veth, parent := "cvpv"+netnstest.Suffix(), "cvpp"+netnstest.Suffix()
+	ns.Veth(veth, "eth0")
+	addMacvlan(t, parent, ns, "cvpm"+netnstest.Suffix())
+	pid := ns.Spawn()
+	want := veth + "\n" + parent + " (macvlan parent)\n"
+	stdout, stderr, code := runPsnic(t, itoa(pid))
+	if code != exitOK || sortLines(stdout) != sortLines(want) {
+		t.Errorf("psnic %d: exit %d, stdout %q, stderr %q; want the lines of %q", pid, code, stdout, stderr, want)
+	}
+	stdout, _, _ = runPsnic(t, "--all")
+	if !strings.Contains(stdout, fmt.Sprintf("%d %s (macvlan parent)\n", pid, parent)) {
+		t.Errorf("psnic --all: no marked line for %s in %q", parent, stdout)
+	}
+}
+
+func sortLines(s string) string {
+	lines := strings.Split(s, "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }

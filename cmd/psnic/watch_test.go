@@ -423,3 +423,44 @@ func TestWatchSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// What docs/psnic.md says each event means. The stream sees a namespace
+// through its processes: "present" is a vNIC seen at start, "added" one
+// that comes into sight (a veth made in a namespace with a process, or a
+// process entering a namespace whose veth exists), "removed" one that
+// goes out of sight, whether its link went or its namespace lost its last
+// process (a namespace kept only by a bind mount is out of sight, its veth
+// still there).
+func TestWatchEventMeanings(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cve" + netnstest.Suffix()[:4]
+	before := netnstest.NewNetns(t, "cvep")
+	beforePID := before.Spawn()
+	before.Veth(prefix+"p", "eth0")
+	w := startWatch(t, prefix)
+	w.expect(t, "present", "eth0", prefix+"p", beforePID)
+
+	// A veth made in a namespace with a process: added.
+	ns := netnstest.NewNetns(t, "cvee")
+	pid := ns.Spawn()
+	ns.Veth(prefix+"a", "eth0")
+	w.expect(t, "added", "eth0", prefix+"a", pid)
+
+	// Its last process exits; /run/netns keeps the namespace and the veth:
+	// removed all the same, the veth still there.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "removed", "eth0", prefix+"a", pid)
+	if err := exec.Command("ip", "link", "show", "dev", prefix+"a").Run(); err != nil {
+		t.Fatalf("the veth went with the process (%v): the case is not the one tested", err)
+	}
+
+	// A process enters the namespace whose veth exists: added again.
+	pid2 := ns.Spawn()
+	w.expect(t, "added", "eth0", prefix+"a", pid2)
+
+	// The link deleted, the process still there: removed.
+	netnstest.IP(t, "link", "del", prefix+"a")
+	w.expect(t, "removed", "eth0", prefix+"a", pid2)
+}
