@@ -38,9 +38,13 @@ PSNIC_OLD_HOST_IFNAME, PSNIC_OLD_CONTAINER_IFNAME, PSNIC_OLD_HOST_IFINDEX,
 PSNIC_OLD_PID. With --exec, only veths are passed unless --kind or
 --include-parents says otherwise: a stacked link's host end is a shared
 interface (the host's NIC under a macvlan). A failing command is reported
-on stderr and the stream goes on.
+on stderr and the stream goes on. The command's stdout and stderr go to
+psnic's stderr (stdout is the stream). It runs in its own process group,
+killed whole at --exec-timeout and when the watch stops.
 
-Ends with exit status 0 on SIGTERM or SIGINT; 1 when the notifications
+SIGTERM or SIGINT stop it within about a second: the running command is
+killed, queued changes are dropped (counted on stderr). Ends with exit
+status 0 on SIGTERM or SIGINT; 1 when the notifications
 cannot be had (needs CAP_NET_ADMIN and CAP_NET_BROADCAST); 2 on usage errors
 (including an --exec command that cannot be run).`
 
