@@ -36,6 +36,9 @@ func startPlainWatch(t *testing.T, out io.Writer, args ...string) *plainWatch {
 	w := &plainWatch{stderr: &syncBuffer{}, done: make(chan error, 1)}
 	w.cmd = exec.Command(psnicBin, append([]string{"watch"}, args...)...)
 	w.cmd.Stdout, w.cmd.Stderr = out, w.stderr
+	// psnic's exit is what stop waits for, not that of whatever else holds
+	// its stderr (a hook's orphans, on code that leaves them).
+	w.cmd.WaitDelay = 5 * time.Second
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +62,7 @@ func (w *plainWatch) stop(t *testing.T) int {
 	select {
 	case err := <-w.done:
 		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
+		if err != nil && !errors.As(err, &exit) && !errors.Is(err, exec.ErrWaitDelay) {
 			t.Fatal(err)
 		}
 		return w.cmd.ProcessState.ExitCode()
@@ -80,44 +83,55 @@ func vethFleet(t *testing.T, prefix string, n int) {
 	}
 }
 
-// groupAlive lists the processes of process group pgid that are not dead
-// (zombies are), from /proc.
-func groupAlive(pgid int) []int {
+// hookProcs reads the PIDs hooks logged, one a line.
+func hookProcs(t *testing.T, log string) []int {
+	t.Helper()
+	b, _ := os.ReadFile(log)
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("hook log %q: %v", b, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// sleepsAlive lists which of pids are still a live (not zombie) `sleep`
+// process: what a hook left behind.
+func sleepsAlive(pids []int) []int {
 	var alive []int
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
+	for _, pid := range pids {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.HasPrefix(cmdline, []byte("sleep\x00")) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// After the command name's ")": state ppid pgrp ...
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 && f[0] != "Z" {
 			alive = append(alive, pid)
 		}
 	}
 	return alive
 }
 
-// hookGroups reads the PIDs hooks logged with `echo $$`: each is its
-// process group's id.
-func hookGroups(t *testing.T, log string) []int {
-	t.Helper()
-	b, _ := os.ReadFile(log)
-	var pgids []int
-	for _, f := range strings.Fields(string(b)) {
-		pgid, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("hook log %q: %v", b, err)
+// killLeft kills what the test's hooks left behind, when the code under
+// test did not.
+func killLeft(t *testing.T, log string) {
+	t.Cleanup(func() {
+		for _, pid := range sleepsAlive(hookProcs(t, log)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		pgids = append(pgids, pgid)
-		t.Cleanup(func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
-	}
-	return pgids
+	})
+}
+
+// hookScript logs the PIDs of the two sleeps it runs, one in the
+// background, one in the foreground (exec: the hook's own process).
+func hookScript(seconds int) string {
+	return fmt.Sprintf(`sleep %d & echo $! >>"$1"; echo $$ >>"$1"; exec sleep %d`, seconds, seconds)
 }
 
 // Issue 21 item 5: --exec-timeout kills the hook's whole process group, not
@@ -126,18 +140,19 @@ func TestWatchExecTimeoutKillsGroup(t *testing.T) {
 	netnstest.RequireRoot(t)
 	prefix := "cvg" + netnstest.Suffix()[:4]
 	log := filepath.Join(t.TempDir(), "log")
-	w := startPlainWatch(t, io.Discard, "--host-ifname="+prefix+"*", "--exec-timeout=500ms",
-		"--exec", "/bin/sh", "-c", `echo $$ >>"$1"; sleep 300 & sleep 300`, "hook", log)
+	killLeft(t, log)
 	vethFleet(t, prefix, 1)
+	w := startPlainWatch(t, io.Discard, "--host-ifname="+prefix+"*", "--exec-timeout=2s",
+		"--exec", "/bin/sh", "-c", hookScript(300), "hook", log)
 	netnstest.Eventually(t, 30*time.Second, "the hook to be killed after its timeout", func() bool {
-		return strings.Contains(w.stderr.String(), "for added "+prefix+"0: killed after 500ms")
+		return strings.Contains(w.stderr.String(), "for present "+prefix+"0: killed after 2s")
 	})
-	pgids := hookGroups(t, log)
-	if len(pgids) != 1 {
-		t.Fatalf("hook logged %v, want one process group", pgids)
+	pids := hookProcs(t, log)
+	if len(pids) != 2 {
+		t.Fatalf("hook logged %v, want its two sleeps", pids)
 	}
-	netnstest.Eventually(t, 10*time.Second, "the hook's process group to be gone", func() bool {
-		return len(groupAlive(pgids[0])) == 0
+	netnstest.Eventually(t, 10*time.Second, "both of the hook's sleeps to be gone", func() bool {
+		return len(sleepsAlive(pids)) == 0
 	})
 	if code := w.stop(t); code != exitOK {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
@@ -158,11 +173,11 @@ func TestWatchStopDropsQueuedHooks(t *testing.T) {
 	vethFleet(t, prefix, n)
 	log := filepath.Join(t.TempDir(), "log")
 	stdout := &syncBuffer{}
+	killLeft(t, log)
 	w := startPlainWatch(t, stdout, "-o", "text", "--host-ifname="+prefix+"*", "--exec-timeout=1m",
-		"--exec", "/bin/sh", "-c", `echo $$ >>"$1"; sleep 5`, "hook", log)
+		"--exec", "/bin/sh", "-c", hookScript(5), "hook", log)
 	netnstest.Eventually(t, 30*time.Second, "the first hook to start", func() bool {
-		b, _ := os.ReadFile(log)
-		return len(b) > 0
+		return len(hookProcs(t, log)) == 2
 	})
 	if code := w.stop(t); code != exitOK {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
@@ -176,11 +191,10 @@ func TestWatchStopDropsQueuedHooks(t *testing.T) {
 	if handled >= n || handled+dropped != n {
 		t.Errorf("%d lines printed and %d dropped, want fewer than %d printed and the rest dropped", handled, dropped, n)
 	}
-	for _, pgid := range hookGroups(t, log) {
-		if alive := groupAlive(pgid); len(alive) > 0 {
-			t.Errorf("hook group %d still has %v after psnic exited", pgid, alive)
-		}
-	}
+	// The running hook was killed with its group, not left to finish.
+	netnstest.Eventually(t, 10*time.Second, "the running hook's sleeps to be gone", func() bool {
+		return len(sleepsAlive(hookProcs(t, log))) == 0
+	})
 }
 
 // blockedInWrite reports whether a thread of pid is in write(2) on fd 1.

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
@@ -134,8 +133,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	report := func(err error) { fmt.Fprintf(stderr, "psnic watch: %v\n", err) }
-	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync, EventBuffer: *eventBuffer,
-		Identity: cgroupid.NewLookup(*procfs), Report: report})
+	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync, EventBuffer: *eventBuffer, Report: report})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic watch: cannot listen to link notifications: %v (run as root, or with CAP_NET_ADMIN and CAP_NET_BROADCAST)\n", err)
 		return exitFailed
