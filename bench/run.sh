@@ -74,13 +74,21 @@ stop_exporter() {
 # ------------------------------------------------------- section: commands
 commands_columns() { row netns procs psnic_us paper_us nsenterip_us gonothing_us true_us; }
 commands_run() {
-	local n=$1 p=$2 pid
+	local n=$1 p=$2 pid r ps=() gn=()
 	((p == 1)) || return 0
 	pid=$(sample_pid "$n")
-	row "$n" "$p" "$(timeit 200 "$bin/psnic" "$pid")" "$(timeit 200 "$bin/paper_psnic" "$pid")" \
-		"$(timeit 50 sh "$root/bench/nsenter-ip.sh" "$pid")" "$(timeit 200 "$bin/gonothing")" \
+	# psnic and the Go program that does nothing, their ratio being the
+	# figure that matters: interleaved in 10 rounds of 20 runs each, the
+	# median of the round medians, so that a load that comes and goes on a
+	# shared host weighs on both alike.
+	for r in $(seq 10); do
+		ps+=("$(timeit 20 "$bin/psnic" "$pid")") gn+=("$(timeit 20 "$bin/gonothing")")
+	done
+	row "$n" "$p" "$(median "${ps[@]}")" "$(timeit 200 "$bin/paper_psnic" "$pid")" \
+		"$(timeit 50 sh "$root/bench/nsenter-ip.sh" "$pid")" "$(median "${gn[@]}")" \
 		"$(timeit 200 /bin/true)"
 }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 commands_report() {
 	echo "Whole commands, one process per namespace: \`psnic PID\` against the paper's method, the"
 	echo "\`nsenter\` + \`ip\` way, a static Go program that does nothing and \`/bin/true\`. Medians, µs."
