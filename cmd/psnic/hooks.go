@@ -110,7 +110,7 @@ func (w *watch) work(ctx context.Context) {
 func (w *watch) print(c change) {
 	if w.json {
 		j := c
-		j.row = c.row.Escaped()
+		j.row = c.Escaped() // the embedded row
 		if c.Old != nil {
 			old := c.Old.Escaped()
 			j.Old = &old
