@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -102,18 +100,16 @@ const capSysPtrace = 19
 // (NETLINK_LISTEN_ALL_NSID): the notification cache needs it.
 const CapNetBroadcast = 11
 
-// effectiveCaps reads the effective capability set of this process.
+// effectiveCaps returns the effective capability set of this thread (the
+// process's: Go threads do not change theirs), from capget(2): cheaper at
+// psnic's every start than reading and parsing /proc/self/status.
 func effectiveCaps() (uint64, error) {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-		}
-	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
+	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
 }
 
 // MissingCapabilities names the capabilities the resolver needs that this
