@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -100,16 +102,18 @@ const capSysPtrace = 19
 // (NETLINK_LISTEN_ALL_NSID): the notification cache needs it.
 const CapNetBroadcast = 11
 
-// effectiveCaps returns the effective capability set of this thread (the
-// process's: Go threads do not change theirs), from capget(2): cheaper at
-// psnic's every start than reading and parsing /proc/self/status.
+// effectiveCaps reads the effective capability set of this process.
 func effectiveCaps() (uint64, error) {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
 		return 0, err
 	}
-	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
+	for _, line := range strings.Split(string(status), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff line in /proc/self/status")
 }
 
 // MissingCapabilities names the capabilities the resolver needs that this
