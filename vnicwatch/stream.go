@@ -17,10 +17,10 @@ type Options struct {
 	// without events, a backstop (30 s when 0).
 	ResyncInterval time.Duration
 	// EventBuffer is the receive buffer of the notification socket, bytes
-	// (vnic.DefaultEventBuffer when 0).
+	// (8 MiB when 0).
 	EventBuffer int
 	// ProcEventBuffer is the receive buffer of the process events socket,
-	// bytes (procevents.DefaultBuffer when 0).
+	// bytes (4 MiB when 0).
 	ProcEventBuffer int
 	// ProcfsPath is the procfs mountpoint Open resolves through ("/proc"
 	// when empty). New takes its resolver's.
@@ -61,7 +61,7 @@ func (b resolverBackend) Identity(netns uint64, pid int) cgroupid.Identity {
 // events (CAP_NET_ADMIN in the initial namespace) it reports why and goes
 // on, and processes joining a namespace whose links exist are seen at the
 // next resync.
-func New(r *vnic.Resolver, opts Options) (*Stream, error) {
+func New(r *Resolver, opts Options) (*Stream, error) {
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = 30 * time.Second
 	}
