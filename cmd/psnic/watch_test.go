@@ -292,7 +292,9 @@ func TestWatchOverflowConverges(t *testing.T) {
 }
 
 // --exec runs the command per change with the change in its environment;
-// a failing or hanging command is reported and the stream goes on. The
+// a failing or hanging command is reported and the stream goes on. (The
+// timeout leaves room for clsact.sh's tc on a loaded host: a hook killed at
+// its timeout takes its whole process group, tc included.) The
 // command's own flags follow it without "--" (sh -c). With --exec only veths
 // are passed by default: a macvlan's host end is a shared parent. The
 // README's clsact example gives each new host veth a clsact qdisc.
@@ -308,7 +310,7 @@ func TestWatchExec(t *testing.T) {
 echo "$PSNIC_EVENT|$PSNIC_PID|$PSNIC_NETNS|$PSNIC_CONTAINER_IFNAME|$PSNIC_CONTAINER_IFINDEX|$PSNIC_HOST_IFNAME|$PSNIC_HOST_IFINDEX|$PSNIC_KIND|$PSNIC_OLD_HOST_IFNAME|${PSNIC_CONTAINER_ID-unset}|${PSNIC_POD_UID-unset}|${PSNIC_RUNTIME-unset}" >>"$1"
 case "$PSNIC_HOST_IFNAME" in *fail) exit 3 ;; *hang) sleep 30 ;; esac
 exec "$2"`
-	w := startWatch(t, prefix, "--exec-timeout=300ms", "--exec", "/bin/sh", "-c", script, "hook", log,
+	w := startWatch(t, prefix, "--exec-timeout=3s", "--exec", "/bin/sh", "-c", script, "hook", log,
 		"../../examples/tc/clsact.sh")
 
 	a := netnstest.NewNetns(t, "cvxa")
@@ -350,7 +352,7 @@ exec "$2"`
 	}
 	stderr := w.stderr.String()
 	if !strings.Contains(stderr, "--exec /bin/sh for added "+prefix+"fail: exit status 3") ||
-		!strings.Contains(stderr, "for added "+prefix+"hang: killed after 300ms") {
+		!strings.Contains(stderr, "for added "+prefix+"hang: killed after 3s") {
 		t.Errorf("failures not reported as expected:\n%s", stderr)
 	}
 }
