@@ -14,6 +14,7 @@ package test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -37,10 +39,16 @@ const (
 	dashboard = repoRoot + "/examples/grafana/container-vnic.json"
 )
 
+// helmPath is the helm findHelm found.
+var helmPath string
+
 // findHelm returns helm's path: where .ci/install-helm.sh puts it (GOBIN or
 // GOPATH/bin) first, then PATH.
 func findHelm(t *testing.T) string {
 	t.Helper()
+	if helmPath != "" {
+		return helmPath
+	}
 	var dirs []string
 	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -55,10 +63,12 @@ func findHelm(t *testing.T) string {
 	}
 	for _, d := range dirs {
 		if p := filepath.Join(d, "helm"); isExecutable(p) {
+			helmPath = p
 			return p
 		}
 	}
 	if p, err := exec.LookPath("helm"); err == nil {
+		helmPath = p
 		return p
 	}
 	if os.Getenv("CI") != "" {
@@ -154,16 +164,16 @@ func decode(stream string) (*objects, error) {
 	return o, nil
 }
 
+// strictJSON decodes as the API server does (sigs.k8s.io/json), and
+// stricter: field names match case-sensitively (encoding/json would take
+// "readonly" for readOnly), and an unknown or duplicate field is an error,
+// not a warning.
 func strictJSON(j []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(j))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	strict, err := kjson.UnmarshalStrict(j, v, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	if err != nil {
 		return err
 	}
-	if dec.More() {
-		return fmt.Errorf("data after the object")
-	}
-	return nil
+	return errors.Join(strict...)
 }
 
 // splitDocuments splits helm's output at its "---" lines, leaving out
@@ -230,6 +240,7 @@ func render(t *testing.T, set []string) *objects {
 }
 
 func TestLint(t *testing.T) {
+	findHelm(t)
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
 			if _, err := helm(t, append([]string{"lint", "--strict", chartDir}, setArgs(vs.set)...)...); err != nil {
@@ -240,6 +251,7 @@ func TestLint(t *testing.T) {
 }
 
 func TestTemplate(t *testing.T) {
+	findHelm(t)
 	for _, vs := range valueSets {
 		t.Run(vs.name, func(t *testing.T) {
 			o := render(t, vs.set)
@@ -491,6 +503,7 @@ func TestChartFilesAreTheExamples(t *testing.T) {
 
 // Bad values fail the rendering with a message naming the value.
 func TestTemplateRejects(t *testing.T) {
+	findHelm(t)
 	for _, tc := range []struct{ set, want string }{
 		{"kubernetes.criSocket=", "kubernetes.criSocket: the CRI socket's path"},
 		{"kubernetes.criSocket=run/containerd.sock", `kubernetes.criSocket "run/containerd.sock": an absolute path`},
@@ -515,6 +528,17 @@ spec:
       containers:
         - name: x
           readOnly: true
+`,
+		"field in the wrong case": `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: x}
+spec:
+  template:
+    spec:
+      containers:
+        - name: x
+          volumeMounts:
+            - {name: proc, mountPath: /host/proc, readonly: true}
 `,
 		"misplaced honorLabels": `apiVersion: monitoring.coreos.com/v1
 kind: ServiceMonitor
