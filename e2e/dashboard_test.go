@@ -71,7 +71,8 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 			})
 			// The traffic panels must also show the traffic the test sent,
 			// at both ends.
-			if strings.HasPrefix(q.panel, "Into the container") || strings.HasPrefix(q.panel, "Out of the container") {
+			if strings.HasPrefix(q.panel, "Into the container") || strings.HasPrefix(q.panel, "Out of the container") ||
+				strings.HasPrefix(q.panel, "Top 10 pods by traffic") {
 				prom.poll("traffic on panel "+q.panel+" "+q.refID, func() (bool, string) {
 					for _, s := range prom.query(expr) {
 						if s.Value > 0 {
