@@ -37,6 +37,8 @@ const (
 	rulesFile = repoRoot + "/examples/prometheus/rules.yml"
 	recipes   = repoRoot + "/examples/prometheus/recipes.yml"
 	dashboard = repoRoot + "/examples/grafana/container-vnic.json"
+	// The DaemonSet without Helm.
+	exampleDaemonSet = repoRoot + "/examples/kubernetes/daemonset.yaml"
 )
 
 // helmPath is the helm findHelm found.
@@ -566,5 +568,53 @@ metadata: {name: x}
 	// And the same shape, spelt right, decodes.
 	if _, err := decode("---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      containers:\n        - name: x\n          stdin: true\n"); err != nil {
 		t.Errorf("a valid DaemonSet: %v", err)
+	}
+}
+
+// The chart's DaemonSet runs the exporter as examples/kubernetes/daemonset.yaml
+// does (which docs/running.md explains line by line, and the CRI test runs):
+// the same host namespaces, security context, probes, resources and
+// tolerations, and every flag of the example. The example is decoded
+// strictly too.
+func TestTemplateMatchesExampleDaemonSet(t *testing.T) {
+	b, err := os.ReadFile(exampleDaemonSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := decode(string(b))
+	if err != nil {
+		t.Fatalf("%s: %v", exampleDaemonSet, err)
+	}
+	if len(ex.daemonSets) != 1 {
+		t.Fatalf("%s: %v, want one DaemonSet", exampleDaemonSet, ex.kinds())
+	}
+	want := ex.daemonSets[0].Spec.Template.Spec
+	got := render(t, nil).daemonSets[0].Spec.Template.Spec
+	for _, f := range []struct {
+		name      string
+		got, want any
+	}{
+		{"hostNetwork", got.HostNetwork, want.HostNetwork},
+		{"hostPID", got.HostPID, want.HostPID},
+		{"automountServiceAccountToken", got.AutomountServiceAccountToken, want.AutomountServiceAccountToken},
+		{"tolerations", got.Tolerations, want.Tolerations},
+		{"securityContext", got.Containers[0].SecurityContext, want.Containers[0].SecurityContext},
+		{"ports", got.Containers[0].Ports, want.Containers[0].Ports},
+		{"readinessProbe", got.Containers[0].ReadinessProbe, want.Containers[0].ReadinessProbe},
+		{"livenessProbe", got.Containers[0].LivenessProbe, want.Containers[0].LivenessProbe},
+		{"resources", got.Containers[0].Resources, want.Containers[0].Resources},
+	} {
+		if !reflect.DeepEqual(f.got, f.want) {
+			g, _ := json.Marshal(f.got)
+			w, _ := json.Marshal(f.want)
+			t.Errorf("%s: the chart's %s\n  %s\nthe example's\n  %s", exampleDaemonSet, f.name, g, w)
+		}
+	}
+	// The endpoint is where each mounts the socket; every other flag of
+	// the example must be the chart's default too.
+	for _, a := range want.Containers[0].Args {
+		if !strings.HasPrefix(a, "--kubernetes.cri-endpoint=") && !slices.Contains(got.Containers[0].Args, a) {
+			t.Errorf("%s passes %s, the chart does not: %v", exampleDaemonSet, a, got.Containers[0].Args)
+		}
 	}
 }
