@@ -509,6 +509,9 @@ func TestTemplateRejects(t *testing.T) {
 	for _, tc := range []struct{ set, want string }{
 		{"kubernetes.criSocket=", "kubernetes.criSocket: the CRI socket's path"},
 		{"kubernetes.criSocket=run/containerd.sock", `kubernetes.criSocket "run/containerd.sock": an absolute path`},
+		// values.schema.json: a misspelt key or a wrong type.
+		{"serviceMonitor.enabeld=true", "at '/serviceMonitor': additional properties 'enabeld' not allowed"},
+		{"port=metrics", "at '/port': got string, want integer"},
 	} {
 		out, err := helm(t, "template", "x", chartDir, "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
