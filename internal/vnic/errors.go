@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
 // Cause classifies why a process or namespace could not be resolved. The
@@ -54,7 +56,7 @@ func (e *Error) Error() string {
 	case CauseProcfs:
 		return fmt.Sprintf("pid %d: cannot read its procfs entry: %v (check --path.procfs)", e.PID, e.Err)
 	default:
-		if errors.Is(e.Err, errTargetIgnored) {
+		if errors.Is(e.Err, rtnl.ErrTargetIgnored) {
 			return fmt.Sprintf("pid %d: %v", e.PID, e.Err)
 		}
 		return fmt.Sprintf("pid %d: netlink query failed: %v (retry; report a bug if it persists)", e.PID, e.Err)
