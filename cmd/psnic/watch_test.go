@@ -191,7 +191,7 @@ func TestWatchSequence(t *testing.T) {
 
 	// Links first, process later: only a process event can tell.
 	// (No `ip -n` here: it would enter the namespace itself, and rightly be
-	// reported as its lowest PID for a moment.)
+	// reported as its oldest process for a moment.)
 	c := netnstest.NewNetns(t, "cvwc")
 	netnstest.IP(t, "link", "add", prefix+"c", "type", "veth", "peer", "name", "eth0", "netns", c.Name)
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"c").Run() })

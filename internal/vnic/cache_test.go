@@ -300,8 +300,8 @@ func TestCacheReuse(t *testing.T) {
 	}
 }
 
-// When the lowest PID of a namespace exits between the walk and its
-// query, the next PID the walk saw there answers for it.
+// When the process naming a namespace exits between the walk and its
+// query, the oldest other process the walk saw there answers for it.
 func TestOpenAnyFoundSkipsVanished(t *testing.T) {
 	r := newResolver(t)
 	ns := netnstest.NewNetns(t, "cvv")

@@ -48,7 +48,7 @@ func (r *Resolver) NetnsOf(pid int) (uint64, error) {
 		if cause == CauseVanished {
 			cause = CauseNoProcess
 		}
-		return 0, &Error{PID: pid, Cause: cause, Err: err}
+		return 0, newError(pid, cause, err)
 	}
 	ino, err := parseNetnsLink(string(buf[:n]))
 	if err != nil {

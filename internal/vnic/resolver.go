@@ -362,19 +362,19 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 }
 
 // openAnyFound opens the namespace through its holder or, if that has
-// gone, the lowest other PID the walk found in it that is still there, and
-// makes that ns.PID. Only when all of them have gone is the namespace
-// reported vanished.
+// gone, the oldest other process the walk found in it that is still there
+// (as holders choose one), and makes that ns.PID. Only when all of them
+// have gone is the namespace reported vanished.
 func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 	f, err := r.openFound(ns.Inode, ns.PID)
 	if CauseOf(err) != CauseVanished || len(ns.PIDs) < 2 {
 		return f, err
 	}
-	sort.Ints(ns.PIDs)
-	for _, pid := range ns.PIDs {
-		if pid == ns.PID {
-			continue
-		}
+	held := ns.PID
+	rest := slices.DeleteFunc(slices.Clone(ns.PIDs), func(p int) bool { return p == held })
+	for len(rest) > 0 {
+		pid := oldest(rest, r.holders.startTime)
+		rest = slices.DeleteFunc(rest, func(p int) bool { return p == pid })
 		if f, err = r.openFound(ns.Inode, pid); CauseOf(err) != CauseVanished {
 			ns.PID = pid
 			return f, err
@@ -430,7 +430,7 @@ func (r *Resolver) openNetns(pid int) (*os.File, error) {
 			cause = CauseZombie
 		}
 	}
-	return nil, &Error{PID: pid, Cause: cause, Err: err}
+	return nil, newError(pid, cause, err)
 }
 
 // nsGetNstype is NS_GET_NSTYPE, _IO(0xb7, 0x3): the CLONE_NEW* type of a
@@ -558,7 +558,7 @@ func (r *Resolver) isHostNSID(from int) bool {
 
 func netlinkError(pid int, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return &Error{PID: pid, Cause: CausePermission, Err: err}
+		return newError(pid, CausePermission, err)
 	}
 	return &Error{PID: pid, Cause: CauseNetlink, Err: err}
 }
