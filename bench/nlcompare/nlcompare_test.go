@@ -11,10 +11,12 @@ package nlcompare
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -52,6 +54,20 @@ func raw(tb testing.TB) transport {
 	}
 }
 
+// retry repeats a dump the kernel marked interrupted (the host's links
+// change all the time on a shared machine), for as long as rtnl does.
+func retry(dump func(nsid int) (int, bool, error)) func(nsid int) (int, error) {
+	return func(nsid int) (int, error) {
+		deadline := time.Now().Add(rtnl.DumpBudget)
+		for {
+			n, interrupted, err := dump(nsid)
+			if !interrupted || time.Now().After(deadline) {
+				return n, err
+			}
+		}
+	}
+}
+
 func vishvananda(tb testing.TB) transport {
 	s, err := nl.Subscribe(unix.NETLINK_ROUTE) // a plain bound socket; no groups
 	if err != nil {
@@ -60,7 +76,7 @@ func vishvananda(tb testing.TB) transport {
 	tb.Cleanup(s.Close)
 	sockets := map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}
 	return transport{
-		dump: func(nsid int) (int, error) {
+		dump: retry(func(nsid int) (int, bool, error) {
 			req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 			req.Sockets = sockets
 			req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
@@ -77,8 +93,8 @@ func vishvananda(tb testing.TB) transport {
 			if err == nil {
 				err = perr
 			}
-			return n, err
-		},
+			return n, errors.Is(err, nl.ErrDumpInterrupted), err
+		}),
 		get: func(index int) error {
 			req := nl.NewNetlinkRequest(unix.RTM_GETLINK, 0)
 			req.Sockets = sockets
@@ -106,14 +122,14 @@ func mdlayher(tb testing.TB) transport {
 		return b
 	}
 	return transport{
-		dump: func(nsid int) (int, error) {
+		dump: retry(func(nsid int) (int, bool, error) {
 			data := ifinfo(0)
 			if nsid != rtnl.NoNSID {
 				ae := mdnetlink.NewAttributeEncoder()
 				ae.Uint32(unix.IFLA_TARGET_NETNSID, uint32(nsid))
 				attrs, err := ae.Encode()
 				if err != nil {
-					return 0, err
+					return 0, false, err
 				}
 				data = append(data, attrs...)
 			}
@@ -121,13 +137,15 @@ func mdlayher(tb testing.TB) transport {
 				Header: mdnetlink.Header{Type: unix.RTM_GETLINK, Flags: mdnetlink.Request | mdnetlink.Dump},
 				Data:   data,
 			})
+			interrupted := false
 			for _, m := range msgs {
+				interrupted = interrupted || m.Header.Flags&mdnetlink.DumpInterrupted != 0
 				if _, err := rtnl.ParseLink(m.Data); err != nil {
-					return 0, err
+					return 0, false, err
 				}
 			}
-			return len(msgs), err
-		},
+			return len(msgs), interrupted, err
+		}),
 		get: func(index int) error {
 			msgs, err := c.Execute(mdnetlink.Message{
 				Header: mdnetlink.Header{Type: unix.RTM_GETLINK, Flags: mdnetlink.Request},
