@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/container-vnic/container_vnic_exporter v0.0.0
 	github.com/mdlayher/netlink v1.11.2
+	github.com/prometheus/procfs v0.23.0
 	github.com/vishvananda/netlink v1.3.1
 	golang.org/x/sys v0.49.0
 )

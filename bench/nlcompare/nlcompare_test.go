@@ -1,12 +1,15 @@
-// Package nlcompare measures the three ways the project could speak
-// rtnetlink: internal/rtnl's raw socket (what it uses),
-// github.com/vishvananda/netlink's nl package (what it used until issue
-// 20) and github.com/mdlayher/netlink. It is a module of its own so that
-// the two libraries stay out of the exporter's go.mod. Every transport
+// Package nlcompare measures the dependencies the design card named
+// against what the project does instead (docs/how-it-works.md,
+// "Dependencies"): the three ways it could speak rtnetlink, internal/rtnl's
+// raw socket (what it uses), github.com/vishvananda/netlink's nl package
+// (what it used until issue 20) and github.com/mdlayher/netlink; and
+// github.com/prometheus/procfs for the /proc walk (procfs_test.go). It is
+// a module of its own so that these libraries stay out of the exporter's
+// go.mod. Every transport
 // sends the same requests and hands each reply to the same parser
 // (rtnl.ParseLink): the difference is the transport alone.
 //
-//	cd bench/nlcompare && BENCH_NETNS=1000 go test -run '^$' -bench . -benchmem -count 5
+//	cd bench/nlcompare && BENCH_NETNS=1000 BENCH_ROUNDS=3 go test -run '^$' -bench Transports -benchmem -benchtime 2s -timeout 60m
 package nlcompare
 
 import (
@@ -215,40 +218,58 @@ func BenchmarkTransports(b *testing.B) {
 	for i, m := range fleet {
 		indexes[i] = byName[m.Host]
 	}
-	for _, tr := range []struct {
+	transports := []struct {
 		name string
-		open func(testing.TB) transport
-	}{{"raw", raw}, {"vishvananda", vishvananda}, {"mdlayher", mdlayher}} {
-		t := tr.open(b)
-		b.Run(fmt.Sprintf("host-dump/netns=%d/%s", n, tr.name), func(b *testing.B) {
-			defer reportCPU(b)()
-			for i := 0; i < b.N; i++ {
-				if got, err := t.dump(rtnl.NoNSID); err != nil || got < n {
-					b.Fatalf("%d links, %v", got, err)
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("aimed-dumps/netns=%d/%s", n, tr.name), func(b *testing.B) {
-			defer reportCPU(b)()
-			for i := 0; i < b.N; i++ {
-				for _, id := range nsids {
-					if got, err := t.dump(id); err != nil || got != 2 {
-						b.Fatalf("nsid %d: %d links, %v", id, got, err)
+		t    transport
+	}{{"raw", raw(b)}, {"vishvananda", vishvananda(b)}, {"mdlayher", mdlayher(b)}}
+	// Rounds interleave the transports, so that a change of load on a
+	// shared machine falls on all of them alike (use -count 1).
+	for range rounds(b) {
+		for _, tr := range transports {
+			t := tr.t
+			b.Run(fmt.Sprintf("host-dump/netns=%d/%s", n, tr.name), func(b *testing.B) {
+				defer reportCPU(b)()
+				for i := 0; i < b.N; i++ {
+					if got, err := t.dump(rtnl.NoNSID); err != nil || got < n {
+						b.Fatalf("%d links, %v", got, err)
 					}
 				}
-			}
-		})
-		b.Run(fmt.Sprintf("gets/netns=%d/%s", n, tr.name), func(b *testing.B) {
-			defer reportCPU(b)()
-			for i := 0; i < b.N; i++ {
-				for _, index := range indexes {
-					if err := t.get(index); err != nil {
-						b.Fatal(err)
+			})
+			b.Run(fmt.Sprintf("aimed-dumps/netns=%d/%s", n, tr.name), func(b *testing.B) {
+				defer reportCPU(b)()
+				for i := 0; i < b.N; i++ {
+					for _, id := range nsids {
+						if got, err := t.dump(id); err != nil || got != 2 {
+							b.Fatalf("nsid %d: %d links, %v", id, got, err)
+						}
 					}
 				}
-			}
-		})
+			})
+			b.Run(fmt.Sprintf("gets/netns=%d/%s", n, tr.name), func(b *testing.B) {
+				defer reportCPU(b)()
+				for i := 0; i < b.N; i++ {
+					for _, index := range indexes {
+						if err := t.get(index); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+		}
 	}
+}
+
+// rounds is BENCH_ROUNDS, 1 by default.
+func rounds(tb testing.TB) int {
+	v := os.Getenv("BENCH_ROUNDS")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		tb.Fatalf("BENCH_ROUNDS=%q: want a positive number", v)
+	}
+	return n
 }
 
 // reportCPU reports the process's CPU time (user and system, which
