@@ -228,7 +228,8 @@ func BenchmarkTransports(b *testing.B) {
 		for _, tr := range transports {
 			t := tr.t
 			b.Run(fmt.Sprintf("host-dump/netns=%d/%s", n, tr.name), func(b *testing.B) {
-				defer reportCPU(b)()
+				stop := reportCPU(b)
+				defer stop()
 				for i := 0; i < b.N; i++ {
 					if got, err := t.dump(rtnl.NoNSID); err != nil || got < n {
 						b.Fatalf("%d links, %v", got, err)
@@ -236,7 +237,8 @@ func BenchmarkTransports(b *testing.B) {
 				}
 			})
 			b.Run(fmt.Sprintf("aimed-dumps/netns=%d/%s", n, tr.name), func(b *testing.B) {
-				defer reportCPU(b)()
+				stop := reportCPU(b)
+				defer stop()
 				for i := 0; i < b.N; i++ {
 					for _, id := range nsids {
 						if got, err := t.dump(id); err != nil || got != 2 {
@@ -246,7 +248,8 @@ func BenchmarkTransports(b *testing.B) {
 				}
 			})
 			b.Run(fmt.Sprintf("gets/netns=%d/%s", n, tr.name), func(b *testing.B) {
-				defer reportCPU(b)()
+				stop := reportCPU(b)
+				defer stop()
 				for i := 0; i < b.N; i++ {
 					for _, index := range indexes {
 						if err := t.get(index); err != nil {

@@ -21,7 +21,8 @@ func BenchmarkProcfsWalk(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer reportCPU(b)()
+	stop := reportCPU(b)
+	defer stop()
 	for i := 0; i < b.N; i++ {
 		procs, err := fs.AllProcs()
 		if err != nil {

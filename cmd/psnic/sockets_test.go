@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
 
@@ -80,8 +82,8 @@ func TestWatchNetlinkSockets(t *testing.T) {
 	const (
 		route     = 0  // NETLINK_ROUTE
 		connector = 11 // NETLINK_CONNECTOR
-		// RTNLGRP_LINK (1) and RTNLGRP_NSID (28), as bits 0 and 27.
-		linkAndNSID = 1<<(1-1) | 1<<(28-1)
+		// RTNLGRP_LINK (1) and RTNLGRP_NSID (28): group g is bit g-1.
+		linkAndNSID = 1<<(unix.RTNLGRP_LINK-1) | 1<<(unix.RTNLGRP_NSID-1)
 	)
 	check := func(when string) map[uint64]netlinkSocket {
 		t.Helper()
