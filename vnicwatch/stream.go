@@ -16,9 +16,6 @@ type Options struct {
 	// ResyncInterval is how often everything is resolved again even
 	// without events, a backstop (30 s when 0).
 	ResyncInterval time.Duration
-	// EventBuffer is the receive buffer of the notification socket, bytes
-	// (8 MiB when 0).
-	EventBuffer int
 	// ProcEventBuffer is the receive buffer of the process events socket,
 	// bytes (4 MiB when 0).
 	ProcEventBuffer int
@@ -39,7 +36,6 @@ type Stream struct {
 	r      *vnic.Resolver
 	ownsR  bool // made by Open: Close closes it
 	opts   Options
-	notes  *vnic.Notifications
 	procs  *procevents.Conn // nil without process events
 	engine *engine
 }
@@ -55,9 +51,12 @@ func (b resolverBackend) Identity(netns uint64, pid int) cgroupid.Identity {
 	return id
 }
 
-// New opens the notification socket and subscribes to process events, so
-// that nothing that happens from now on is missed. Without notifications
-// it fails (they need CAP_NET_ADMIN and CAP_NET_BROADCAST); without process
+// New subscribes to process events, so that nothing that happens from now
+// on is missed. Link and namespace-id notifications are the resolver's:
+// it opened their socket (the one a process needs, whose events keep its
+// cache exact) in vnic.New, and the stream reads it through
+// Resolver.ReadNotifications. Without it (CacheError: no CAP_NET_ADMIN and
+// CAP_NET_BROADCAST, or vnic.Options.NoCache) New fails; without process
 // events (CAP_NET_ADMIN in the initial namespace) it reports why and goes
 // on, and processes joining a namespace whose links exist are seen at the
 // next resync.
@@ -68,11 +67,11 @@ func New(r *Resolver, opts Options) (*Stream, error) {
 	if opts.Report == nil {
 		opts.Report = func(error) {}
 	}
-	notes, err := vnic.OpenNotifications(opts.EventBuffer)
-	if err != nil {
-		return nil, err
+	if err := r.CacheError(); err != nil {
+		return nil, fmt.Errorf("link notifications: %w", err)
 	}
-	s := &Stream{r: r, opts: opts, notes: notes}
+	s := &Stream{r: r, opts: opts}
+	var err error
 	s.procs, err = procevents.Listen(opts.ProcEventBuffer)
 	if err != nil {
 		opts.Report(fmt.Errorf("%w (processes joining a namespace after its links are seen at the next resync)", err))
@@ -89,7 +88,7 @@ func Open(opts Options) (*Stream, error) {
 	if procfs == "" {
 		procfs = "/proc"
 	}
-	r, err := vnic.New(vnic.Options{ProcfsPath: procfs, EventBuffer: opts.EventBuffer})
+	r, err := vnic.New(vnic.Options{ProcfsPath: procfs})
 	if err != nil {
 		return nil, err
 	}
@@ -102,17 +101,17 @@ func Open(opts Options) (*Stream, error) {
 	return s, nil
 }
 
-// Close releases the stream's sockets, and its resolver when Open made
-// it. Call it after Run has returned.
+// Close releases the stream's process events socket, and its resolver
+// (with the notification socket) when Open made it. Call it after Run has
+// returned; a resolver given to New is the caller's to close.
 func (s *Stream) Close() error {
-	if s.procs != nil {
-		s.procs.Close()
-	}
-	err := s.notes.Close()
 	if s.ownsR {
-		s.r.Close()
+		defer s.r.Close()
 	}
-	return err
+	if s.procs != nil {
+		return s.procs.Close()
+	}
+	return nil
 }
 
 // procBatchDelay is how often process events are read.
@@ -133,7 +132,7 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 	go func() {
 		for {
 			var b noteBatch
-			b.err = s.notes.Read(func(n vnic.Notification) { b.notes = append(b.notes, n) })
+			b.err = s.r.ReadNotifications(func(n vnic.Notification) { b.notes = append(b.notes, n) })
 			select {
 			case notes <- b:
 			case <-ctx.Done():

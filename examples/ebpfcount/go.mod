@@ -8,11 +8,6 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require (
-	github.com/vishvananda/netlink v1.3.1 // indirect
-	github.com/vishvananda/netns v0.0.5 // indirect
-)
-
 // The exporter's module as checked out around this example; a program of
 // your own would require a released version instead.
 replace github.com/container-vnic/container_vnic_exporter => ../..
