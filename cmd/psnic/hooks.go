@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,8 +114,7 @@ func (w *watch) print(c change) {
 			old := c.Old.Escaped()
 			j.Old = &old
 		}
-		b, _ := json.Marshal(j) // plain fields: cannot fail
-		fmt.Fprintf(w.out, "%s\n", b)
+		_, _ = w.out.Write(append(appendObject(nil, changeFields(j), "", ""), '\n'))
 		return
 	}
 	line := fmt.Sprintf("%s %-7s pid=%d netns=%d %s(%d) -> %s(%d) %s", c.Time, c.Event, c.PID, c.Netns,

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,10 +184,8 @@ func write(w io.Writer, rows []row, format string, prefixPID bool) error {
 		for _, r := range rows {
 			out = append(out, r.Escaped())
 		}
-		rows = out
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		_, err := w.Write(appendRowsJSON(nil, out))
+		return err
 	}
 	for _, r := range rows {
 		line := r.HostIfname
