@@ -113,9 +113,9 @@ container_vnic_info{container_id="",container_ifname="eth0",host_ifname="veth30"
 func TestLabelValue(t *testing.T) {
 	for in, want := range map[string]string{
 		"eth0":           "eth0",
-		"q\"b\\é.-_9":    `q"b\\é.-_9`,
-		"e\xff":          `e\xff`,
-		"\xc3\x28ab\x80": `\xc3(ab\x80`,
+		"q\"b\\é.-_9":    `q"b\é.-_9`,
+		"e\xff":          "e:ff",
+		"\xc3\x28ab\x80": ":c3(ab:80",
 	} {
 		if got := labelValue(in); got != want {
 			t.Errorf("labelValue(%q) = %q, want %q", in, got, want)

@@ -240,3 +240,24 @@ func TestServeBadProcfs(t *testing.T) {
 		}
 	}
 }
+
+// A host veth whose name has a backslash, valid UTF-8, comes out of the
+// real binary, parsed by Prometheus' text parser, exactly as the kernel
+// has it, so it joins with node_exporter's device label (issue 21: the
+// value was `cbbs\\x...`).
+func TestServeBackslashName(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvsk")
+	host := `cbbs\x` + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	if _, err := os.Stat("/sys/class/net/" + host); err != nil {
+		t.Fatalf("the kernel has no link %q: %v", host, err)
+	}
+	pid := ns.Spawn()
+	p := startExporter(t, "--path.procfs="+netnstest.LinkedProcfs(t, pid))
+	got := infoSeries(p.scrape(t), "cbbs")
+	want := map[string]bool{fmt.Sprintf("%s eth0 %d %s", host, pid, netnstest.NetnsLabel(t, pid)): true}
+	if !maps.Equal(got, want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+}

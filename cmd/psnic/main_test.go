@@ -209,7 +209,7 @@ func FuzzParsePIDs(f *testing.F) {
 }
 
 // JSON cannot carry the raw bytes of a name that is not UTF-8: they come
-// out as \xNN, as in the exporter's labels, not as U+FFFD.
+// out as :NN, as in the exporter's labels, not as U+FFFD.
 func TestJSONNonUTF8Name(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ns := netnstest.NewNetns(t, "cvp")
@@ -222,8 +222,35 @@ func TestJSONNonUTF8Name(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != 0 || len(rows) != 1 {
 		t.Fatalf("exit %d, %v: %q %q", code, err, stdout, stderr)
 	}
-	if got := rows[0]["container_ifname"]; got != `e\xff` {
-		t.Fatalf("container_ifname = %q, want %q", got, `e\xff`)
+	if got := rows[0]["container_ifname"]; got != "e:ff" {
+		t.Fatalf("container_ifname = %q, want %q", got, "e:ff")
+	}
+}
+
+// A host veth named with a backslash (valid UTF-8) shows in JSON and text
+// exactly as the kernel has it (issue 21: JSON said `cbbs\\x...`, a name
+// no interface has).
+func TestBackslashNameExact(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvp")
+	host := `cbbs\x` + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	if _, err := os.Stat("/sys/class/net/" + host); err != nil {
+		t.Fatalf("the kernel has no link %q: %v", host, err)
+	}
+	pid := ns.Spawn()
+	stdout, stderr, code := runPsnic(t, "-o", "json", itoa(pid))
+	var rows []struct {
+		Host string `json:"host_ifname"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != 0 || len(rows) != 1 {
+		t.Fatalf("exit %d, %v: %q %q", code, err, stdout, stderr)
+	}
+	if rows[0].Host != host {
+		t.Errorf("JSON host_ifname = %q, want the kernel's %q", rows[0].Host, host)
+	}
+	if stdout, _, code := runPsnic(t, itoa(pid)); code != 0 || stdout != host+"\n" {
+		t.Errorf("text: exit %d, %q; want %q", code, stdout, host+"\n")
 	}
 }
 
