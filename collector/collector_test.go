@@ -35,7 +35,7 @@ const selfMetricsHelp = `
 # TYPE container_vnic_namespaces gauge
 # HELP container_vnic_namespaces_without_vnic Network namespaces seen in the last scrape that have no interface paired with a host interface.
 # TYPE container_vnic_namespaces_without_vnic gauge
-# HELP container_vnic_processes_skipped Processes whose network namespace could not be read in the last scrape, by cause (process_vanished is normal churn).
+# HELP container_vnic_processes_skipped Processes whose network namespace could not be read in the last scrape, by cause: no_cap_sys_ptrace (the exporter lacks CAP_SYS_PTRACE: namespaces are missing), protected (refused even with it: no capability helps), procfs, process_vanished (normal churn).
 # TYPE container_vnic_processes_skipped gauge
 # HELP container_vnic_scrape_errors Container network namespaces found but not resolved in the last scrape, by cause.
 # TYPE container_vnic_scrape_errors gauge
@@ -98,9 +98,10 @@ container_vnic_parent_info{container_ifname="mv0",host_ifname=%q,kind="macvlan",
 	want := infoHelp + strings.Join(info, "\n") + "\n" + parent + selfMetricsHelp + `
 container_vnic_namespaces 5
 container_vnic_namespaces_without_vnic 3
-container_vnic_processes_skipped{cause="permission_denied"} 0
+container_vnic_processes_skipped{cause="no_cap_sys_ptrace"} 0
 container_vnic_processes_skipped{cause="process_vanished"} 1
 container_vnic_processes_skipped{cause="procfs"} 0
+container_vnic_processes_skipped{cause="protected"} 0
 container_vnic_scrape_errors{cause="netlink"} 0
 container_vnic_scrape_errors{cause="permission_denied"} 0
 container_vnic_scrape_errors{cause="procfs"} 0

@@ -27,15 +27,11 @@ func TestServeIdentityNesting(t *testing.T) {
 		{[]string{"--collector.container-identity", "--collector.container-identity.nested"}, b},
 	} {
 		p := startExporter(t, append(tc.flags, "--path.procfs="+root)...)
-		info := p.scrape(t)["container_vnic_info"]
-		if info == nil || len(info.GetMetric()) != 1 {
+		info := seriesLabels(p.scrape(t), "container_vnic_info")
+		if len(info) != 1 {
 			t.Fatalf("%v: container_vnic_info %v, want one series", tc.flags, info)
 		}
-		labels := map[string]string{}
-		for _, l := range info.GetMetric()[0].GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if labels["host_ifname"] != host || labels["container_id"] != tc.want || labels["runtime"] != "docker" {
+		if labels := info[0]; labels["host_ifname"] != host || labels["container_id"] != tc.want || labels["runtime"] != "docker" {
 			t.Errorf("%v: labels %v, want host_ifname %s, container_id %s, runtime docker", tc.flags, labels, host, tc.want)
 		}
 	}

@@ -166,7 +166,7 @@ func TestImage(t *testing.T) {
 		// the scrape is blind, so not a success.
 		{name: "NET_ADMIN only", container: "cvx-exporter-no-ptrace", uid: "65534", caps: capNetAdmin,
 			want: []gaugeWant{
-				{"container_vnic_processes_skipped", []string{"cause", "permission_denied"}, atLeastSleepers},
+				{"container_vnic_processes_skipped", []string{"cause", "no_cap_sys_ptrace"}, atLeastSleepers},
 				{"container_vnic_scrape_success", nil, 0},
 			}, missing: "CAP_SYS_PTRACE"},
 		// Without CAP_NET_ADMIN the namespaces are found, but the kernel

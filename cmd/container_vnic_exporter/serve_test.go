@@ -69,8 +69,16 @@ type exporterProcess struct {
 
 func startExporter(t *testing.T, args ...string) *exporterProcess {
 	t.Helper()
+	return startExporterVia(t, nil, args...)
+}
+
+// startExporterVia starts the exporter through a wrapper command (such as
+// setpriv or unshare) given with its arguments.
+func startExporterVia(t *testing.T, wrapper []string, args ...string) *exporterProcess {
+	t.Helper()
 	p := &exporterProcess{addr: freeLoopbackAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(exporterBinary(t), append([]string{"--web.listen-address=" + p.addr}, args...)...)
+	argv := append(append(append([]string{}, wrapper...), exporterBinary(t), "--web.listen-address="+p.addr), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

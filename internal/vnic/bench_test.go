@@ -93,7 +93,7 @@ func BenchmarkMachine(b *testing.B) {
 	b.Run("walk", func(b *testing.B) {
 		r := benchResolver(b, Options{NoCache: true})
 		for i := 0; i < b.N; i++ {
-			if _, _, err := walk(r.procRoot, r.hostIno); err != nil {
+			if _, _, err := walk(r.procRoot, r.hostIno, r.canPtrace); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -61,7 +61,7 @@ func (r *Resolver) NetnsOf(pid int) (uint64, error) {
 // Processes walks procfs and returns the PIDs of every namespace other than
 // the host's, by namespace inode, each list in ascending order.
 func (r *Resolver) Processes() (map[uint64][]int, error) {
-	found, _, err := walk(r.procRoot, r.hostIno)
+	found, _, err := walk(r.procRoot, r.hostIno, r.canPtrace)
 	if err != nil {
 		return nil, err
 	}
