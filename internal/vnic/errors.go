@@ -30,8 +30,8 @@ const (
 	// helps.
 	CauseNoPtrace  Cause = "no_cap_sys_ptrace"
 	CauseProtected Cause = "protected"
-	CauseNetlink    Cause = "netlink"
-	CauseProcfs     Cause = "procfs" // unreadable or malformed procfs entry
+	CauseNetlink   Cause = "netlink"
+	CauseProcfs    Cause = "procfs" // unreadable or malformed procfs entry
 )
 
 // Error is a resolution failure for one PID, one line long, naming the PID,
