@@ -461,7 +461,7 @@ func buildDockerExporterImage(t *testing.T, d *dockerDaemon) string {
 	t.Helper()
 	root, contextDir := buildImageContext(t)
 	const tag = "container_vnic_exporter:docker-test"
-	d.run(t, "build", "-q", "-f", filepath.Join(root, "Dockerfile"),
+	d.run(t, "build", "-q", "-f", filepath.Join(root, "Dockerfile"), "--target", "prebuilt",
 		"--build-arg", "OS=linux", "--build-arg", "ARCH="+runtime.GOARCH, "-t", tag, contextDir)
 	checkImageUser(t, d, tag)
 	return tag

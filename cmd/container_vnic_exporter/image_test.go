@@ -376,12 +376,14 @@ func (s *podmanStore) cleanup(t *testing.T) {
 }
 
 // buildExporterImage builds both commands as static binaries into the
-// .build/OS-ARCH layout the Dockerfile copies from, then the image.
+// .build/OS-ARCH layout the Dockerfile's prebuilt target copies from (as
+// make image does), then the image. (Its default target builds them inside
+// a golang image, which a machine without a registry cannot pull.)
 func buildExporterImage(t *testing.T, s *podmanStore) string {
 	t.Helper()
 	root, contextDir := buildImageContext(t)
 	const tag = "localhost/container_vnic_exporter:image-test"
-	s.run(t, "build", "-q", "--pull=never", "-f", filepath.Join(root, "Dockerfile"),
+	s.run(t, "build", "-q", "--pull=never", "-f", filepath.Join(root, "Dockerfile"), "--target", "prebuilt",
 		"--build-arg", "OS=linux", "--build-arg", "ARCH="+runtime.GOARCH, "-t", tag, contextDir)
 	checkImageUser(t, s, tag)
 	return tag
