@@ -225,11 +225,15 @@ func checkHealthyScrape(t *testing.T, families map[string]*dto.MetricFamily) {
 		t.Errorf("container_vnic_scrape_errors{cause=\"permission_denied\"} = %v (present %v), want 0", v, ok)
 	}
 	// Processes whose netns even root cannot read (some sandboxes have
-	// such) are skipped by the exporter too; it must skip no more.
+	// such) are skipped by the exporter too, as protected; it must skip no
+	// more, and none for want of CAP_SYS_PTRACE.
 	deniedByRoot := unreadableNetnsLinks(t)
-	if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "permission_denied"); !ok || v > float64(deniedByRoot) {
-		t.Errorf("container_vnic_processes_skipped{cause=\"permission_denied\"} = %v (present %v), want at most %d, the processes root cannot read either",
+	if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "protected"); !ok || v > float64(deniedByRoot) {
+		t.Errorf("container_vnic_processes_skipped{cause=\"protected\"} = %v (present %v), want at most %d, the processes root cannot read either",
 			v, ok, deniedByRoot)
+	}
+	if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "no_cap_sys_ptrace"); !ok || v != 0 {
+		t.Errorf("container_vnic_processes_skipped{cause=\"no_cap_sys_ptrace\"} = %v (present %v), want 0", v, ok)
 	}
 	if v, ok := gaugeValue(families, "container_vnic_exporter_build_info", "version", imageTestVersion); !ok || v != 1 {
 		t.Errorf("no container_vnic_exporter_build_info{version=%q} 1: the image does not run the binary this test built", imageTestVersion)
