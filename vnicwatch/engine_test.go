@@ -34,8 +34,7 @@ func newFake() *fake {
 	return &fake{nsid: map[uint64]int{}, vnics: map[uint64][]vnic.VNIC{}, procs: map[int]uint64{}, calls: map[string]int{}}
 }
 
-func (f *fake) Processes() (map[uint64][]int, error) {
-	f.calls["walk"]++
+func (f *fake) processes() map[uint64][]int {
 	m := map[uint64][]int{}
 	for pid, ino := range f.procs {
 		if ino != hostIno {
@@ -45,13 +44,14 @@ func (f *fake) Processes() (map[uint64][]int, error) {
 	for _, pids := range m {
 		sort.Ints(pids)
 	}
-	return m, nil
+	return m
 }
 
 func (f *fake) ResolveAll() (vnic.Snapshot, error) {
 	f.calls["all"]++
-	procs, _ := f.Processes()
-	var s vnic.Snapshot
+	f.calls["walk"]++
+	procs := f.processes()
+	s := vnic.Snapshot{Processes: procs}
 	for ino, pids := range procs {
 		s.Namespaces = append(s.Namespaces, vnic.Netns{Inode: ino, PID: pids[0], VNICs: f.vnics[ino]})
 	}
@@ -85,7 +85,7 @@ func (f *fake) Oldest(pids []int) int {
 func (f *fake) IsHost(from int) bool { return from == hostNSID || from == vnic.NoNSID }
 func (f *fake) HostNetns() uint64    { return hostIno }
 
-func (f *fake) Identity(netns uint64, pid int) cgroupid.Identity {
+func (f *fake) Identity(_ uint64, pid int) cgroupid.Identity {
 	return cgroupid.Identity{Runtime: "podman", ContainerID: string(rune('a' + pid%26))}
 }
 
@@ -336,7 +336,7 @@ func TestEngineRefreshFailure(t *testing.T) {
 
 type failing struct{ *fake }
 
-func (failing) ResolveNamespace(pid int, inode uint64) (int, []vnic.VNIC, error) {
+func (failing) ResolveNamespace(pid int, _ uint64) (int, []vnic.VNIC, error) {
 	return 0, nil, &vnic.Error{PID: pid, Cause: vnic.CauseNetlink, Err: errors.New("EBUSY")}
 }
 

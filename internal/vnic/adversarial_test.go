@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
 // Cases an adversarial tryout found wrong (issue 13), on real namespaces.
@@ -183,7 +184,11 @@ func TestZombieMessage(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
+	defer func() {
+		if err := cmd.Wait(); err != nil {
+			t.Error(err)
+		}
+	}()
 	pid := cmd.Process.Pid
 	netnstest.Eventually(t, 10*time.Second, "the child to become a zombie", func() bool {
 		return zombie("/proc/" + strconv.Itoa(pid))
@@ -240,9 +245,9 @@ func TestPermissionMessageAsRoot(t *testing.T) {
 // With no retry budget the first interrupted dump takes that path.
 func TestResolveAllFallsBackToLinkByLink(t *testing.T) {
 	netnstest.RequireRoot(t)
-	budget := dumpBudget
-	dumpBudget = 0
-	t.Cleanup(func() { dumpBudget = budget })
+	budget := rtnl.DumpBudget
+	rtnl.DumpBudget = 0
+	t.Cleanup(func() { rtnl.DumpBudget = budget })
 	ns := netnstest.NewNetns(t, "cvfb")
 	host := hostName("cvfb")
 	ns.Veth(host, "eth0")
