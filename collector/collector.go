@@ -39,7 +39,7 @@ var (
 	errorsDesc = prometheus.NewDesc(namespace+"_scrape_errors",
 		"Container network namespaces found but not resolved in the last scrape, by cause.", []string{"cause"}, nil)
 	skippedDesc = prometheus.NewDesc(namespace+"_processes_skipped",
-		"Processes whose network namespace could not be read in the last scrape, by cause (process_vanished is normal churn).", []string{"cause"}, nil)
+		"Processes whose network namespace could not be read in the last scrape, by cause: no_cap_sys_ptrace (the exporter lacks CAP_SYS_PTRACE: namespaces are missing), protected (refused even with it: no capability helps), procfs, process_vanished (normal churn).", []string{"cause"}, nil)
 	processesDesc = prometheus.NewDesc(namespace+"_processes",
 		"Processes the last scrape looked at in procfs; see container_vnic_processes_skipped for those it could not read.", nil, nil)
 	namespacesDesc = prometheus.NewDesc(namespace+"_namespaces",
@@ -56,7 +56,7 @@ var (
 // rate() see the series before the first error.
 var (
 	errorCauses = []vnic.Cause{vnic.CausePermission, vnic.CauseNetlink, vnic.CauseProcfs}
-	skipCauses  = []vnic.Cause{vnic.CausePermission, vnic.CauseVanished, vnic.CauseProcfs}
+	skipCauses  = []vnic.Cause{vnic.CauseNoPtrace, vnic.CauseProtected, vnic.CauseVanished, vnic.CauseProcfs}
 )
 
 // Resolver is what the collector needs of *vnic.Resolver.
@@ -147,7 +147,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if f.snap.Blind {
 		success = 0
 		c.logger.Warn("processes skipped for permission: namespaces may be missing (grant CAP_SYS_PTRACE, or run as root)",
-			"skipped", f.snap.Walk.Skipped[vnic.CausePermission], "processes", f.snap.Walk.Processes)
+			"skipped", f.snap.Walk.Skipped[vnic.CauseNoPtrace], "processes", f.snap.Walk.Processes)
 	}
 	ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, success)
 }
