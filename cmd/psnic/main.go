@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -159,7 +160,6 @@ func newFailed(err error) int {
 // "not a number"; a minus before digits is a number, out of range.
 func parsePIDs(args []string) ([]int, error) {
 	var pids []int
-	seen := map[int]bool{}
 	for _, a := range args {
 		if !decimal(strings.TrimPrefix(a, "-")) {
 			return nil, fmt.Errorf("pid %q: not a number (give decimal process IDs: digits only)", a)
@@ -168,8 +168,7 @@ func parsePIDs(args []string) ([]int, error) {
 		if err != nil || pid <= 0 || pid > maxPID {
 			return nil, fmt.Errorf("pid %q: out of range (PIDs run from 1 to %d)", a, maxPID)
 		}
-		if !seen[pid] {
-			seen[pid] = true
+		if !slices.Contains(pids, pid) { // a command line is short: no map to build
 			pids = append(pids, pid)
 		}
 	}

@@ -81,12 +81,15 @@ func (c *Conn) exchange(build func(request) request, want uint16, f func([]byte)
 	c.req = build(c.req)
 	c.req.seal(c.seq)
 	dump := c.req.flags()&unix.NLM_F_DUMP == unix.NLM_F_DUMP
-	if err := unix.Sendto(c.fd, c.req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	// write and read, not sendto and recvfrom: an unconnected netlink
+	// socket sends to the kernel, and they allocate no socket address on
+	// every call.
+	if _, err := unix.Write(c.fd, c.req); err != nil {
 		return err
 	}
 	interrupted, done := false, false
 	for !done {
-		n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+		n, err := unix.Read(c.fd, c.buf)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
