@@ -1,9 +1,8 @@
 package vnic
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -70,7 +69,7 @@ func pair(container []link, nsid, selfNSID int, host hostLookup) ([]VNIC, error)
 			HostStats:        h.Stats,
 		})
 	}
-	slices.SortFunc(vnics, func(a, b VNIC) int { return cmp.Compare(a.ContainerIfindex, b.ContainerIfindex) })
+	sort.Slice(vnics, func(i, j int) bool { return vnics[i].ContainerIfindex < vnics[j].ContainerIfindex })
 	return vnics, nil
 }
 
