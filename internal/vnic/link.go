@@ -32,6 +32,9 @@ type link struct {
 	// Stats are the link's counters (IFLA_STATS64); nil when the reply
 	// carries none.
 	Stats *Stats
+	// State is the link's MTU, operational state and carrier, from the
+	// same message.
+	State LinkState
 }
 
 var errShortMessage = errors.New("netlink: short RTM_NEWLINK message")
@@ -58,6 +61,12 @@ func parseLink(b []byte) (link, error) {
 			l.TargetNSID = int(int32Attr(v))
 		case unix.IFLA_STATS64:
 			l.Stats = parseStats64(v)
+		case unix.IFLA_MTU:
+			l.State.MTU = uint32(int32Attr(v))
+		case unix.IFLA_OPERSTATE:
+			l.State.OperState = uint8Attr(v)
+		case unix.IFLA_CARRIER:
+			l.State.Carrier = uint8Attr(v) != 0
 		case unix.IFLA_LINKINFO:
 			return forEachAttr(v, func(typ uint16, v []byte) error {
 				if typ == unix.IFLA_INFO_KIND {
@@ -110,6 +119,14 @@ func int32Attr(v []byte) int32 {
 		return 0
 	}
 	return int32(nl.NativeEndian().Uint32(v))
+}
+
+// uint8Attr decodes a 1-byte attribute; an empty one reads as 0.
+func uint8Attr(v []byte) uint8 {
+	if len(v) < 1 {
+		return 0
+	}
+	return v[0]
 }
 
 // cString returns b up to its first NUL byte.

@@ -33,6 +33,15 @@ func linkMessageOf(l link) []byte {
 	if l.TargetNSID != noNSID {
 		b = append(b, nl.NewRtAttr(unix.IFLA_TARGET_NETNSID, nl.Uint32Attr(uint32(l.TargetNSID))).Serialize()...)
 	}
+	if l.State != (LinkState{}) {
+		carrier := byte(0)
+		if l.State.Carrier {
+			carrier = 1
+		}
+		b = append(b, nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(l.State.MTU)).Serialize()...)
+		b = append(b, nl.NewRtAttr(unix.IFLA_OPERSTATE, []byte{l.State.OperState}).Serialize()...)
+		b = append(b, nl.NewRtAttr(unix.IFLA_CARRIER, []byte{carrier}).Serialize()...)
+	}
 	if l.Kind != "" {
 		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
 		info.AddRtAttr(unix.IFLA_INFO_KIND, []byte(l.Kind))
@@ -47,6 +56,10 @@ func TestParseLink(t *testing.T) {
 		{Index: 2, Name: "eth0", Type: unix.ARPHRD_ETHER, Kind: "veth", PeerIndex: 13, PeerNSID: 3, TargetNSID: 4},
 		{Index: 15, Name: "a.b-c_d@e", Kind: "macvlan", PeerIndex: 14, PeerNSID: 0, TargetNSID: 0},
 		{Index: 70000, Name: "fifteen-bytes15", Kind: "bridge", PeerNSID: noNSID, TargetNSID: noNSID},
+		{Index: 3, Name: "veth1", Kind: "veth", PeerIndex: 2, PeerNSID: 1, TargetNSID: noNSID,
+			State: LinkState{MTU: 65535, OperState: OperUp, Carrier: true}},
+		{Index: 4, Name: "veth2", Kind: "veth", PeerIndex: 2, PeerNSID: 1, TargetNSID: noNSID,
+			State: LinkState{MTU: 1500, OperState: 2}}, // down, no carrier
 	} {
 		got, err := parseLink(linkMessageOf(tc))
 		if err != nil {

@@ -15,6 +15,37 @@ type Stats struct {
 	RxDropped, TxDropped uint64
 }
 
+// LinkState is what an interface's link message says of its state, as
+// `ip link` shows it and node_exporter exports it from sysfs
+// (node_network_mtu_bytes, node_network_carrier, node_network_up).
+type LinkState struct {
+	MTU uint32
+	// OperState is IFLA_OPERSTATE, RFC 2863's operational state:
+	// OperUp (6) is "up" (see OperStateName).
+	OperState uint8
+	// Carrier is IFLA_CARRIER: the link has a carrier (a veth: its peer is
+	// up). The kernel keeps it whatever the interface's administrative
+	// state, where sysfs refuses to read it of an interface that is down.
+	Carrier bool
+}
+
+// OperUp is IF_OPER_UP, the operational state "up".
+const OperUp = 6
+
+// operStates are the names sysfs' operstate and `ip link` give
+// IF_OPER_UNKNOWN ... IF_OPER_UP.
+var operStates = []string{"unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"}
+
+// OperStateName returns the name of an operational state, as
+// /sys/class/net/IF/operstate spells it ("unknown" for values it does not
+// know).
+func OperStateName(s uint8) string {
+	if int(s) < len(operStates) {
+		return operStates[s]
+	}
+	return "unknown"
+}
+
 // statsFields is how many leading u64 fields of rtnl_link_stats64 Stats
 // holds, in the kernel's order: rx_packets, tx_packets, rx_bytes,
 // tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped.
