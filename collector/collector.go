@@ -49,6 +49,7 @@ type Collector struct {
 
 	flights   singleflight.Group
 	overflows atomic.Uint64
+	since     func(time.Time) time.Duration // time.Since; fixed in tests
 }
 
 // LabelSource adds labels to container_vnic_info and to every family of
@@ -88,7 +89,7 @@ type flight struct {
 // New returns a Collector resolving with r, exporting every end and kind
 // of per-vNIC family (they are there when r reads counters).
 func New(r Resolver, logger *slog.Logger) *Collector {
-	c := &Collector{resolver: r, logger: logger, kinds: map[string]bool{}}
+	c := &Collector{resolver: r, logger: logger, kinds: map[string]bool{}, since: time.Since}
 	for e := range numEnds {
 		c.ends[e] = true
 	}
@@ -218,7 +219,7 @@ func (c *Collector) resolveNow() (any, error) {
 	start := time.Now()
 	f := &flight{}
 	f.snap, f.err = c.resolver.ResolveAll()
-	f.duration = time.Since(start)
+	f.duration = c.since(start)
 	switch {
 	case f.err != nil:
 		c.logger.Error("resolving container vNICs failed", "err", f.err)

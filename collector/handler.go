@@ -103,10 +103,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		kind, format = formatText, expfmt.NewFormat(expfmt.TypeTextPlain)
 	}
-	f, ok := h.wait(w, r)
-	if !ok {
-		return
+	if f, ok := h.wait(w, r); ok {
+		h.serve(w, r, f, kind, format)
 	}
+}
+
+// serve answers a scrape from its flight.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, f *flight, kind int, format expfmt.Format) {
 	ours := h.c.encoded(f, kind)
 	rest, err := h.rest(ours.names, format)
 	if err != nil {

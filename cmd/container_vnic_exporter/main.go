@@ -73,6 +73,12 @@ func run() int {
 		counters = kingpin.Flag("collector.counters",
 			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one link dump per namespace. --no-collector.counters turns them off.").
 			Default("true").Bool()
+		ends = kingpin.Flag("collector.counters.ends",
+			"With counters, the ends of each vNIC to export, comma-separated: container (container_vnic_*), host (container_vnic_host_*), parent (container_vnic_parent_*, the host interface under macvlan-like links).").
+			Default(strings.Join(collector.Ends, ",")).String()
+		kinds = kingpin.Flag("collector.counters.kinds",
+			"With counters, the families of each end to export, comma-separated: bytes, packets, errors, drops (the *_total counters) and state (*_up, *_carrier, *_mtu_bytes gauges).").
+			Default(strings.Join(collector.Kinds, ",")).String()
 		useCache = kingpin.Flag("resolver.cache",
 			"Keep what is known of each namespace between scrapes, kept exact by link notifications (needs CAP_NET_BROADCAST). --no-resolver.cache asks the kernel about every namespace on every scrape.").
 			Default("true").Bool()
@@ -104,14 +110,18 @@ func run() int {
 			"missing", strings.Join(missing, ","))
 	}
 
-	registry := prometheus.NewRegistry()
-	vnicCollector := collector.New(resolver, logger)
+	vnicCollector, err := collector.New(resolver, logger).WithSeries(*ends, *kinds)
+	if err != nil {
+		logger.Error("bad flag: see --help", "err", err)
+		return 2
+	}
 	if *identity {
 		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
 	}
-	registry.MustRegister(vnicCollector, versioncollector.NewCollector(exporterName))
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(versioncollector.NewCollector(exporterName))
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, metricsHandler(registry, !*disableExporterMetrics, *maxRequests, *timeoutOffset, logger))
+	mux.Handle(*metricsPath, metricsHandler(vnicCollector, registry, !*disableExporterMetrics, *maxRequests, *timeoutOffset, logger))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Container vNIC Exporter",
@@ -153,28 +163,45 @@ func run() int {
 	return 0
 }
 
-// metricsHandler serves registry's metrics, and the exporter's own unless
-// exporterMetrics is false. Every scrape is a request of its own to
-// promhttp, so each is counted in promhttp_metric_handler_requests_total
-// and held to maxRequests; concurrent scrapes share the resolution inside
-// the collector, not the HTTP answer.
-func metricsHandler(registry *prometheus.Registry, exporterMetrics bool, maxRequests int, timeoutOffset time.Duration, logger *slog.Logger) http.Handler {
-	opts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
+// metricsHandler serves the collector's metrics and registry's, and the
+// exporter's own unless exporterMetrics is false. Every scrape is a
+// request of its own, counted in promhttp_metric_handler_requests_total
+// and held to maxRequests; concurrent scrapes share the collector's
+// resolution and its encoding (collector.Handler), and the formats it does
+// not write itself (protobuf) go through promhttp.
+func metricsHandler(c *collector.Collector, registry *prometheus.Registry, exporterMetrics bool, maxRequests int, timeoutOffset time.Duration, logger *slog.Logger) http.Handler {
+	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelError)
+	all := prometheus.NewRegistry()
+	all.MustRegister(c)
+	rest := prometheus.Gatherers{registry}
+	opts := collector.HandlerOpts{
 		MaxRequestsInFlight: maxRequests,
+		Deadline: func(r *http.Request) (time.Duration, bool) {
+			return scrapeDeadline(r.Header.Get(timeoutHeader), timeoutOffset)
+		},
+		ErrorLog: logger,
 	}
-	if !exporterMetrics {
-		return withScrapeTimeout(promhttp.HandlerFor(registry, opts), timeoutOffset)
+	var own *prometheus.Registry
+	if exporterMetrics {
+		own = prometheus.NewRegistry()
+		own.MustRegister(
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			collectors.NewGoCollector(),
+		)
+		rest = append(rest, own)
+		opts.Registry = own
 	}
-	own := prometheus.NewRegistry()
-	own.MustRegister(
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewGoCollector(),
-	)
-	opts.Registry = own
-	handler := promhttp.HandlerFor(prometheus.Gatherers{registry, own}, opts)
-	return promhttp.InstrumentMetricHandler(own, withScrapeTimeout(handler, timeoutOffset))
+	opts.Rest = rest
+	fallbackOpts := promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError, EnableOpenMetrics: true}
+	if own != nil {
+		fallbackOpts.Registry = own
+	}
+	opts.Fallback = withScrapeTimeout(promhttp.HandlerFor(append(prometheus.Gatherers{all}, rest...), fallbackOpts), timeoutOffset)
+	handler := c.Handler(opts)
+	if own == nil {
+		return handler
+	}
+	return promhttp.InstrumentMetricHandler(own, handler)
 }
 
 // missingCapabilities names the capabilities the exporter uses that it
