@@ -302,4 +302,3 @@ func acceptsGzip(header string) bool {
 	}
 	return false
 }
-

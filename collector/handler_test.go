@@ -107,7 +107,7 @@ func fixtureRest() prometheus.Gatherer {
 // Accept headers: Prometheus 3's default (OpenMetrics), Prometheus 2's
 // text, and none.
 var accepts = map[string]string{
-	"openmetrics": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+	"openmetrics":       "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
 	"openmetrics-0.0.1": "application/openmetrics-text;version=0.0.1",
 	"text":              "text/plain;version=0.0.4;q=0.9,*/*;q=0.1",
 	"none":              "",
@@ -363,15 +363,15 @@ func TestWithSeries(t *testing.T) {
 		names[mf.GetName()] = true
 	}
 	for name, want := range map[string]bool{
-		"container_vnic_host_receive_bytes_total":   true,
+		"container_vnic_host_receive_bytes_total":    true,
 		"container_vnic_parent_transmit_bytes_total": true,
-		"container_vnic_host_mtu_bytes":             true,
-		"container_vnic_parent_up":                  true,
-		"container_vnic_receive_bytes_total":        false,
-		"container_vnic_up":                         false,
-		"container_vnic_host_receive_packets_total": false,
-		"container_vnic_host_transmit_drop_total":   false,
-		"container_vnic_info":                       true,
+		"container_vnic_host_mtu_bytes":              true,
+		"container_vnic_parent_up":                   true,
+		"container_vnic_receive_bytes_total":         false,
+		"container_vnic_up":                          false,
+		"container_vnic_host_receive_packets_total":  false,
+		"container_vnic_host_transmit_drop_total":    false,
+		"container_vnic_info":                        true,
 	} {
 		if names[name] != want {
 			t.Errorf("%s exported: %v, want %v", name, names[name], want)
@@ -381,5 +381,21 @@ func TestWithSeries(t *testing.T) {
 		if _, err := New(nil, promslog.NewNopLogger()).WithSeries(bad[0], bad[1]); err == nil {
 			t.Errorf("WithSeries(%q, %q) took it", bad[0], bad[1])
 		}
+	}
+}
+
+// A body large enough to be compressed on every CPU at once still
+// gunzips to exactly the plain body.
+func TestParallelGzip(t *testing.T) {
+	col := New(fixedResolver{benchSnapshot(1000, true)}, promslog.NewNopLogger())
+	col.since = func(time.Time) time.Duration { return time.Second }
+	h := col.Handler(HandlerOpts{})
+	_, plain := get(t, h, accepts["text"], false)
+	if len(plain) < 4*parallelChunk {
+		t.Fatalf("body of %d bytes: too small to be split", len(plain))
+	}
+	_, gunzipped := get(t, h, accepts["text"], true)
+	if !bytes.Equal(plain, gunzipped) {
+		t.Fatalf("gzip body gunzips to %d bytes, not the plain body's %d", len(gunzipped), len(plain))
 	}
 }
