@@ -117,6 +117,7 @@ type sample struct {
 type defs struct {
 	info, parentInfo *familyDef
 	vnic             *schema // of the container and host ends' families
+	infoOnly         bool    // the extra labels are not on them
 	// ends holds, per end (containerEnd, hostEnd, parentEnd), one def per
 	// chosen vnicField, nil where the end or the field's kind is off.
 	ends [numEnds][]*familyDef
@@ -155,9 +156,14 @@ var (
 
 // newDefs decides the families of a collector with extra per-namespace
 // labels and the chosen ends and kinds.
-func newDefs(extra []string, ends [numEnds]bool, kinds map[string]bool) *defs {
+func newDefs(extra []string, infoOnly bool, ends [numEnds]bool, kinds map[string]bool) *defs {
 	d := &defs{info: newDef(namespace+"_info", infoHelpText, dto.MetricType_GAUGE, concat(infoLabels, extra)...),
-		parentInfo: parentInfo, vnic: newSchema(concat(vnicLabels, extra)...)}
+		parentInfo: parentInfo, infoOnly: infoOnly}
+	vnicExtra := extra
+	if infoOnly {
+		vnicExtra = nil
+	}
+	d.vnic = newSchema(concat(vnicLabels, vnicExtra)...)
 	d.all = append([]*familyDef{d.info}, scalarDefs...)
 	for e := range numEnds {
 		d.ends[e] = make([]*familyDef, len(vnicFields))
@@ -166,7 +172,7 @@ func newDefs(extra []string, ends [numEnds]bool, kinds map[string]bool) *defs {
 		}
 		labels := parentLabels
 		if e != parentEnd {
-			labels = concat(vnicLabels, extra)
+			labels = d.vnic.given
 		}
 		for i, f := range vnicFields {
 			if kinds[f.kind] {
@@ -226,8 +232,11 @@ func (c *Collector) build(f *flight) []family {
 				info = append(info, vnicRow{nil, parentInfo.schema.series(pid, ino, host, cont, labelValue(v.Kind))})
 			}
 			if v.ContainerStats != nil || v.HostStats != nil && v.Kind == "veth" {
-				rows = append(rows, vnicRow{v, d.vnic.series(concat([]string{ino, cont, strconv.Itoa(v.ContainerIfindex),
-					host, strconv.Itoa(v.HostIfindex)}, extra)...)})
+				values := []string{ino, cont, strconv.Itoa(v.ContainerIfindex), host, strconv.Itoa(v.HostIfindex)}
+				if !d.infoOnly {
+					values = append(values, extra...)
+				}
+				rows = append(rows, vnicRow{v, d.vnic.series(values...)})
 			}
 		}
 	}
