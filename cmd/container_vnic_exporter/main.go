@@ -115,8 +115,8 @@ func run() int {
 
 	vnicCollector, err := collector.New(resolver, logger).WithSeries(*ends, *kinds)
 	if err != nil {
-		logger.Error("bad flag: see --help", "err", err)
-		return 2
+		// As kingpin answers any other bad flag: stderr, exit 1.
+		kingpin.Fatalf("%v", err)
 	}
 	if *identity {
 		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
