@@ -109,15 +109,15 @@ node_pid=
 # node_scrape: median µs of node_exporter's netdev collector alone (its
 # self-metrics off), or "-" when node_exporter is not installed.
 node_scrape() {
-	local bin port nurl t
-	bin=$(node_exporter_bin)
-	if [[ -z $bin ]]; then
+	local ne port nurl t
+	ne=$(node_exporter_bin)
+	if [[ -z $ne ]]; then
 		echo "bench: no node_exporter (run .ci/install-prometheus.sh): its column stays empty" >&2
 		echo -
 		return
 	fi
 	port=$((20000 + RANDOM % 20000))
-	"$bin" --web.listen-address=127.0.0.1:$port --collector.disable-defaults --collector.netdev \
+	"$ne" --web.listen-address=127.0.0.1:$port --collector.disable-defaults --collector.netdev \
 		--web.disable-exporter-metrics --log.level=warn 2>>"$out/exporter.log" &
 	node_pid=$!
 	nurl=http://127.0.0.1:$port/metrics
@@ -126,7 +126,7 @@ node_scrape() {
 	kill "$node_pid" 2>/dev/null || true
 	wait "$node_pid" 2>/dev/null || true
 	node_pid=
-	echo "$t"
+	echo "${t:--}"
 }
 scrape_columns() {
 	row netns procs floor_us aimed_us scrape_us scrape_nocounters_us scrape_nocache_us scrape10_us node_us \

@@ -240,8 +240,10 @@ var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}
 // is the parts' own streams one after the other: each ends in a sync flush
 // (byte-aligned, not final) and refers to nothing before it, so the
 // collector's runs are the flight's shared compression (encoded.segment),
-// the other families are compressed for this scrape, an empty final block
-// ends the stream, and the trailer's CRC-32 and size cover it all.
+// the other families (a few KB) go in stored blocks, an empty final block
+// ends the stream, and the trailer's CRC-32 and size cover it all. Stored,
+// because a compressor holds 700 KB of tables whatever it compresses: one
+// per concurrent gzip scrape was most of the memory twenty of them took.
 func writeGzip(w http.ResponseWriter, ours *encoded, rest []restRun) {
 	type part struct {
 		shared     []byte
@@ -258,7 +260,7 @@ func writeGzip(w http.ResponseWriter, ours *encoded, rest []restRun) {
 			return
 		}
 		start := len(own)
-		own = deflate(own, b, ownLevel)
+		own = appendStored(own, b)
 		parts = append(parts, part{start: start, end: len(own)})
 	})
 	final := []byte{3, 0} // an empty final fixed-Huffman block
@@ -280,6 +282,19 @@ func writeGzip(w http.ResponseWriter, ours *encoded, rest []restRun) {
 	}
 	w.Write(final)      //nolint:errcheck // as above
 	w.Write(trailer[:]) //nolint:errcheck // as above
+}
+
+// appendStored appends b to dst as stored (uncompressed) deflate blocks,
+// not final, each starting on a byte boundary as the stream before it
+// ends.
+func appendStored(dst, b []byte) []byte {
+	for len(b) > 0 {
+		n := min(len(b), 0xffff)
+		dst = append(dst, 0, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+		dst = append(dst, b[:n]...)
+		b = b[n:]
+	}
+	return dst
 }
 
 // acceptsGzip reports whether an Accept-Encoding header accepts gzip
