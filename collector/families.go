@@ -248,6 +248,13 @@ func (c *Collector) build(f *flight) []family {
 		byDef[def] = append(byDef[def], sample{r.series, 1})
 	}
 	sortRows(rows)
+	for e := range parentEnd {
+		for _, def := range d.ends[e] {
+			if def != nil {
+				byDef[def] = make([]sample, 0, len(rows))
+			}
+		}
+	}
 	for _, r := range rows {
 		if r.v.ContainerStats != nil {
 			addEnd(byDef, d.ends[containerEnd], r.series, r.v.ContainerStats, r.v.ContainerState)
