@@ -82,7 +82,7 @@ func BenchmarkHandler(b *testing.B) {
 				b.Fatal(err)
 			}
 			if tc.identity {
-				col.WithLabels(LabelSource{Names: IdentityLabels, Values: func(netns uint64, pid int) []string {
+				col.WithLabels(LabelSource{Names: IdentityLabels, Values: func(netns uint64, _ int) []string {
 					return []string{fmt.Sprintf("%064x", netns), "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "containerd"}
 				}})
 			}

@@ -78,7 +78,7 @@ func renderLabels(names, values []string) []byte {
 		}
 		b.WriteString(names[i])
 		b.WriteString(`="`)
-		labelEscaper.WriteString(&b, values[i])
+		labelEscaper.WriteString(&b, values[i]) //nolint:errcheck // a strings.Builder does not fail
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')

@@ -67,7 +67,7 @@ func fixtureSnapshot() vnic.Snapshot {
 
 // fixtureLabels is a label source whose values need every escape, are
 // empty, or are not UTF-8.
-var fixtureLabels = LabelSource{Names: []string{"pod", "empty", "odd"}, Values: func(netns uint64, pid int) []string {
+var fixtureLabels = LabelSource{Names: []string{"pod", "empty", "odd"}, Values: func(_ uint64, pid int) []string {
 	if pid == 30 {
 		return []string{"p\nq", ""} // short: odd is ""
 	}
