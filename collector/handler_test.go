@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -416,5 +417,45 @@ func TestSourceLabelsOnInfoOnly(t *testing.T) {
 				t.Errorf("%s: pod label %v, want %v", mf.GetName(), hasPod, want)
 			}
 		}
+	}
+}
+
+// blockingResolver answers once released.
+type blockingResolver struct {
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (b *blockingResolver) ResolveAll() (vnic.Snapshot, error) {
+	b.calls.Add(1)
+	<-b.release
+	return fixtureSnapshot(), nil
+}
+
+// A scrape whose deadline passes while it waits for the resolution gets
+// 503 without waiting for it, and the resolution is not abandoned: the
+// next scrape gets an answer from it (or, if it came after, one more).
+func TestHandlerDeadline(t *testing.T) {
+	r := &blockingResolver{release: make(chan struct{})}
+	h := New(r, promslog.NewNopLogger()).Handler(HandlerOpts{Deadline: func(req *http.Request) (time.Duration, bool) {
+		return time.Millisecond, req.URL.Query().Get("deadline") != ""
+	}})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics?deadline=1", nil))
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "timed out") {
+		t.Fatalf("scrape past its deadline: %d %q, want 503 timed out", w.Code, w.Body)
+	}
+	done := make(chan int)
+	go func() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		done <- w.Code
+	}()
+	close(r.release)
+	if code := <-done; code != http.StatusOK {
+		t.Fatalf("next scrape: %d", code)
+	}
+	if n := r.calls.Load(); n > 2 {
+		t.Fatalf("%d resolutions for two scrapes", n)
 	}
 }
