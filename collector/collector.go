@@ -249,7 +249,7 @@ func (c *Collector) resolveNow() (any, error) {
 		}
 		if f.snap.Blind {
 			c.logger.Warn("processes skipped for permission: namespaces may be missing (grant CAP_SYS_PTRACE, or run as root)",
-				"skipped", f.snap.Walk.Skipped[vnic.CausePermission], "processes", f.snap.Walk.Processes)
+				"skipped", f.snap.Walk.Skipped[vnic.CauseNoPtrace], "processes", f.snap.Walk.Processes)
 		}
 	} else {
 		f.overflows = c.overflows.Load()

@@ -139,7 +139,7 @@ var (
 	errorsDef = newDef(namespace+"_scrape_errors",
 		"Container network namespaces found but not resolved in the last scrape, by cause.", dto.MetricType_GAUGE, "cause")
 	skippedDef = newDef(namespace+"_processes_skipped",
-		"Processes whose network namespace could not be read in the last scrape, by cause (process_vanished is normal churn).", dto.MetricType_GAUGE, "cause")
+		"Processes whose network namespace could not be read in the last scrape, by cause: no_cap_sys_ptrace (the exporter lacks CAP_SYS_PTRACE: namespaces are missing), protected (refused even with it: no capability helps), procfs, process_vanished (normal churn).", dto.MetricType_GAUGE, "cause")
 	processesDef = newDef(namespace+"_processes",
 		"Processes the last scrape looked at in procfs; see container_vnic_processes_skipped for those it could not read.", dto.MetricType_GAUGE)
 	namespacesDef = newDef(namespace+"_namespaces",
@@ -191,7 +191,7 @@ func concat(a, b []string) []string { return append(slices.Clone(a), b...) }
 // rate() see the series before the first error.
 var (
 	errorCauses = []vnic.Cause{vnic.CausePermission, vnic.CauseNetlink, vnic.CauseProcfs}
-	skipCauses  = []vnic.Cause{vnic.CausePermission, vnic.CauseVanished, vnic.CauseProcfs}
+	skipCauses  = []vnic.Cause{vnic.CauseNoPtrace, vnic.CauseProtected, vnic.CauseVanished, vnic.CauseProcfs}
 )
 
 // vnicRow is one vNIC with the series its per-end families share.

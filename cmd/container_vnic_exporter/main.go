@@ -70,6 +70,9 @@ func run() int {
 		identity = kingpin.Flag("collector.container-identity",
 			"Add container_id, pod_uid and runtime labels to container_vnic_info, from the cgroup of each namespace's oldest process (the one its pid label names).").
 			Default("false").Bool()
+		nested = kingpin.Flag("collector.container-identity.nested",
+			"With --collector.container-identity, name a process by the innermost runtime cgroup it is in, not the outermost: the containers of kind nodes and Docker-in-Docker get their own identities, but a container allowed to make sub-cgroups (privileged, or with a delegated cgroup v2 subtree) can then take another container's identity by naming a sub-cgroup after it. Turn on only where every such container is trusted.").
+			Default("false").Bool()
 		counters = kingpin.Flag("collector.counters",
 			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one link dump per namespace. --no-collector.counters turns them off.").
 			Default("true").Bool()
@@ -119,7 +122,9 @@ func run() int {
 		kingpin.Fatalf("%v", err)
 	}
 	if *identity {
-		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
+		vnicCollector.WithIdentity(cgroupid.Options{Nested: *nested}.Lookup(*procfsPath).Identity)
+	} else if *nested {
+		logger.Warn("--collector.container-identity.nested does nothing without --collector.container-identity")
 	}
 	if !*labelsOnCounters {
 		vnicCollector.WithSourceLabelsOnInfoOnly()

@@ -96,9 +96,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			code = exitFailed
 		}
 		if snap.Blind {
-			fmt.Fprintf(stderr, "psnic: %d of %d processes could not be read (permission denied): their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
-				snap.Walk.Skipped[vnic.CausePermission], snap.Walk.Processes)
+			fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
+				snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace)
 			code = exitFailed
+		}
+		if n := snap.Walk.Skipped[vnic.CauseProtected]; n > 0 { // not a failure: nothing would help
+			fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): refused although psnic holds CAP_SYS_PTRACE (a security module, or an outer user namespace; no capability helps)\n",
+				n, snap.Walk.Processes, vnic.CauseProtected)
 		}
 	} else {
 		for _, pid := range pids {

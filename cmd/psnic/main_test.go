@@ -209,7 +209,7 @@ func FuzzParsePIDs(f *testing.F) {
 }
 
 // JSON cannot carry the raw bytes of a name that is not UTF-8: they come
-// out as \xNN, as in the exporter's labels, not as U+FFFD.
+// out as :NN, as in the exporter's labels, not as U+FFFD.
 func TestJSONNonUTF8Name(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ns := netnstest.NewNetns(t, "cvp")
@@ -222,8 +222,35 @@ func TestJSONNonUTF8Name(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != 0 || len(rows) != 1 {
 		t.Fatalf("exit %d, %v: %q %q", code, err, stdout, stderr)
 	}
-	if got := rows[0]["container_ifname"]; got != `e\xff` {
-		t.Fatalf("container_ifname = %q, want %q", got, `e\xff`)
+	if got := rows[0]["container_ifname"]; got != "e:ff" {
+		t.Fatalf("container_ifname = %q, want %q", got, "e:ff")
+	}
+}
+
+// A host veth named with a backslash (valid UTF-8) shows in JSON and text
+// exactly as the kernel has it (issue 21: JSON said `cbbs\\x...`, a name
+// no interface has).
+func TestBackslashNameExact(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvp")
+	host := `cbbs\x` + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	if _, err := os.Stat("/sys/class/net/" + host); err != nil {
+		t.Fatalf("the kernel has no link %q: %v", host, err)
+	}
+	pid := ns.Spawn()
+	stdout, stderr, code := runPsnic(t, "-o", "json", itoa(pid))
+	var rows []struct {
+		Host string `json:"host_ifname"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != 0 || len(rows) != 1 {
+		t.Fatalf("exit %d, %v: %q %q", code, err, stdout, stderr)
+	}
+	if rows[0].Host != host {
+		t.Errorf("JSON host_ifname = %q, want the kernel's %q", rows[0].Host, host)
+	}
+	if stdout, _, code := runPsnic(t, itoa(pid)); code != 0 || stdout != host+"\n" {
+		t.Errorf("text: exit %d, %q; want %q", code, stdout, host+"\n")
 	}
 }
 
@@ -252,7 +279,73 @@ func TestAllBlindWithoutPrivileges(t *testing.T) {
 	}
 }
 
-var otherNamespaceRefused = regexp.MustCompile(`^psnic: \d+ namespace\(s\) not resolved: permission_denied$`)
+// The two reasons a process is skipped, each on its own stderr line of
+// psnic --all (issue 21: neither was reported). Without CAP_SYS_PTRACE
+// (dropped from the bounding set, root otherwise) the test's own container
+// is missing: no_cap_sys_ptrace, exit 1. In a user namespace of its own,
+// psnic holds CAP_SYS_PTRACE there but the host's processes are refused all
+// the same: protected, which no capability helps, exit 0.
+func TestAllSkipCauses(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvpk")
+	host := "cvpk" + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	pid := ns.Spawn()
+	for _, tc := range []struct {
+		name    string
+		command []string
+		want    *regexp.Regexp
+		code    int
+	}{
+		{"no CAP_SYS_PTRACE", []string{"setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"}, noPtraceSkipped, exitFailed},
+		{"own user namespace", []string{"unshare", "--user", "--map-root-user"}, protectedSkipped, exitOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			cmd := exec.Command(tc.command[0], append(tc.command[1:], psnicBin, "--all")...)
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			var exit *exec.ExitError
+			code := 0
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			// Other tests' namespaces caught mid set-up refuse even root
+			// (see TestAllUnderLinkChurn): reported, and a failure, apart.
+			var lines []string
+			refused := false
+			for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+				if otherNamespaceRefused.MatchString(line) {
+					refused = true
+				} else {
+					lines = append(lines, line)
+				}
+			}
+			if refused {
+				tc.code = exitFailed
+			}
+			if code != tc.code || len(lines) != 1 || !tc.want.MatchString(lines[0]) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and one line matching %s", code, errb.String(), tc.code, tc.want)
+			}
+			if n, _ := strconv.Atoi(tc.want.FindStringSubmatch(lines[0])[1]); n < 1 {
+				t.Errorf("%d processes skipped, want at least the test's own", n)
+			}
+			if strings.Contains(out.String(), fmt.Sprintf("%d %s\n", pid, host)) {
+				t.Errorf("stdout %q holds %d, which it cannot read", out.String(), pid)
+			}
+		})
+	}
+}
+
+var (
+	otherNamespaceRefused = regexp.MustCompile(`^psnic: \d+ namespace\(s\) not resolved: permission_denied$`)
+	// Processes refused even to root with CAP_SYS_PTRACE (PID 1 on some
+	// hosts): reported, not a failure.
+	protectedSkipped = regexp.MustCompile(`^psnic: (\d+) of \d+ processes skipped \(protected\): `)
+	noPtraceSkipped  = regexp.MustCompile(`^psnic: (\d+) of \d+ processes skipped \(no_cap_sys_ptrace\): permission denied .*CAP_SYS_PTRACE`)
+)
 
 // While three `ip -batch` loops add and delete 50 veth pairs each on the
 // host, every `psnic --all` answers every container and exits 0 (issue
@@ -290,6 +383,9 @@ func TestAllUnderLinkChurn(t *testing.T) {
 		// churn's doing; anything else is a lost answer.
 		others := 0
 		for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			if protectedSkipped.MatchString(line) {
+				continue
+			}
 			if line != "" && !otherNamespaceRefused.MatchString(line) {
 				others = -1
 				break

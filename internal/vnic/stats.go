@@ -1,71 +1,13 @@
 package vnic
 
-import (
-	"github.com/vishvananda/netlink/nl"
-)
+import "github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 
-// Stats are an interface's traffic counters as the kernel keeps them for
-// it (struct rtnl_link_stats64, the same numbers as
-// /sys/class/net/IF/statistics), as seen from that interface: Rx is what
-// it received.
-type Stats struct {
-	RxPackets, TxPackets uint64
-	RxBytes, TxBytes     uint64
-	RxErrors, TxErrors   uint64
-	RxDropped, TxDropped uint64
-}
+// Stats are an interface's traffic counters (struct rtnl_link_stats64), as
+// seen from that interface: Rx is what it received.
+type Stats = rtnl.Stats
 
-// LinkState is what an interface's link message says of its state, as
-// `ip link` shows it and node_exporter exports it from sysfs
-// (node_network_mtu_bytes, node_network_carrier, node_network_up).
-type LinkState struct {
-	MTU uint32
-	// OperState is IFLA_OPERSTATE, RFC 2863's operational state:
-	// OperUp (6) is "up" (see OperStateName).
-	OperState uint8
-	// Carrier is IFLA_CARRIER: the link has a carrier (a veth: its peer is
-	// up). The kernel keeps it whatever the interface's administrative
-	// state, where sysfs refuses to read it of an interface that is down.
-	Carrier bool
-}
+// LinkState is an interface's MTU, operational state and carrier.
+type LinkState = rtnl.LinkState
 
-// OperUp is IF_OPER_UP, the operational state "up".
-const OperUp = 6
-
-// operStates are the names sysfs' operstate and `ip link` give
-// IF_OPER_UNKNOWN ... IF_OPER_UP.
-var operStates = []string{"unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"}
-
-// OperStateName returns the name of an operational state, as
-// /sys/class/net/IF/operstate spells it ("unknown" for values it does not
-// know).
-func OperStateName(s uint8) string {
-	if int(s) < len(operStates) {
-		return operStates[s]
-	}
-	return "unknown"
-}
-
-// statsFields is how many leading u64 fields of rtnl_link_stats64 Stats
-// holds, in the kernel's order: rx_packets, tx_packets, rx_bytes,
-// tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped.
-const statsFields = 8
-
-// parseStats64 decodes an IFLA_STATS64 attribute. Kernels only ever
-// append fields to the struct, so a longer value is fine; a shorter one is
-// not counters at all and gives nil.
-func parseStats64(v []byte) *Stats {
-	if len(v) < statsFields*8 {
-		return nil
-	}
-	var f [statsFields]uint64
-	for i := range f {
-		f[i] = nl.NativeEndian().Uint64(v[i*8:])
-	}
-	return &Stats{
-		RxPackets: f[0], TxPackets: f[1],
-		RxBytes: f[2], TxBytes: f[3],
-		RxErrors: f[4], TxErrors: f[5],
-		RxDropped: f[6], TxDropped: f[7],
-	}
-}
+// OperUp is the operational state "up" (IF_OPER_UP).
+const OperUp = rtnl.OperUp
