@@ -53,7 +53,10 @@ type Row struct {
 }
 
 // NewRow joins a vNIC of namespace netns with its process's identity.
+// The link state (MTU, operstate, carrier) is left out: a row changes when
+// the pairing or identity does, not when a link's carrier flips.
 func NewRow(netns uint64, pid int, v VNIC, id Identity) Row {
+	v.ContainerState, v.HostState = vnic.LinkState{}, vnic.LinkState{}
 	return Row{PID: pid, Netns: netns, VNIC: v, ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime}
 }
 

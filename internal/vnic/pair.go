@@ -23,6 +23,10 @@ type VNIC struct {
 	// parent's, shared with everything else on it.
 	ContainerStats *Stats `json:"-"`
 	HostStats      *Stats `json:"-"`
+	// The state of both ends, from the same link messages as the
+	// counters; for a macvlan-like link HostState is the parent's.
+	ContainerState LinkState `json:"-"`
+	HostState      LinkState `json:"-"`
 }
 
 // pair returns the container links of namespace nsid whose other end is a
@@ -67,6 +71,8 @@ func pair(container []link, nsid, selfNSID int, host hostLookup) ([]VNIC, error)
 			Kind:             c.Kind,
 			ContainerStats:   c.Stats,
 			HostStats:        h.Stats,
+			ContainerState:   c.State,
+			HostState:        h.State,
 		})
 	}
 	sort.Slice(vnics, func(i, j int) bool { return vnics[i].ContainerIfindex < vnics[j].ContainerIfindex })
