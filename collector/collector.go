@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/kube"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -25,7 +26,15 @@ var (
 	infoDesc     = prometheus.NewDesc(namespace+"_info", infoHelpText, infoLabels, nil)
 	// With identity: the container and pod the namespace's oldest process is in.
 	identityInfoDesc = prometheus.NewDesc(namespace+"_info", infoHelpText,
-		append(append([]string{}, infoLabels...), "container_id", "pod_uid", "runtime"), nil)
+		append(append([]string{}, infoLabels...), identityLabels...), nil)
+	// With Kubernetes names: the pod's namespace and name too.
+	kubeInfoDesc = prometheus.NewDesc(namespace+"_info", infoHelpText,
+		append(append([]string{}, infoLabels...), kubeLabels...), nil)
+	containerInfoDesc = prometheus.NewDesc(namespace+"_container_info",
+		"A running container of the Kubernetes pod in a network namespace, as the node's container runtime (CRI) names it (value is always 1).",
+		[]string{"netns", "namespace", "pod", "container", "container_id", "image"}, nil)
+	kubeUpDesc = prometheus.NewDesc(namespace+"_kubernetes_up",
+		"1 if the node's container runtime (CRI) answered the last query for pod names, else 0 (names last seen are kept for namespaces still present).", nil, nil)
 	// A macvlan, ipvlan or vlan in a container sits on a host interface
 	// whose counters are not the container's alone: a series of its own,
 	// so joins on container_vnic_info never attribute them to it.
@@ -68,6 +77,11 @@ type Resolver interface {
 // (*cgroupid.Lookup).Identity does.
 type IdentityFunc func(netns uint64, pid int) (cgroupid.Identity, error)
 
+// Kubernetes names pods by UID: *kube.Client.
+type Kubernetes interface {
+	Pods(uids []string) (map[string]kube.Pod, bool)
+}
+
 // Collector is a prometheus.Collector that resolves all container network
 // namespaces on every Collect. Collects that arrive while a resolution runs
 // share it: ten scrapers at once cost one resolution, each still encoded,
@@ -76,6 +90,7 @@ type Collector struct {
 	resolver Resolver
 	logger   *slog.Logger
 	identity IdentityFunc // nil: no identity labels
+	kube     Kubernetes   // nil: no Kubernetes names
 
 	flights   singleflight.Group
 	overflows atomic.Uint64
@@ -108,20 +123,48 @@ func (c *Collector) WithIdentity(id IdentityFunc) *Collector {
 	return c
 }
 
+// WithKubernetes adds namespace and pod labels after the identity labels
+// (which it needs: it names the pod UID they give), and the
+// container_vnic_container_info and container_vnic_kubernetes_up series,
+// asking k once per resolution.
+func (c *Collector) WithKubernetes(k Kubernetes) *Collector {
+	c.kube = k
+	return c
+}
+
+// labelling is what a collector puts on vNIC series.
+type labelling struct {
+	identity IdentityFunc
+	kube     Kubernetes
+}
+
+func (l labelling) descs() (*prometheus.Desc, *vnicDescs) {
+	switch {
+	case l.kube != nil:
+		return kubeInfoDesc, kubeCounters
+	case l.identity != nil:
+		return identityInfoDesc, identityCounters
+	}
+	return infoDesc, plainCounters
+}
+
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	info := infoDesc
-	if c.identity != nil {
-		info = identityInfoDesc
-	}
+	info, counters := c.labelling().descs()
 	for _, d := range []*prometheus.Desc{info, parentInfoDesc, durationDesc, successDesc, errorsDesc, skippedDesc,
 		processesDesc, namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
-	for _, d := range counterDescsFor(c.identity != nil) {
+	if c.kube != nil {
+		ch <- containerInfoDesc
+		ch <- kubeUpDesc
+	}
+	for _, d := range counterDescsFor(counters) {
 		ch <- d
 	}
 }
+
+func (c *Collector) labelling() labelling { return labelling{identity: c.identity, kube: c.kube} }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
@@ -133,7 +176,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, 0)
 		return
 	}
-	f.convert.Do(func() { f.metrics = metrics(f.snap, c.identity) })
+	f.convert.Do(func() { f.metrics = metrics(f.snap, c.labelling()) })
 	for _, m := range f.metrics {
 		ch <- m
 	}
@@ -170,36 +213,26 @@ func (c *Collector) resolve() *flight {
 	return v.(*flight)
 }
 
-// metrics converts a snapshot into const metrics. Apart from identity, it is
-// pure, so tests can feed it hand-built snapshots.
-func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
+// metrics converts a snapshot into const metrics. Apart from identity and
+// Kubernetes names, it is pure, so tests can feed it hand-built snapshots.
+func metrics(s vnic.Snapshot, l labelling) []prometheus.Metric {
 	var out []prometheus.Metric
 	without := 0
-	for _, ns := range s.Namespaces {
+	idValues, pods, up := identities(s, l)
+	info, counters := l.descs()
+	for i, ns := range s.Namespaces {
 		if len(ns.VNICs) == 0 {
 			without++
 		}
 		pid, ino := strconv.Itoa(ns.PID), strconv.FormatUint(ns.Inode, 10)
-		var id cgroupid.Identity
-		var idValues []string
-		if identity != nil && len(ns.VNICs) > 0 {
-			// A process gone since the walk, or unreadable, has no identity
-			// to tell; its series keeps empty values rather than vanish.
-			id, _ = identity(ns.Inode, ns.PID)
-			idValues = []string{labelValue(id.ContainerID), labelValue(id.PodUID), labelValue(id.Runtime)}
-		}
 		for _, v := range ns.VNICs {
 			host, cont := labelValue(v.HostIfname), labelValue(v.ContainerIfname)
 			var m prometheus.Metric
 			var err error
-			switch {
-			case v.Kind != "veth":
+			if v.Kind != "veth" {
 				m, err = prometheus.NewConstMetric(parentInfoDesc, prometheus.GaugeValue, 1, pid, ino, host, cont, labelValue(v.Kind))
-			case identity == nil:
-				m, err = prometheus.NewConstMetric(infoDesc, prometheus.GaugeValue, 1, pid, ino, host, cont)
-			default:
-				m, err = prometheus.NewConstMetric(identityInfoDesc, prometheus.GaugeValue, 1, pid, ino, host, cont,
-					labelValue(id.ContainerID), labelValue(id.PodUID), labelValue(id.Runtime))
+			} else {
+				m, err = prometheus.NewConstMetric(info, prometheus.GaugeValue, 1, append([]string{pid, ino, host, cont}, idValues[i]...)...)
 			}
 			if err != nil {
 				// Cannot happen with escaped values; never panic on what a
@@ -207,10 +240,12 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 				m = prometheus.NewInvalidMetric(infoDesc, err)
 			}
 			out = append(out, m)
-			out = append(out, vnicCounters(ino, v, idValues)...)
+			out = append(out, vnicCounters(ino, v, counters, idValues[i])...)
 		}
 	}
-	out = append(out, parentMetrics(s)...)
+	if l.kube != nil {
+		out = append(out, kubeMetrics(s, idValues, pods, up)...)
+	}
 	failed := 0
 	for _, n := range s.Failed {
 		failed += n
@@ -230,6 +265,68 @@ func metrics(s vnic.Snapshot, identity IdentityFunc) []prometheus.Metric {
 	skipped[vnic.CauseVanished] += s.Vanished
 	out = append(out, byCause(skippedDesc, skipCauses, skipped)...)
 	return out
+}
+
+// identities returns the identity label values of each namespace with
+// vNICs (nil without identity): container_id, pod_uid, runtime, and with
+// Kubernetes names namespace and pod, asked of the runtime once for all:
+// the pods it named by UID, and whether it answered.
+func identities(s vnic.Snapshot, l labelling) (values [][]string, pods map[string]kube.Pod, up bool) {
+	out := make([][]string, len(s.Namespaces))
+	if l.identity == nil {
+		return out, nil, false
+	}
+	ids := make([]cgroupid.Identity, len(s.Namespaces))
+	var uids []string
+	for i, ns := range s.Namespaces {
+		if len(ns.VNICs) == 0 {
+			continue
+		}
+		// A process gone since the walk, or unreadable, has no identity
+		// to tell; its series keeps empty values rather than vanish.
+		ids[i], _ = l.identity(ns.Inode, ns.PID)
+		out[i] = []string{labelValue(ids[i].ContainerID), labelValue(ids[i].PodUID), labelValue(ids[i].Runtime)}
+		if ids[i].PodUID != "" {
+			uids = append(uids, ids[i].PodUID)
+		}
+	}
+	if l.kube == nil {
+		return out, nil, false
+	}
+	pods, up = l.kube.Pods(uids)
+	for i := range out {
+		if out[i] != nil {
+			p := pods[ids[i].PodUID]
+			out[i] = append(out[i], labelValue(p.Namespace), labelValue(p.Name))
+		}
+	}
+	return out, pods, up
+}
+
+// kubeMetrics returns container_vnic_container_info for every running
+// container of the pods in s's namespaces, and container_vnic_kubernetes_up.
+// idValues, pods and up are what identities returned for s.
+func kubeMetrics(s vnic.Snapshot, idValues [][]string, pods map[string]kube.Pod, up bool) []prometheus.Metric {
+	var out []prometheus.Metric
+	for i, ns := range s.Namespaces {
+		if idValues[i] == nil {
+			continue
+		}
+		ino := strconv.FormatUint(ns.Inode, 10)
+		p := pods[idValues[i][1]]
+		for _, c := range p.Containers {
+			out = append(out, prometheus.MustNewConstMetric(containerInfoDesc, prometheus.GaugeValue, 1, ino,
+				labelValue(p.Namespace), labelValue(p.Name), labelValue(c.Name), labelValue(c.ID), labelValue(c.Image)))
+		}
+	}
+	return append(out, prometheus.MustNewConstMetric(kubeUpDesc, prometheus.GaugeValue, boolValue(up)))
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // labelValue returns an interface name as a label value, which must be

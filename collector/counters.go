@@ -46,20 +46,29 @@ var (
 	vnicCounterLabels   = []string{"netns", "container_ifname", "container_ifindex", "host_ifname", "host_ifindex"}
 	parentCounterLabels = []string{"host_ifname", "host_ifindex"}
 	identityLabels      = []string{"container_id", "pod_uid", "runtime"}
+	// With --collector.kubernetes: the pod's names, from the CRI.
+	kubeLabels = []string{"container_id", "pod_uid", "runtime", "namespace", "pod"}
 
 	containerEnd = "by a container's own interface (veth or macvlan-like), as it counts them: the container's view, and the one to use under eBPF host routing."
 	hostEnd      = "by the host-side veth peer of a container's interface, as it counts them (its receive is the container's transmit); blind to traffic eBPF redirects straight into the container (bpf_redirect_peer)."
 	parentEnd    = "by a host interface that container macvlan/ipvlan/vlan links sit on: shared by everything on it, never one container's."
 
-	containerCounters         = counterDescs("", containerEnd, vnicCounterLabels)
-	containerCountersIdentity = counterDescs("", containerEnd, withIdentity(vnicCounterLabels))
-	hostCounters              = counterDescs("host_", hostEnd, vnicCounterLabels)
-	hostCountersIdentity      = counterDescs("host_", hostEnd, withIdentity(vnicCounterLabels))
-	parentCounters            = counterDescs("parent_", parentEnd, parentCounterLabels)
+	plainCounters    = newVNICDescs(nil)
+	identityCounters = newVNICDescs(identityLabels)
+	kubeCounters     = newVNICDescs(kubeLabels)
+	parentCounters   = counterDescs("parent_", parentEnd, parentCounterLabels)
 )
 
-func withIdentity(labels []string) []string {
-	return append(append([]string{}, labels...), identityLabels...)
+// vnicDescs are the counter descs of both ends of a vNIC, for one set of
+// identity labels (after vnicCounterLabels).
+type vnicDescs struct {
+	labels     []string // vnicCounterLabels, then the identity labels
+	cont, host []*prometheus.Desc
+}
+
+func newVNICDescs(idLabels []string) *vnicDescs {
+	labels := append(append([]string{}, vnicCounterLabels...), idLabels...)
+	return &vnicDescs{labels: labels, cont: counterDescs("", containerEnd, labels), host: counterDescs("host_", hostEnd, labels)}
 }
 
 // counterDescs returns one desc per counterField, in that order.
@@ -72,29 +81,20 @@ func counterDescs(prefix, end string, labels []string) []*prometheus.Desc {
 }
 
 // counterDescsFor lists the counter descs a collector emits.
-func counterDescsFor(identity bool) []*prometheus.Desc {
+func counterDescsFor(d *vnicDescs) []*prometheus.Desc {
 	all := append([]*prometheus.Desc{}, parentCounters...)
-	if identity {
-		return append(append(all, containerCountersIdentity...), hostCountersIdentity...)
-	}
-	return append(append(all, containerCounters...), hostCounters...)
+	return append(append(all, d.cont...), d.host...)
 }
 
 // vnicCounters returns the counters of both ends of v, in namespace ino;
-// idValues are the identity label values, nil without identity. A
-// macvlan-like link's host end is its parent: see parentMetrics.
-func vnicCounters(ino string, v vnic.VNIC, idValues []string) []prometheus.Metric {
-	names := vnicCounterLabels
-	cont, host := containerCounters, hostCounters
-	if idValues != nil {
-		names = withIdentity(vnicCounterLabels)
-		cont, host = containerCountersIdentity, hostCountersIdentity
-	}
-	labels := labelPairs(names, append([]string{ino, labelValue(v.ContainerIfname), strconv.Itoa(v.ContainerIfindex),
+// idValues are the values of d's identity labels. A macvlan-like link's
+// host end is its parent: see parentMetrics.
+func vnicCounters(ino string, v vnic.VNIC, d *vnicDescs, idValues []string) []prometheus.Metric {
+	labels := labelPairs(d.labels, append([]string{ino, labelValue(v.ContainerIfname), strconv.Itoa(v.ContainerIfindex),
 		labelValue(v.HostIfname), strconv.Itoa(v.HostIfindex)}, idValues...))
-	out := statsMetrics(cont, v.ContainerStats, labels)
+	out := statsMetrics(d.cont, v.ContainerStats, labels)
 	if v.Kind == "veth" {
-		out = append(out, statsMetrics(host, v.HostStats, labels)...)
+		out = append(out, statsMetrics(d.host, v.HostStats, labels)...)
 	}
 	return out
 }

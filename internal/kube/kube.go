@@ -69,8 +69,9 @@ type Client struct {
 	conn   *grpc.ClientConn
 	client runtimeapi.RuntimeServiceClient
 
-	dialMu  sync.Mutex
-	dialErr error // the last connection attempt's, for a readable log line
+	dialMu   sync.Mutex
+	dialErr  error  // the last connection attempt's, for a readable log line
+	dialPath string // the socket it tried
 
 	mu    sync.Mutex
 	pods  map[string]Pod // by pod UID, as last answered
@@ -158,7 +159,7 @@ func (c *Client) dial(ctx context.Context, _ string) (net.Conn, error) {
 		conn, err = d.DialContext(ctx, "unix", path)
 	}
 	c.dialMu.Lock()
-	c.dialErr = err
+	c.dialErr, c.dialPath = err, path
 	c.dialMu.Unlock()
 	return conn, err
 }
@@ -212,7 +213,10 @@ func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
 func (c *Client) logChange(err error) {
 	if err == nil {
 		if c.state != stateUp {
-			c.opts.Logger.Info("CRI runtime answering: pods are named", "endpoint", c.Endpoint())
+			c.dialMu.Lock()
+			socket := c.dialPath
+			c.dialMu.Unlock()
+			c.opts.Logger.Info("CRI runtime answering: pods are named", "socket", socket)
 		}
 		c.state = stateUp
 		return
