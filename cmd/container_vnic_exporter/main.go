@@ -27,6 +27,7 @@ import (
 	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/collector"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/kube"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -70,6 +71,17 @@ func run() int {
 		identity = kingpin.Flag("collector.container-identity",
 			"Add container_id, pod_uid and runtime labels to container_vnic_info, from the cgroup of each namespace's oldest process (the one its pid label names).").
 			Default("false").Bool()
+		kubernetes = kingpin.Flag("collector.kubernetes",
+			"Add namespace and pod labels to the vNIC series, and export container_vnic_container_info and container_vnic_kubernetes_up, from the node's container runtime over the CRI (pods matched by the pod_uid of --collector.container-identity, which this turns on).").
+			Default("false").Bool()
+		criEndpoint = kingpin.Flag("kubernetes.cri-endpoint",
+			"The container runtime's CRI socket (unix:///path or a path). Default: the first that exists of "+strings.Join(kube.DefaultSockets, ", ")+", under --path.rootfs.").
+			String()
+		criTimeout = kingpin.Flag("kubernetes.cri-timeout",
+			"How long a scrape waits for the container runtime before answering with the names last seen and container_vnic_kubernetes_up 0.").
+			Default("1s").Duration()
+		rootfsPath = kingpin.Flag("path.rootfs", "The host's root filesystem mountpoint, e.g. /host in a container: where the default CRI sockets are looked for.").
+				Default("/").String()
 		counters = kingpin.Flag("collector.counters",
 			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one link dump per namespace. --no-collector.counters turns them off.").
 			Default("true").Bool()
@@ -106,8 +118,18 @@ func run() int {
 
 	registry := prometheus.NewRegistry()
 	vnicCollector := collector.New(resolver, logger)
-	if *identity {
+	if *identity || *kubernetes {
 		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
+	}
+	if *kubernetes {
+		cri, err := kube.New(kube.Options{Endpoint: *criEndpoint, Root: *rootfsPath, Timeout: *criTimeout, Logger: logger})
+		if err != nil {
+			logger.Error("cannot start", "err", err)
+			return 1
+		}
+		defer cri.Close()
+		logger.Info("naming pods from the container runtime", "endpoint", cri.Endpoint())
+		vnicCollector.WithKubernetes(cri)
 	}
 	registry.MustRegister(vnicCollector, versioncollector.NewCollector(exporterName))
 	mux := http.NewServeMux()
