@@ -80,6 +80,9 @@ func run() int {
 		criTimeout = kingpin.Flag("kubernetes.cri-timeout",
 			"How long a scrape waits for the container runtime before answering with the names last seen and container_vnic_kubernetes_up 0.").
 			Default("1s").Duration()
+		criRefresh = kingpin.Flag("kubernetes.refresh-interval",
+			"How old pod names may get before the runtime is asked again (in the background; a scrape answers from the names last seen). A new pod is named in the scrape that first sees it, whatever this says. 0 asks at every scrape.").
+			Default("15s").Duration()
 		rootfsPath = kingpin.Flag("path.rootfs", "The host's root filesystem mountpoint, e.g. /host in a container: where the default CRI sockets are looked for.").
 				Default("/").String()
 		counters = kingpin.Flag("collector.counters",
@@ -122,7 +125,7 @@ func run() int {
 		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
 	}
 	if *kubernetes {
-		cri, err := kube.New(kube.Options{Endpoint: *criEndpoint, Root: *rootfsPath, Timeout: *criTimeout, Logger: logger})
+		cri, err := kube.New(kube.Options{Endpoint: *criEndpoint, Root: *rootfsPath, Timeout: *criTimeout, RefreshInterval: *criRefresh, Logger: logger})
 		if err != nil {
 			logger.Error("cannot start", "err", err)
 			return 1

@@ -59,6 +59,10 @@ type Options struct {
 	Root string
 	// Timeout bounds each query of the runtime.
 	Timeout time.Duration
+	// RefreshInterval is how old names may get before they are asked
+	// again in the background, when no new pod appeared; 0 asks at every
+	// Pods call. See Pods.
+	RefreshInterval time.Duration
 	Logger  *slog.Logger
 }
 
@@ -73,9 +77,14 @@ type Client struct {
 	dialErr  error  // the last connection attempt's, for a readable log line
 	dialPath string // the socket it tried
 
-	mu    sync.Mutex
-	pods  map[string]Pod // by pod UID, as last answered
-	state int           // 0 not asked yet, 1 up, 2 down: logged on change
+	queryMu sync.Mutex // one query at a time
+
+	mu         sync.Mutex
+	pods       map[string]Pod  // by pod UID, as last answered
+	covered    map[string]bool // UIDs the last query answered or was asked for
+	last       time.Time       // when the last query ended
+	refreshing bool            // a background query is under way
+	state      int             // 0 not asked yet, 1 up, 2 down: logged on change
 }
 
 const (
@@ -176,18 +185,71 @@ func (c *Client) findSocket() (string, error) {
 }
 
 // Pods returns the names of the pods with the given UIDs, and whether the
-// runtime answered. The runtime is asked once per call (two calls: pod
-// sandboxes and running containers), however many UIDs; the collector
-// calls once per resolution, shared by concurrent scrapes. When the
-// runtime does not answer in time, the pods it last told of are returned,
-// for the UIDs still asked for: a namespace keeps its names while it
-// exists. UIDs the runtime does not know are left out.
+// runtime answered the last query. UIDs the runtime does not know are left
+// out. The runtime is asked with two calls (pod sandboxes, running
+// containers) for all the UIDs at once, never one per pod:
+//
+//   - at once, when a UID appears that the last query did not cover (a
+//     new pod), or with a RefreshInterval of 0;
+//   - otherwise in the background, when the last query is RefreshInterval
+//     old: this call answers from what the runtime last told, the next
+//     from the refreshed names. At most one query runs at a time.
+//
+// When the runtime does not answer in time, the pods it last told of are
+// kept for the UIDs still asked for: a namespace keeps its names while it
+// exists.
 func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
-	fresh, err := c.query()
+	c.mu.Lock()
+	unknown := c.last.IsZero() || c.opts.RefreshInterval <= 0
+	for _, uid := range uids {
+		if !c.covered[uid] {
+			unknown = true
+			break
+		}
+	}
+	c.mu.Unlock()
+	if unknown {
+		c.refresh(uids, false)
+	} else {
+		c.mu.Lock()
+		if !c.refreshing && time.Since(c.last) >= c.opts.RefreshInterval {
+			c.refreshing = true
+			go c.refresh(slices.Clone(uids), true)
+		}
+		c.mu.Unlock()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	out := make(map[string]Pod, len(uids))
+	for _, uid := range uids {
+		if p, ok := c.pods[uid]; ok {
+			out[uid] = p
+		}
+	}
+	return out, c.state == stateUp
+}
+
+// refresh asks the runtime, for the namespaces of uids, and remembers the
+// answer; a failed query keeps the pods of uids as last seen.
+func (c *Client) refresh(uids []string, background bool) {
+	c.queryMu.Lock()
+	fresh, err := c.query()
+	c.queryMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if background {
+		c.refreshing = false
+	}
+	c.last = time.Now()
+	covered := make(map[string]bool, len(uids)+len(fresh))
+	for _, uid := range uids {
+		covered[uid] = true
+	}
 	if err == nil {
 		c.pods = fresh
+		for uid := range fresh {
+			covered[uid] = true
+		}
 	} else {
 		// Forget pods whose namespaces are gone: their names cannot
 		// come back, and the cache would only grow.
@@ -199,14 +261,8 @@ func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
 		}
 		c.pods = kept
 	}
+	c.covered = covered
 	c.logChange(err)
-	out := make(map[string]Pod, len(uids))
-	for _, uid := range uids {
-		if p, ok := c.pods[uid]; ok {
-			out[uid] = p
-		}
-	}
-	return out, err == nil
 }
 
 // logChange logs the runtime answering or not, once per change.

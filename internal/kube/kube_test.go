@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -231,5 +232,89 @@ func waitUp(t *testing.T, c *kube.Client) {
 func TestNewBadTimeout(t *testing.T) {
 	if _, err := kube.New(kube.Options{Timeout: 0}); err == nil {
 		t.Error("New accepted a zero timeout")
+	}
+}
+
+// The one CRI query of a scrape at 1,000 pods (2,000 running containers,
+// labelled as kubelet labels them), over a unix socket:
+//
+//	go test -run '^$' -bench Pods -benchmem ./internal/kube/
+func BenchmarkPods(b *testing.B) {
+	const n = 1000
+	fake, err := kubetest.ServeFake(filepath.Join(b.TempDir(), "cri.sock"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(fake.Stop)
+	var pods []kubetest.FakePod
+	var uids []string
+	for i := 0; i < n; i++ {
+		uid := fmt.Sprintf("0f1e2d3c-4b5a-4978-8796-%012x", i)
+		uids = append(uids, uid)
+		pods = append(pods, kubetest.FakePod{UID: uid, Namespace: fmt.Sprintf("team-%d", i%20), Name: fmt.Sprintf("web-%d-7d4b9c8f6-x%04d", i, i),
+			Containers: []string{"app", "sidecar"}})
+	}
+	fake.SetPods(pods)
+	c, err := kube.New(kube.Options{Endpoint: fake.Socket, Timeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if got, up := c.Pods(uids); !up || len(got) != n {
+			b.Fatalf("up %v, %d pods", up, len(got))
+		}
+	}
+}
+
+// With a refresh interval, the runtime is asked at once only for a UID the
+// last query did not cover, and otherwise in the background once the
+// names are that old.
+func TestPodsCached(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "cri.sock")
+	f := serveFake(t, socket)
+	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}}})
+	c, _ := newClient(t, kube.Options{Endpoint: socket, RefreshInterval: time.Hour})
+	queries := func() int { return len(f.GetCalls()) / 2 }
+	ask := func(step string, wantQueries int, uids ...string) map[string]kube.Pod {
+		t.Helper()
+		pods, up := c.Pods(uids)
+		if !up || queries() != wantQueries {
+			t.Errorf("%s: up %v, %d queries, want up and %d", step, up, queries(), wantQueries)
+		}
+		return pods
+	}
+	ask("first", 1, uidA)
+	ask("same pod", 1, uidA)
+	ask("no pod", 1)
+	// A UID the runtime does not know (a cgroup shaped like a pod's): asked
+	// once, not at every scrape.
+	ask("unknown UID", 2, uidA, uidC)
+	ask("unknown UID again", 2, uidA, uidC)
+	// A new pod: asked at once, and named in the same call.
+	f.SetPods([]kubetest.FakePod{
+		{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}},
+		{UID: uidB, Namespace: "shop", Name: "web-2", Containers: []string{"app"}},
+	})
+	if p := ask("new pod", 3, uidA, uidB); p[uidB].Name != "web-2" {
+		t.Errorf("new pod not named at once: %+v", p)
+	}
+
+	// Names that old are refreshed in the background: a container
+	// restarted in pod A (new id) shows in a later call.
+	c2, _ := newClient(t, kube.Options{Endpoint: socket, RefreshInterval: time.Nanosecond})
+	if p, _ := c2.Pods([]string{uidA}); len(p[uidA].Containers) != 1 || p[uidA].Containers[0].ID != uidA+"-0" {
+		t.Fatalf("pods: %+v", p)
+	}
+	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"init", "app"}}})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, _ := c2.Pods([]string{uidA})
+		if len(p[uidA].Containers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background refresh never showed the new container: %+v", p)
+		}
 	}
 }
