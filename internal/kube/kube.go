@@ -63,7 +63,7 @@ type Options struct {
 	// again in the background, when no new pod appeared; 0 asks at every
 	// Pods call. See Pods.
 	RefreshInterval time.Duration
-	Logger  *slog.Logger
+	Logger          *slog.Logger
 }
 
 // Client asks the runtime for the pods of the node, and remembers what it
