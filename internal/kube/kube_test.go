@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -316,5 +318,53 @@ func TestPodsCached(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("background refresh never showed the new container: %+v", p)
 		}
+	}
+}
+
+// A socket the exporter may not connect to (mode 0600, root's; the
+// exporter as another user, or as a root without CAP_DAC_OVERRIDE that
+// does not own it): up 0, and the log says permission denied. The test
+// binary runs itself as user 65534 for that.
+func TestPodsPermissionDenied(t *testing.T) {
+	if socket := os.Getenv("KUBE_TEST_DENIED_SOCKET"); socket != "" {
+		c, logs := newClient(t, kube.Options{Endpoint: socket})
+		if _, up := c.Pods([]string{uidA}); up {
+			t.Fatalf("up as user %d on a socket of mode 0600", os.Getuid())
+		}
+		if l := logs.lines(); len(l) != 1 || !strings.Contains(l[0], "permission denied") || !strings.Contains(l[0], socket) {
+			t.Fatalf("log does not say permission denied on %s: %q", socket, l)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run as another user")
+	}
+	dir, err := os.MkdirTemp("", "kube-denied-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(dir, "cri.sock")
+	serveFake(t, socket)
+	if err := os.Chmod(socket, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "kube.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPodsPermissionDenied$", "-test.v")
+	cmd.Env = append(os.Environ(), "KUBE_TEST_DENIED_SOCKET="+socket)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestPodsPermissionDenied") {
+		t.Fatalf("as user 65534: %v\n%s", err, out)
 	}
 }
