@@ -243,6 +243,7 @@ func metrics(s vnic.Snapshot, l labelling) []prometheus.Metric {
 			out = append(out, vnicCounters(ino, v, counters, idValues[i])...)
 		}
 	}
+	out = append(out, parentMetrics(s)...)
 	if l.kube != nil {
 		out = append(out, kubeMetrics(s, idValues, pods, up)...)
 	}
