@@ -124,7 +124,8 @@ func (c *Collector) WithIdentity(id IdentityFunc) *Collector {
 }
 
 // WithKubernetes adds namespace and pod labels after the identity labels
-// (which it needs: it names the pod UID they give), and the
+// (which it needs: it names the pod UID they give; without WithIdentity it
+// does nothing), and the
 // container_vnic_container_info and container_vnic_kubernetes_up series,
 // asking k once per resolution.
 func (c *Collector) WithKubernetes(k Kubernetes) *Collector {
@@ -150,12 +151,13 @@ func (l labelling) descs() (*prometheus.Desc, *vnicDescs) {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	info, counters := c.labelling().descs()
+	l := c.labelling()
+	info, counters := l.descs()
 	for _, d := range []*prometheus.Desc{info, parentInfoDesc, durationDesc, successDesc, errorsDesc, skippedDesc,
 		processesDesc, namespacesDesc, withoutVNICDesc, queriedDesc, overflowsDesc} {
 		ch <- d
 	}
-	if c.kube != nil {
+	if l.kube != nil {
 		ch <- containerInfoDesc
 		ch <- kubeUpDesc
 	}
@@ -164,7 +166,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-func (c *Collector) labelling() labelling { return labelling{identity: c.identity, kube: c.kube} }
+// labelling returns what c puts on vNIC series: no names without identity,
+// whose pod_uid they need.
+func (c *Collector) labelling() labelling {
+	if c.identity == nil {
+		return labelling{}
+	}
+	return labelling{identity: c.identity, kube: c.kube}
+}
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
