@@ -149,7 +149,7 @@ func BenchmarkKubernetes(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Cleanup(func() { cri.Close() })
+				b.Cleanup(func() { _ = cri.Close() })
 				col.WithKubernetes(cri)
 			}
 			reg := prometheus.NewRegistry()
@@ -192,7 +192,7 @@ func BenchmarkKubernetesMachine(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { r.Close() })
+	b.Cleanup(func() { _ = r.Close() })
 	snap, err := r.ResolveAll()
 	if err != nil {
 		b.Fatal(err)
@@ -229,7 +229,7 @@ func BenchmarkKubernetesMachine(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Cleanup(func() { cri.Close() })
+				b.Cleanup(func() { _ = cri.Close() })
 				col.WithKubernetes(cri)
 			}
 			reg := prometheus.NewRegistry()

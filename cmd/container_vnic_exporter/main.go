@@ -130,7 +130,7 @@ func run() int {
 			logger.Error("cannot start", "err", err)
 			return 1
 		}
-		defer cri.Close()
+		defer func() { _ = cri.Close() }()
 		logger.Info("naming pods from the container runtime", "endpoint", cri.Endpoint())
 		vnicCollector.WithKubernetes(cri)
 	}

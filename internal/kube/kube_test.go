@@ -51,7 +51,7 @@ func newClient(t *testing.T, opts kube.Options) (*kube.Client, *logBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c, logs
 }
 
@@ -203,7 +203,7 @@ func TestPodsRuntimeAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	l.Close()
+	_ = l.Close()
 	check("refused", []string{uidA}, false, map[string]string{uidA: "shop/web-1"}, 5)
 	if err := os.Remove(socket); err != nil {
 		t.Fatal(err)
@@ -261,7 +261,7 @@ func BenchmarkPods(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { c.Close() })
+	b.Cleanup(func() { _ = c.Close() })
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if got, up := c.Pods(uids); !up || len(got) != n {
@@ -343,7 +343,7 @@ func TestPodsPermissionDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

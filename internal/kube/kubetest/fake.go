@@ -103,7 +103,7 @@ func (s served) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandb
 	if err := s.f.wait(ctx); err != nil {
 		return nil, err
 	}
-	items, err := s.f.FakeRuntimeService.ListPodSandbox(ctx, req.GetFilter())
+	items, err := s.f.ListPodSandbox(ctx, req.GetFilter())
 	return &runtimeapi.ListPodSandboxResponse{Items: items}, err
 }
 
@@ -111,7 +111,7 @@ func (s served) ListContainers(ctx context.Context, req *runtimeapi.ListContaine
 	if err := s.f.wait(ctx); err != nil {
 		return nil, err
 	}
-	cs, err := s.f.FakeRuntimeService.ListContainers(ctx, req.GetFilter())
+	cs, err := s.f.ListContainers(ctx, req.GetFilter())
 	return &runtimeapi.ListContainersResponse{Containers: cs}, err
 }
 
