@@ -81,6 +81,57 @@ func TestBuildsReportVersionAndRevision(t *testing.T) {
 	checkBuildInfo(t, "make build", filepath.Join(release, "container_vnic_exporter"), version, revision)
 }
 
+// The build flags are written once, in .promu.yml: the Makefile writes none
+// of its own and `make build` passes exactly .promu.yml's -X variables, each
+// filled in, and its tags.
+func TestMakefileTakesBuildFlagsFromPromu(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatalf("make not found: %v", err)
+	}
+	promu, err := os.ReadFile(".promu.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xvar := regexp.MustCompile(`-X (\S+?)=(\S*)`)
+	var want []string
+	for _, m := range xvar.FindAllSubmatch(promu, -1) {
+		want = append(want, string(m[1]))
+	}
+	tags := regexp.MustCompile(`(?m)^      - (\S+)$`).FindAllSubmatch(promu, -1)
+	if len(want) == 0 || len(tags) == 0 {
+		t.Fatalf(".promu.yml has %d -X flags and %d tags, want some of each", len(want), len(tags))
+	}
+	if m := xvar.Find(mk); m != nil {
+		t.Errorf("the Makefile writes its own ldflag %q: it belongs in .promu.yml", m)
+	}
+	var wantTags []string
+	for _, tag := range tags {
+		wantTags = append(wantTags, string(tag[1]))
+		if regexp.MustCompile(`\b` + regexp.QuoteMeta(string(tag[1])) + `\b`).Match(mk) {
+			t.Errorf("the Makefile names the tag %s: tags belong in .promu.yml", tag[1])
+		}
+	}
+
+	cmdline := run(t, ".", nil, "make", "--no-print-directory", "-n", "build", "BUILD="+t.TempDir())
+	var got []string
+	for _, m := range xvar.FindAllStringSubmatch(cmdline, -1) {
+		got = append(got, m[1])
+		if m[2] == "" || strings.Contains(m[2], "{{") {
+			t.Errorf("make build sets %s to %q, want a value", m[1], m[2])
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("make build sets %q, .promu.yml %q", got, want)
+	}
+	if tagFlag := "-tags '" + strings.Join(wantTags, ",") + "'"; !strings.Contains(cmdline, tagFlag) {
+		t.Errorf("make build runs\n%s\nwant %s", cmdline, tagFlag)
+	}
+}
+
 // The DaemonSet runs the image `make image` builds and `make push` pushes.
 func TestDaemonSetNamesTheImageMakeBuilds(t *testing.T) {
 	mk, err := os.ReadFile("Makefile")

@@ -21,6 +21,7 @@ import (
 // Event names a line of the stream.
 type Event string
 
+// The events of a stream, one per line.
 const (
 	Present Event = "present" // at start, for each vNIC
 	Added   Event = "added"
@@ -68,13 +69,13 @@ type Key struct {
 
 func keyOf(r Row) Key { return Key{r.Netns, r.ContainerIfindex} }
 
-// Diff lists what changed from old to new: removals, then changes, then
-// additions, each in namespace and index order.
-func Diff(old, new map[Key]Row) []Change {
+// Diff lists what changed from before to after: removals, then changes,
+// then additions, each in namespace and index order.
+func Diff(before, after map[Key]Row) []Change {
 	var removed, changed, added []Change
-	for _, k := range SortedKeys(old) {
-		o := old[k]
-		n, ok := new[k]
+	for _, k := range SortedKeys(before) {
+		o := before[k]
+		n, ok := after[k]
 		switch {
 		case !ok:
 			removed = append(removed, Change{Event: Removed, Row: o})
@@ -83,9 +84,9 @@ func Diff(old, new map[Key]Row) []Change {
 			changed = append(changed, Change{Event: Changed, Row: n, Old: &prev})
 		}
 	}
-	for _, k := range SortedKeys(new) {
-		if _, ok := old[k]; !ok {
-			added = append(added, Change{Event: Added, Row: new[k]})
+	for _, k := range SortedKeys(after) {
+		if _, ok := before[k]; !ok {
+			added = append(added, Change{Event: Added, Row: after[k]})
 		}
 	}
 	return append(append(removed, changed...), added...)

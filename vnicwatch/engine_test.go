@@ -85,7 +85,7 @@ func (f *fake) Oldest(pids []int) int {
 func (f *fake) IsHost(from int) bool { return from == hostNSID || from == vnic.NoNSID }
 func (f *fake) HostNetns() uint64    { return hostIno }
 
-func (f *fake) Identity(netns uint64, pid int) cgroupid.Identity {
+func (f *fake) Identity(_ uint64, pid int) cgroupid.Identity {
 	return cgroupid.Identity{Runtime: "podman", ContainerID: string(rune('a' + pid%26))}
 }
 
@@ -336,7 +336,7 @@ func TestEngineRefreshFailure(t *testing.T) {
 
 type failing struct{ *fake }
 
-func (failing) ResolveNamespace(pid int, inode uint64) (int, []vnic.VNIC, error) {
+func (failing) ResolveNamespace(pid int, _ uint64) (int, []vnic.VNIC, error) {
 	return 0, nil, &vnic.Error{PID: pid, Cause: vnic.CauseNetlink, Err: errors.New("EBUSY")}
 }
 

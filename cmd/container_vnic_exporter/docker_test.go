@@ -115,7 +115,7 @@ func TestDocker(t *testing.T) {
 		"--", "--collector.container-identity")
 	families := e.scrapeUntil(t, exactSeriesFor(sleepers))
 	checkHealthyScrape(t, families)
-	if missing := missingLogged(e.logs(t)); missing != "" {
+	if missing := missingLogged(e.logs()); missing != "" {
 		t.Errorf("exporter has every capability it uses, but warns that %s are missing", missing)
 	}
 
@@ -225,7 +225,7 @@ func TestDocker(t *testing.T) {
 		if v, ok := gaugeValue(families, "container_vnic_processes_skipped", "cause", "permission_denied"); !ok || v < float64(len(all)-1) {
 			t.Errorf("container_vnic_processes_skipped{cause=\"permission_denied\"} = %v (present %v), want at least %d (the sleepers not on the host's network)", v, ok, len(all)-1)
 		}
-		if missing := missingLogged(e.logs(t)); !strings.Contains(missing, "CAP_SYS_PTRACE") {
+		if missing := missingLogged(e.logs()); !strings.Contains(missing, "CAP_SYS_PTRACE") {
 			t.Errorf("exporter warns that %q are missing, want CAP_SYS_PTRACE among them", missing)
 		}
 	})

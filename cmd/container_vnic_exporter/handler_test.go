@@ -48,7 +48,9 @@ func TestMetricsHandlerCountsAndLimitsEveryScrape(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		io.Copy(io.Discard, resp.Body)
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Error(err)
+		}
 		resp.Body.Close()
 		codes <- resp.StatusCode
 	}

@@ -70,7 +70,7 @@ func TestImage(t *testing.T) {
 		e := runImageExporter(t, store, exporterImage, "cvx-exporter-cached", "65534", capSysPtrace|capNetAdmin|capNetBroadcast)
 		families := e.scrapeUntil(t, exactSeriesFor(sleepers))
 		checkHealthyScrape(t, families)
-		if missing := missingLogged(e.logs(t)); missing != "" {
+		if missing := missingLogged(e.logs()); missing != "" {
 			t.Errorf("exporter has every capability it uses, but warns that %s are missing", missing)
 		}
 		// Nothing changed in the sleepers' namespaces since: the next scrape
@@ -180,7 +180,7 @@ func TestImage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := runImageExporter(t, store, exporterImage, tc.container, tc.uid, tc.caps, tc.extra...)
-			missing := func() string { return missingLogged(e.logs(t)) }
+			missing := func() string { return missingLogged(e.logs()) }
 			if tc.healthy {
 				checkHealthyScrape(t, e.scrapeUntil(t, exactSeriesFor(sleepers)))
 				if got := missing(); got != tc.missing {
@@ -687,7 +687,7 @@ func runImageExporter(t *testing.T, s containerEngine, image, name, uid string, 
 	e := &imageExporter{store: s, name: name, url: "http://" + addr + "/metrics"}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("%s log:\n%s", name, e.logs(t))
+			t.Logf("%s log:\n%s", name, e.logs())
 		}
 	})
 
@@ -715,7 +715,7 @@ func runImageExporter(t *testing.T, s containerEngine, image, name, uid string, 
 	return e
 }
 
-func (e *imageExporter) logs(t *testing.T) string {
+func (e *imageExporter) logs() string {
 	ctx, cancel := context.WithTimeout(context.Background(), podmanCommandTimeout)
 	defer cancel()
 	out, err := e.store.command(ctx, "logs", e.name).CombinedOutput()

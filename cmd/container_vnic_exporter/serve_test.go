@@ -78,9 +78,9 @@ func startExporter(t *testing.T, args ...string) *exporterProcess {
 	go func() { p.exited <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
-		<-p.exited
+		err := <-p.exited
 		if t.Failed() {
-			t.Logf("exporter stderr:\n%s", p.stderr)
+			t.Logf("exporter (%v) stderr:\n%s", err, p.stderr)
 		}
 	})
 	netnstest.Eventually(t, 10*time.Second, "exporter to listen", func() bool {

@@ -164,7 +164,7 @@ func (w *watch) emit(c change) {
 	c.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	if w.json {
 		j := c
-		j.row = c.row.Escaped()
+		j.row = c.Escaped() // the embedded row
 		if c.Old != nil {
 			old := c.Old.Escaped()
 			j.Old = &old

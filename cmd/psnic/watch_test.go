@@ -130,8 +130,8 @@ func startWatchWith(t *testing.T, prefix, sentinel string, args ...string) *watc
 	})
 	select {
 	case <-ready:
-	case <-w.done:
-		t.Fatalf("psnic watch ended before its snapshot; stderr:\n%s", w.stderr)
+	case err := <-w.done:
+		t.Fatalf("psnic watch ended (%v) before its snapshot; stderr:\n%s", err, w.stderr)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no present line for the sentinel %s within 30 s; stderr:\n%s", sentinel, w.stderr)
 	}

@@ -49,7 +49,12 @@ func TestCountsFollowAMovingContainer(t *testing.T) {
 		done <- run(ctx, pw, "/proc", vnicwatch.Filter{Kinds: []string{"veth"}, HostIfnames: []string{prefix + "*"}}, 0)
 		pw.Close()
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
 	expect := func(pattern string) []string {
 		t.Helper()
 		re := regexp.MustCompile(pattern)

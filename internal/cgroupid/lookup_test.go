@@ -37,7 +37,7 @@ func TestLookupReadsOnce(t *testing.T) {
 // are forgotten after a while.
 func TestLookupForgetsUnused(t *testing.T) {
 	reads := 0
-	l := newLookup(func(pid int) (Identity, error) { reads++; return Identity{}, nil })
+	l := newLookup(func(int) (Identity, error) { reads++; return Identity{}, nil })
 	for pid := 1; pid <= 5000; pid++ { // one-off namespaces
 		_, _ = l.Identity(uint64(pid), pid)
 	}

@@ -183,7 +183,11 @@ func TestZombieMessage(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
+	defer func() {
+		if err := cmd.Wait(); err != nil {
+			t.Error(err)
+		}
+	}()
 	pid := cmd.Process.Pid
 	netnstest.Eventually(t, 10*time.Second, "the child to become a zombie", func() bool {
 		return zombie("/proc/" + strconv.Itoa(pid))

@@ -15,6 +15,7 @@ import (
 // exporter uses it as a label value; psnic uses it to choose a message.
 type Cause string
 
+// The causes; the comment on each says when it applies.
 const (
 	CauseNoProcess  Cause = "no_process"       // PID does not exist
 	CauseVanished   Cause = "process_vanished" // exited while being resolved

@@ -77,7 +77,7 @@ func (n *Notifications) Read(f func(Notification)) error {
 	}
 	var result error
 	got := false
-	err = rc.Read(func(fd uintptr) bool {
+	err = rc.Read(func(uintptr) bool {
 		got, result = n.drain(f)
 		return got || result != nil
 	})
