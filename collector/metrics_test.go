@@ -84,7 +84,7 @@ container_vnic_scrape_success 0
 }
 
 // With identity on, each series carries the container and pod of its
-// namespace's lowest PID; an unknown or unreadable one gives empty values.
+// namespace's oldest process; an unknown or unreadable one gives empty values.
 func TestMetricsWithIdentity(t *testing.T) {
 	snap := vnic.Snapshot{Namespaces: []vnic.Netns{
 		{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth10", Kind: "veth"}}},

@@ -7,7 +7,7 @@
 // namespace-id notification re-resolves only the namespace it names; a
 // process event reads only that process's ns/net link, and acts only when
 // it brings a namespace the stream has not attached, or takes away a
-// namespace's last or label-holding (lowest) process. The full walk of
+// namespace's last or label-holding (oldest) process. The full walk of
 // procfs runs only at start, after lost events, and every resync interval.
 package vnicwatch
 
@@ -25,12 +25,12 @@ type Event string
 const (
 	Present Event = "present" // at start, for each vNIC
 	Added   Event = "added"
-	Changed Event = "changed" // renamed on either side, peer moved, lowest PID changed
+	Changed Event = "changed" // renamed on either side, peer moved, oldest process changed
 	Removed Event = "removed"
 )
 
 // Row is one container vNIC: a container interface and its host end, the
-// lowest PID of its namespace, and that process's container (empty where
+// oldest process of its namespace (kept while it stays there), and that process's container (empty where
 // its cgroup layout is unknown).
 type Row struct {
 	PID   int    `json:"pid"`

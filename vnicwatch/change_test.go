@@ -37,7 +37,7 @@ func TestDiff(t *testing.T) {
 		{"start", nil, rows(b, a), []Change{{Event: Added, Row: a}, {Event: Added, Row: b}}},
 		{"end", rows(a, b), nil, []Change{{Event: Removed, Row: a}, {Event: Removed, Row: b}}},
 		{"host end renamed", rows(a), rows(aRenamed), []Change{{Event: Changed, Row: aRenamed, Old: &a}}},
-		{"lowest PID changed", rows(a), rows(aPID), []Change{{Event: Changed, Row: aPID, Old: &a}}},
+		{"oldest process changed", rows(a), rows(aPID), []Change{{Event: Changed, Row: aPID, Old: &a}}},
 		// Removals first, then changes, then additions, each in namespace
 		// and index order: an attacher detaches before it attaches.
 		{"all at once", rows(a, b, b3), rows(aRenamed, c, b),

@@ -14,7 +14,6 @@ import (
 // in production, hand-built answers in tests.
 type backend interface {
 	ResolveAll() (vnic.Snapshot, error)
-	Processes() (map[uint64][]int, error)
 	NSIDs() map[uint64]int
 	ResolveNamespace(pid int, inode uint64) (nsid int, vnics []vnic.VNIC, err error)
 	NetnsOf(pid int) (uint64, error)
@@ -78,14 +77,11 @@ func (e *engine) rows() map[Key]Row {
 // removed and added again: an attacher would detach and reattach for
 // nothing.
 func (e *engine) full() error {
-	procs, err := e.b.Processes()
+	snap, err := e.b.ResolveAll() // one walk: snap.Processes
 	if err != nil {
 		return err
 	}
-	snap, err := e.b.ResolveAll()
-	if err != nil {
-		return err
-	}
+	procs := snap.Processes
 	nsids := e.b.NSIDs()
 	old := e.ns
 	before := e.rows()

@@ -34,8 +34,7 @@ func newFake() *fake {
 	return &fake{nsid: map[uint64]int{}, vnics: map[uint64][]vnic.VNIC{}, procs: map[int]uint64{}, calls: map[string]int{}}
 }
 
-func (f *fake) Processes() (map[uint64][]int, error) {
-	f.calls["walk"]++
+func (f *fake) processes() map[uint64][]int {
 	m := map[uint64][]int{}
 	for pid, ino := range f.procs {
 		if ino != hostIno {
@@ -45,13 +44,14 @@ func (f *fake) Processes() (map[uint64][]int, error) {
 	for _, pids := range m {
 		sort.Ints(pids)
 	}
-	return m, nil
+	return m
 }
 
 func (f *fake) ResolveAll() (vnic.Snapshot, error) {
 	f.calls["all"]++
-	procs, _ := f.Processes()
-	var s vnic.Snapshot
+	f.calls["walk"]++
+	procs := f.processes()
+	s := vnic.Snapshot{Processes: procs}
 	for ino, pids := range procs {
 		s.Namespaces = append(s.Namespaces, vnic.Netns{Inode: ino, PID: pids[0], VNICs: f.vnics[ino]})
 	}

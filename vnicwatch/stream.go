@@ -16,9 +16,6 @@ type Options struct {
 	// ResyncInterval is how often everything is resolved again even
 	// without events, a backstop (30 s when 0).
 	ResyncInterval time.Duration
-	// EventBuffer is the receive buffer of the notification socket, bytes
-	// (vnic.DefaultEventBuffer when 0).
-	EventBuffer int
 	// ProcEventBuffer is the receive buffer of the process events socket,
 	// bytes (procevents.DefaultBuffer when 0).
 	ProcEventBuffer int
@@ -34,7 +31,6 @@ type Options struct {
 type Stream struct {
 	r      *vnic.Resolver
 	opts   Options
-	notes  *vnic.Notifications
 	procs  *procevents.Conn // nil without process events
 	engine *engine
 }
@@ -50,9 +46,12 @@ func (b resolverBackend) Identity(netns uint64, pid int) cgroupid.Identity {
 	return id
 }
 
-// New opens the notification socket and subscribes to process events, so
-// that nothing that happens from now on is missed. Without notifications
-// it fails (they need CAP_NET_ADMIN and CAP_NET_BROADCAST); without process
+// New subscribes to process events, so that nothing that happens from now
+// on is missed. Link and namespace-id notifications are the resolver's:
+// it opened their socket (the one a process needs, whose events keep its
+// cache exact) in vnic.New, and the stream reads it through
+// Resolver.ReadNotifications. Without it (CacheError: no CAP_NET_ADMIN and
+// CAP_NET_BROADCAST, or vnic.Options.NoCache) New fails; without process
 // events (CAP_NET_ADMIN in the initial namespace) it reports why and goes
 // on, and processes joining a namespace whose links exist are seen at the
 // next resync.
@@ -66,11 +65,11 @@ func New(r *vnic.Resolver, opts Options) (*Stream, error) {
 	if opts.Report == nil {
 		opts.Report = func(error) {}
 	}
-	notes, err := vnic.OpenNotifications(opts.EventBuffer)
-	if err != nil {
-		return nil, err
+	if err := r.CacheError(); err != nil {
+		return nil, fmt.Errorf("link notifications: %w", err)
 	}
-	s := &Stream{r: r, opts: opts, notes: notes}
+	s := &Stream{r: r, opts: opts}
+	var err error
 	s.procs, err = procevents.Listen(opts.ProcEventBuffer)
 	if err != nil {
 		opts.Report(fmt.Errorf("%w (processes joining a namespace after its links are seen at the next resync)", err))
@@ -79,12 +78,13 @@ func New(r *vnic.Resolver, opts Options) (*Stream, error) {
 	return s, nil
 }
 
-// Close releases the stream's sockets. Call it after Run has returned.
+// Close releases the stream's process events socket. Call it after Run
+// has returned; the notification socket is the resolver's, closed with it.
 func (s *Stream) Close() error {
 	if s.procs != nil {
-		s.procs.Close()
+		return s.procs.Close()
 	}
-	return s.notes.Close()
+	return nil
 }
 
 // procBatchDelay is how often process events are read.
@@ -105,7 +105,7 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 	go func() {
 		for {
 			var b noteBatch
-			b.err = s.notes.Read(func(n vnic.Notification) { b.notes = append(b.notes, n) })
+			b.err = s.r.ReadNotifications(func(n vnic.Notification) { b.notes = append(b.notes, n) })
 			select {
 			case notes <- b:
 			case <-ctx.Done():

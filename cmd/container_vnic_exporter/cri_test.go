@@ -926,9 +926,11 @@ func (c *containerd) runExporterPod(t *testing.T) *criExporter {
 	writeJSON(t, config, map[string]any{
 		"metadata": map[string]any{"name": "container-vnic-exporter"},
 		"image":    map[string]any{"image": exporterCRIImage},
-		// A refresh interval shorter than the DaemonSet's default 15 s, so
-		// that the runtime's stop and start show within the scrape loop's
-		// 30 s.
+		// The DaemonSet names the socket (--kubernetes.cri-endpoint); here
+		// the exporter finds it as the first default socket under
+		// --path.rootfs, the same mount. A refresh interval shorter than the
+		// default 15 s, so that the runtime's stop and start show within the
+		// scrape loop's 30 s.
 		"args": []string{"--path.procfs=/host/proc", "--web.listen-address=" + addr, "--collector.container-identity",
 			"--collector.kubernetes", "--path.rootfs=/host", "--kubernetes.refresh-interval=1s"},
 		"mounts": []map[string]any{

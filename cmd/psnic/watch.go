@@ -129,7 +129,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	report := func(err error) { fmt.Fprintf(stderr, "psnic watch: %v\n", err) }
-	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync, EventBuffer: *eventBuffer,
+	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync,
 		Identity: cgroupid.NewLookup(*procfs), Report: report})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic watch: cannot listen to link notifications: %v (run as root, or with CAP_NET_ADMIN and CAP_NET_BROADCAST)\n", err)

@@ -191,7 +191,7 @@ func TestWatchSequence(t *testing.T) {
 
 	// Links first, process later: only a process event can tell.
 	// (No `ip -n` here: it would enter the namespace itself, and rightly be
-	// reported as its lowest PID for a moment.)
+	// reported as its oldest process for a moment.)
 	c := netnstest.NewNetns(t, "cvwc")
 	netnstest.IP(t, "link", "add", prefix+"c", "type", "veth", "peer", "name", "eth0", "netns", c.Name)
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"c").Run() })
@@ -392,8 +392,9 @@ func TestWatchFilters(t *testing.T) {
 }
 
 // Three watchers side by side each see a process join a namespace whose
-// links already exist (only the process events tell), within 200 ms. The
-// resync is an hour away: nothing else could bring the line.
+// links already exist (only the process events tell). The resync is an
+// hour away: nothing else could bring the line before expect gives up. How
+// soon it comes is a benchmark's business (bench/watchlatency), not a test's.
 func TestWatchSideBySide(t *testing.T) {
 	netnstest.RequireRoot(t)
 	prefix := "cvt" + netnstest.Suffix()[:4]
@@ -412,9 +413,6 @@ func TestWatchSideBySide(t *testing.T) {
 		for i, w := range ws {
 			w.expect(t, "added", "eth0", host, pid)
 			t.Logf("round %d: watcher %d: added after %v", round, i, time.Since(start))
-			if d := time.Since(start); d > 200*time.Millisecond {
-				t.Errorf("round %d: watcher %d reported the process after %v, want within 200 ms", round, i, d)
-			}
 		}
 	}
 	for i, w := range ws {

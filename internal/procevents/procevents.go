@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
 // Type is the kind of a process event.
@@ -140,30 +142,21 @@ func (c *Conn) Drain(f func(Event)) error {
 }
 
 func (c *Conn) drain(f func(Event)) (got bool, err error) {
-	overflow := false
-	for {
-		n, from, err := unix.Recvfrom(c.fd, c.buf, unix.MSG_DONTWAIT)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			if overflow {
-				return true, ErrOverflow
-			}
-			return got, nil
-		case errors.Is(err, unix.ENOBUFS):
-			overflow = true
-			continue
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return got, fmt.Errorf("reading process events: %w", err)
-		}
-		got = true
+	got, overflow, err := rtnl.Drain(c.fd, c.buf, nil, func(b, _ []byte, from unix.Sockaddr) bool {
 		sender := uint32(1) // unknown: not the kernel
 		if sa, ok := from.(*unix.SockaddrNetlink); ok {
 			sender = sa.Pid
 		}
-		parse(c.buf[:n], sender, f)
+		parse(b, sender, f)
+		return true
+	})
+	if err != nil {
+		return got, fmt.Errorf("reading process events: %w", err)
 	}
+	if overflow {
+		return got, ErrOverflow
+	}
+	return got, nil
 }
 
 // parse hands f the events in one datagram. Messages from anyone but the
@@ -173,12 +166,8 @@ func parse(b []byte, sender uint32, f func(Event)) {
 		return
 	}
 	ne := binary.NativeEndian
-	for len(b) >= unix.NLMSG_HDRLEN {
-		size := int(ne.Uint32(b[0:]))
-		if size < unix.NLMSG_HDRLEN || size > len(b) {
-			return
-		}
-		msg := b[unix.NLMSG_HDRLEN:size]
+	_ = rtnl.Messages(b, func(m rtnl.Message) error {
+		msg := m.Data
 		if len(msg) >= cnMsgLen && ne.Uint32(msg[0:]) == cnIdxProc && ne.Uint32(msg[4:]) == cnValProc {
 			data := msg[cnMsgLen:]
 			if l := int(ne.Uint16(msg[16:])); l <= len(data) {
@@ -187,12 +176,8 @@ func parse(b []byte, sender uint32, f func(Event)) {
 				}
 			}
 		}
-		aligned := (size + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
-		if aligned >= len(b) {
-			return
-		}
-		b = b[aligned:]
-	}
+		return nil
+	})
 }
 
 // parseEvent decodes a struct proc_event; ok is false for the types not

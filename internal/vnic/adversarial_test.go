@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
 // Cases an adversarial tryout found wrong (issue 13), on real namespaces.
@@ -244,9 +245,9 @@ func TestPermissionMessageAsRoot(t *testing.T) {
 // With no retry budget the first interrupted dump takes that path.
 func TestResolveAllFallsBackToLinkByLink(t *testing.T) {
 	netnstest.RequireRoot(t)
-	budget := dumpBudget
-	dumpBudget = 0
-	t.Cleanup(func() { dumpBudget = budget })
+	budget := rtnl.DumpBudget
+	rtnl.DumpBudget = 0
+	t.Cleanup(func() { rtnl.DumpBudget = budget })
 	ns := netnstest.NewNetns(t, "cvfb")
 	host := hostName("cvfb")
 	ns.Veth(host, "eth0")

@@ -90,7 +90,7 @@ func (c *cache) drop(e *cachedNetns) {
 
 // apply updates the cache for one notification. fromHost tells whether a
 // namespace id (an event's From) is the host's own.
-func (c *cache) apply(ev event, fromHost func(nsid int) bool) {
+func (c *cache) apply(ev Notification, fromHost func(nsid int) bool) {
 	switch ev.Type {
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
 		c.host, c.hostPeers = nil, nil

@@ -27,34 +27,34 @@ func TestCacheApply(t *testing.T) {
 	if len(c.hostPeers[4]) != 1 {
 		t.Fatalf("hostPeers %v", c.hostPeers)
 	}
-	c.apply(event{Type: unix.RTM_NEWLINK, From: 4}, fromHost9)
+	c.apply(Notification{Type: unix.RTM_NEWLINK, From: 4}, fromHost9)
 	if !a.stale || b.stale || c.host != nil || c.hostPeers != nil {
 		t.Fatalf("link event in nsid 4: a stale %v, b stale %v, host kept %v; want a and the host links stale", a.stale, b.stale, c.host != nil)
 	}
 	a.stale = false
 	for _, from := range []int{9, noNSID} { // the host, or a namespace not cached
 		c.setHost(nil)
-		c.apply(event{Type: unix.RTM_DELLINK, From: from}, fromHost9)
+		c.apply(Notification{Type: unix.RTM_DELLINK, From: from}, fromHost9)
 		if a.stale || b.stale || c.host != nil {
 			t.Fatalf("link event from nsid %d: a stale %v, b stale %v, host kept %v; want only the host links stale", from, a.stale, b.stale, c.host != nil)
 		}
 	}
 	c.setHost(nil)
-	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 8}, fromHost9)
+	c.apply(Notification{Type: unix.RTM_NEWNSID, From: 9, NSID: 8}, fromHost9)
 	if c.host == nil {
 		t.Fatal("an nsid event must not invalidate the host links")
 	}
-	c.apply(event{Type: unix.RTM_NEWNSID, From: 9, NSID: 5}, fromHost9)
+	c.apply(Notification{Type: unix.RTM_NEWNSID, From: 9, NSID: 5}, fromHost9)
 	if c.byInode[200] == nil {
 		t.Fatal("a new nsid must not drop anything")
 	}
 	// Namespace 4 deleting its own id 5 for some other namespace is not
 	// the host deleting its id 5: the entry stays.
-	c.apply(event{Type: unix.RTM_DELNSID, From: 4, NSID: 5}, fromHost9)
+	c.apply(Notification{Type: unix.RTM_DELNSID, From: 4, NSID: 5}, fromHost9)
 	if c.byInode[200] == nil || c.byNSID[5] == nil {
 		t.Fatal("a DELNSID from namespace 4 dropped the host's nsid 5")
 	}
-	c.apply(event{Type: unix.RTM_DELNSID, From: 9, NSID: 5}, fromHost9)
+	c.apply(Notification{Type: unix.RTM_DELNSID, From: 9, NSID: 5}, fromHost9)
 	if c.byInode[200] != nil || c.byNSID[5] != nil {
 		t.Fatal("deleted nsid 5 still cached")
 	}
@@ -90,35 +90,6 @@ func TestConsistent(t *testing.T) {
 		if consistent(e, map[int][]link{4: peers}, self) {
 			t.Errorf("%s: judged consistent", name)
 		}
-	}
-}
-
-func TestParseEvent(t *testing.T) {
-	ev, ok, err := parseEvent(unix.RTM_NEWLINK, linkMessage(2, "eth0", "veth", 13, 3), 4)
-	if !ok || err != nil || ev.From != 4 || ev.Type != unix.RTM_NEWLINK {
-		t.Fatalf("link event: %+v %v %v", ev, ok, err)
-	}
-	// A link message that does not parse still marks its namespace changed.
-	if ev, ok, err := parseEvent(unix.RTM_DELLINK, []byte{1, 2}, 4); !ok || err != nil || ev.From != 4 {
-		t.Fatalf("bad link event: %+v %v %v", ev, ok, err)
-	}
-	if _, ok, err := parseEvent(unix.RTM_NEWADDR, nil, 4); ok || err != nil {
-		t.Fatal("address event accepted")
-	}
-	// An id event that cannot be read could have been a cached namespace's
-	// end: an error, which the drain turns into a full resync.
-	for _, data := range [][]byte{{0}, {0, 0, 0, 0}, {0, 0, 0, 0, 0xff, 0xff, 1, 0}} {
-		if _, _, err := parseEvent(unix.RTM_DELNSID, data, 4); err == nil {
-			t.Fatalf("unreadable nsid event %v accepted", data)
-		}
-	}
-	ev, ok, err = parseEvent(unix.RTM_DELNSID, []byte{0, 0, 0, 0, 8, 0, 1, 0, 5, 0, 0, 0}, 9)
-	if !ok || err != nil || ev.NSID != 5 {
-		t.Fatalf("nsid event: %+v %v %v", ev, ok, err)
-	}
-	// A control message header claiming more than there is.
-	if _, err := sourceNSID([]byte{255, 0, 0, 0, 0, 0, 0, 0, 0x0e, 1, 0, 0, 8, 0, 0, 0}); err == nil {
-		t.Fatal("truncated control message accepted")
 	}
 }
 
@@ -304,27 +275,6 @@ func TestNoCacheOption(t *testing.T) {
 	}
 }
 
-func FuzzParseEvent(f *testing.F) {
-	f.Add(uint16(unix.RTM_NEWLINK), linkMessage(2, "eth0", "veth", 13, 3))
-	f.Add(uint16(unix.RTM_DELNSID), []byte{0, 0, 0, 0, 8, 0, 1, 0, 5, 0, 0, 0})
-	f.Add(uint16(unix.RTM_NEWNSID), []byte{0, 0, 0, 0, 8, 0, 1, 0, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, typ uint16, data []byte) {
-		ev, ok, err := parseEvent(typ, data, 7)
-		if ok && err != nil {
-			t.Fatalf("both an event and an error: %+v %v", ev, err)
-		}
-		if !ok {
-			return
-		}
-		if ev.From != 7 || ev.Type != typ {
-			t.Fatalf("event %+v lost its source or type", ev)
-		}
-		if (typ == unix.RTM_NEWNSID || typ == unix.RTM_DELNSID) && ev.NSID == noNSID {
-			t.Fatalf("nsid event accepted without an id: %+v", ev)
-		}
-	})
-}
-
 // An id or inode reused by a new namespace: the dead namespace's entry
 // goes, and forgetting it later never takes the new one's mapping along.
 func TestCacheReuse(t *testing.T) {
@@ -340,7 +290,7 @@ func TestCacheReuse(t *testing.T) {
 	if c.byNSID[0] != d || c.byInode[200] != d {
 		t.Fatalf("the new namespace lost its mapping: byInode %v byNSID %v", c.byInode, c.byNSID)
 	}
-	c.apply(event{Type: unix.RTM_NEWLINK, From: 0}, fromHost9)
+	c.apply(Notification{Type: unix.RTM_NEWLINK, From: 0}, fromHost9)
 	if !d.stale {
 		t.Fatal("events of the new namespace no longer reach its entry")
 	}
@@ -350,8 +300,8 @@ func TestCacheReuse(t *testing.T) {
 	}
 }
 
-// When the lowest PID of a namespace exits between the walk and its
-// query, the next PID the walk saw there answers for it.
+// When the process naming a namespace exits between the walk and its
+// query, the oldest other process the walk saw there answers for it.
 func TestOpenAnyFoundSkipsVanished(t *testing.T) {
 	r := newResolver(t)
 	ns := netnstest.NewNetns(t, "cvv")

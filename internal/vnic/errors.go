@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
 // Cause classifies why a process or namespace could not be resolved. The
@@ -33,6 +33,20 @@ type Error struct {
 	PID   int
 	Cause Cause
 	Err   error // underlying error, may be nil
+	// Missing names, for CausePermission, the capabilities this process
+	// lacked when the error was made (newError reads them; Error only
+	// formats).
+	Missing []string
+}
+
+// newError makes an Error, reading which capabilities are missing when
+// the cause is a refusal.
+func newError(pid int, cause Cause, err error) *Error {
+	e := &Error{PID: pid, Cause: cause, Err: err}
+	if cause == CausePermission {
+		e.Missing = MissingCapabilities()
+	}
+	return e
 }
 
 func (e *Error) Error() string {
@@ -48,14 +62,14 @@ func (e *Error) Error() string {
 	case CauseNoVNIC:
 		return fmt.Sprintf("pid %d: network namespace has no host-side vNIC (only lo, or its interfaces are paired with other containers, not the host)", e.PID)
 	case CausePermission:
-		if missing := MissingCapabilities(); len(missing) > 0 {
-			return fmt.Sprintf("pid %d: permission denied: %v (run as root, or grant %s)", e.PID, e.Err, strings.Join(missing, " and "))
+		if len(e.Missing) > 0 {
+			return fmt.Sprintf("pid %d: permission denied: %v (run as root, or grant %s)", e.PID, e.Err, strings.Join(e.Missing, " and "))
 		}
 		return fmt.Sprintf("pid %d: permission denied although this process holds CAP_SYS_PTRACE and CAP_NET_ADMIN: %v (the target is protected from it, e.g. by a security module or because it belongs to an outer user namespace; run from that namespace)", e.PID, e.Err)
 	case CauseProcfs:
 		return fmt.Sprintf("pid %d: cannot read its procfs entry: %v (check --path.procfs)", e.PID, e.Err)
 	default:
-		if errors.Is(e.Err, errTargetIgnored) {
+		if errors.Is(e.Err, rtnl.ErrTargetIgnored) {
 			return fmt.Sprintf("pid %d: %v", e.PID, e.Err)
 		}
 		return fmt.Sprintf("pid %d: netlink query failed: %v (retry; report a bug if it persists)", e.PID, e.Err)
@@ -102,18 +116,15 @@ const capSysPtrace = 19
 // (NETLINK_LISTEN_ALL_NSID): the notification cache needs it.
 const CapNetBroadcast = 11
 
-// effectiveCaps reads the effective capability set of this process.
+// effectiveCaps returns the effective capability set of this process
+// (capget(2), both 32-bit words of version 3).
 func effectiveCaps() (uint64, error) {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, fmt.Errorf("capget: %w", err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-		}
-	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
+	return uint64(data[0].Effective) | uint64(data[1].Effective)<<32, nil
 }
 
 // MissingCapabilities names the capabilities the resolver needs that this

@@ -8,10 +8,7 @@ import "golang.org/x/sys/unix"
 // when the kernel refused (the namespace may be gone, its id free): the
 // caller then asks as for a namespace it never saw.
 func (r *Resolver) refresh(c *cachedNetns) bool {
-	if r.dump == nil {
-		return false
-	}
-	links, err := r.dump.links(c.nsid)
+	links, err := r.nl.Links(c.nsid)
 	if err != nil {
 		return false
 	}
@@ -29,17 +26,15 @@ func (r *Resolver) dropReassigned(snap *Snapshot, aimed map[uint64]int) {
 		return
 	}
 	deleted := map[int]bool{}
-	err := r.watcher.drain(func(ev event) {
+	err := r.drainInto(func(ev Notification) {
 		if ev.Type == unix.RTM_DELNSID && r.isHostNSID(ev.From) {
 			deleted[ev.NSID] = true
 		}
-		r.cache.apply(ev, r.isHostNSID)
 	})
 	if err != nil {
 		// Lost notifications: the next call starts afresh. What this one
 		// dumped stays, like everything else it found.
 		snap.Overflow = true
-		r.cache.reset()
 	}
 	if len(deleted) == 0 {
 		return
@@ -72,9 +67,9 @@ func (r *Resolver) counterPolicy(vnics []VNIC) {
 // only their counters are old. If the counters cannot be read, host ends
 // are asked for one by one, counters included.
 func (r *Resolver) withHostStats(cached func(int) (link, bool, error)) func(int) (link, bool, error) {
-	stats, err := r.dump.hostStats()
+	stats, err := r.nl.HostStats()
 	if err != nil {
-		return r.nl.linkByIndex
+		return r.nl.LinkByIndex
 	}
 	return func(index int) (link, bool, error) {
 		l, ok, err := cached(index)

@@ -1,7 +1,6 @@
 package vnic
 
 import (
-	"sort"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -32,7 +31,7 @@ func (r *Resolver) ResolveNamespace(pid int, inode uint64) (nsid int, vnics []VN
 	if err != nil {
 		return noNSID, nil, err
 	}
-	vnics, err = r.pairLinks(pid, nsid, links, r.nl.linkByIndex)
+	vnics, err = r.pairLinks(pid, nsid, links, r.nl.LinkByIndex)
 	if CauseOf(err) == CauseNoVNIC {
 		return nsid, nil, nil
 	}
@@ -49,29 +48,13 @@ func (r *Resolver) NetnsOf(pid int) (uint64, error) {
 		if cause == CauseVanished {
 			cause = CauseNoProcess
 		}
-		return 0, &Error{PID: pid, Cause: cause, Err: err}
+		return 0, newError(pid, cause, err)
 	}
 	ino, err := parseNetnsLink(string(buf[:n]))
 	if err != nil {
 		return 0, &Error{PID: pid, Cause: CauseProcfs, Err: err}
 	}
 	return ino, nil
-}
-
-// Processes walks procfs and returns the PIDs of every namespace other than
-// the host's, by namespace inode, each list in ascending order.
-func (r *Resolver) Processes() (map[uint64][]int, error) {
-	found, _, err := walk(r.procRoot, r.hostIno)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[uint64][]int, len(found))
-	for ino, ns := range found {
-		pids := ns.PIDs
-		sort.Ints(pids)
-		out[ino] = pids
-	}
-	return out, nil
 }
 
 // NSIDs returns the ids of the namespaces the last ResolveAll resolved, by

@@ -1,121 +1,70 @@
 package vnic
 
 import (
-	"os"
-
-	"github.com/vishvananda/netlink/nl"
-	"golang.org/x/sys/unix"
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
-// The nl package sets its byte order on first use, unguarded; notifications
-// are parsed on their own goroutine while the resolver parses replies on
-// another, so it is set here, before either runs.
-func init() { nl.NativeEndian() }
+// DefaultEventBuffer is the receive buffer asked for the notification
+// socket: room for tens of thousands of link events between two reads.
+const DefaultEventBuffer = rtnl.DefaultEventBuffer
 
 // Notification is one link or namespace-id notification, with what a change
-// stream needs to tell which namespace it concerns.
-type Notification struct {
-	// Type is unix.RTM_NEWLINK, RTM_DELLINK, RTM_NEWNSID or RTM_DELNSID.
-	Type uint16
-	// From is the id, as the host numbers it, of the namespace the event
-	// happened in: Resolver.IsHost tells the host's own events.
-	From int
-	// NSID is, for RTM_NEWNSID and RTM_DELNSID, the id assigned or deleted,
-	// as From's namespace numbers it.
-	NSID int
-	// Link is, for link events, the link as the event describes it.
-	Link Link
-}
+// stream needs to tell which namespace it concerns (From: Resolver.IsHost
+// tells the host's own events).
+type Notification = rtnl.Notification
 
 // Link is a link as a notification describes it.
-type Link struct {
-	Index int
-	Name  string
-	Kind  string
-	// PeerIndex and PeerNSID: a veth's peer or a stacked link's parent, in
-	// the namespace PeerNSID names as From's namespace numbers it (NoNSID:
-	// the same namespace, or none).
-	PeerIndex, PeerNSID int
-}
+type Link = rtnl.Link
 
-// Notifications is a socket of its own receiving link and namespace-id
-// notifications from the host and every namespace it has an id for, for a
-// consumer that wants the events themselves (ResolveAll's cache has
-// another). It needs CAP_NET_ADMIN and CAP_NET_BROADCAST.
-type Notifications struct {
-	w *watcher
-	f *os.File // the same descriptor, in the runtime's poller
-}
+// ErrOverflow is returned by ReadNotifications when the kernel dropped
+// notifications (ENOBUFS): what they would have told must be found out
+// afresh. The resolver's cache has been emptied; the socket stays usable.
+var ErrOverflow = rtnl.ErrOverflow
 
-// OpenNotifications opens the socket with a receive buffer of rcvbuf bytes
-// (DefaultEventBuffer when 0).
-func OpenNotifications(rcvbuf int) (*Notifications, error) {
-	if rcvbuf == 0 {
-		rcvbuf = DefaultEventBuffer
+// ReadNotifications waits for notifications on the resolver's own socket,
+// the one that keeps ResolveAll's cache exact, applies each queued one to
+// the cache and hands it to f, in order. A change stream reads them here
+// rather than from a socket of its own: one socket per process, and the
+// cache hears of every change as it happens instead of at the next
+// ResolveAll. Notifications a ResolveAll reads in the meantime are applied
+// there and not handed to f: its result already shows them. It fails when
+// the resolver has no notification socket (CacheError).
+func (r *Resolver) ReadNotifications(f func(Notification)) error {
+	if r.watcher == nil {
+		return r.watchErr
 	}
-	w, err := openWatcher(rcvbuf)
-	if err != nil {
-		return nil, err
-	}
-	return &Notifications{w: w, f: os.NewFile(uintptr(w.fd), "rtnetlink notifications")}, nil
-}
-
-// Close closes the socket; a Read waiting on it returns.
-func (n *Notifications) Close() error { return n.f.Close() }
-
-// ErrOverflow is returned by Read when the kernel dropped notifications
-// (ENOBUFS): what they would have told must be found out afresh.
-var ErrOverflow = errOverflow
-
-// Read waits for notifications and hands each queued one to f, in order.
-// It returns ErrOverflow after the batch when some were lost; the socket
-// stays usable.
-func (n *Notifications) Read(f func(Notification)) error {
-	rc, err := n.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var result error
-	got := false
-	err = rc.Read(func(uintptr) bool {
-		got, result = n.drain(f)
-		return got || result != nil
-	})
-	if err != nil {
-		return err
-	}
-	return result
-}
-
-// drain reads without blocking until the socket is empty; got is false when
-// there was nothing to read.
-func (n *Notifications) drain(f func(Notification)) (got bool, err error) {
-	return n.w.drainMessages(func(typ uint16, data []byte, from int) bool {
-		nf, ok := parseNotification(typ, data, from)
-		if ok && nf.Type != 0 {
-			f(nf)
+	for {
+		if err := r.watcher.Wait(); err != nil {
+			return err
 		}
-		return ok
-	})
-}
-
-// parseNotification decodes one message; ok is false when it cannot be read
-// (Type is 0 for messages of other types).
-func parseNotification(typ uint16, data []byte, from int) (Notification, bool) {
-	switch typ {
-	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
-		l, err := parseLink(data)
+		var batch []Notification
+		r.mu.Lock()
+		err := r.drainInto(func(n Notification) { batch = append(batch, n) })
+		r.mu.Unlock()
+		for _, n := range batch {
+			f(n)
+		}
 		if err != nil {
-			return Notification{}, false
+			return err
 		}
-		return Notification{Type: typ, From: from, NSID: noNSID, Link: Link{Index: l.Index, Name: l.Name,
-			Kind: l.Kind, PeerIndex: l.PeerIndex, PeerNSID: l.PeerNSID}}, true
-	case unix.RTM_NEWNSID, unix.RTM_DELNSID:
-		ev, ok, err := parseEvent(typ, data, from)
-		if err != nil || !ok {
-			return Notification{}, false
+		if len(batch) > 0 {
+			return nil
 		}
-		return Notification{Type: typ, From: from, NSID: ev.NSID}, true
 	}
-	return Notification{}, true
+}
+
+// drainInto applies every queued notification to the cache and hands it to
+// f (when not nil). When notifications were lost (ErrOverflow) or the
+// socket failed, the cache is emptied. r.mu is held.
+func (r *Resolver) drainInto(f func(Notification)) error {
+	err := r.watcher.Drain(func(n Notification) {
+		r.cache.apply(n, r.isHostNSID)
+		if f != nil {
+			f(n)
+		}
+	})
+	if err != nil {
+		r.cache.reset()
+	}
+	return err
 }

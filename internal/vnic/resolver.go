@@ -2,7 +2,7 @@
 // host-side virtual NICs their interfaces are paired with.
 //
 // Everything is asked of the kernel from the host namespace over one
-// rtnetlink socket: the namespace id the host gives a container's netns
+// rtnetlink request socket (internal/rtnl): the namespace id the host gives a container's netns
 // (RTM_GETNSID on an fd of /proc/PID/ns/net), that namespace's links
 // (RTM_GETLINK aimed at the id with IFLA_TARGET_NETNSID, kernel 4.20+), and
 // the host links they point at. The resolver never enters a namespace.
@@ -14,13 +14,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 
-	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
 // Netns is one non-host network namespace and its host-paired interfaces.
@@ -61,22 +63,21 @@ type Resolver struct {
 	procRoot string
 	hostIno  uint64
 	hostNS   *os.File // our own netns: the host's
-	nl       *rtnl
+	nl       *rtnl.Conn
 	// selfNSID caches the id the host gives itself, once the kernel has
 	// assigned one (ids never change while a namespace lives); -1 until then.
 	selfNSID atomic.Int64
 	// canPtrace is true when this process may open other users' namespaces.
 	canPtrace bool
 
-	// mu serialises ResolveAll, which owns the watcher and the cache.
+	// mu guards the cache, and the watcher's reads: ResolveAll and
+	// ReadNotifications both drain it.
 	mu      sync.Mutex
-	watcher *watcher // nil: no cache, every namespace is asked about every time
+	watcher *rtnl.Notifications // nil: no cache, every namespace is asked about every time
 	cache   cache
 	holders holders
-	// counters: see Options.Counters; dump serves their aimed dumps (nil
-	// without counters).
+	// counters: see Options.Counters.
 	counters bool
-	dump     *dumper
 	// WatchErr says why there is no watcher, if there is none.
 	watchErr error
 }
@@ -108,7 +109,7 @@ func New(opts Options) (*Resolver, error) {
 		hostNS.Close()
 		return nil, fmt.Errorf("stat of own network namespace: %w", err)
 	}
-	nl, err := openRTNL()
+	nl, err := rtnl.Open()
 	if err != nil {
 		hostNS.Close()
 		return nil, err
@@ -116,23 +117,12 @@ func New(opts Options) (*Resolver, error) {
 	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace),
 		counters: opts.Counters}
 	r.holders.procRoot = root
-	if opts.Counters {
-		if r.dump, err = openDumper(); err != nil {
-			nl.Close()
-			hostNS.Close()
-			return nil, err
-		}
-	}
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
 	if opts.NoCache {
 		r.watchErr = errors.New("disabled")
 	} else {
-		size := opts.EventBuffer
-		if size == 0 {
-			size = DefaultEventBuffer
-		}
-		r.watcher, r.watchErr = openWatcher(size)
+		r.watcher, r.watchErr = rtnl.Listen(opts.EventBuffer)
 	}
 	return r, nil
 }
@@ -161,9 +151,6 @@ func checkProcfs(root string) error {
 // Close releases the resolver's sockets and file descriptors.
 func (r *Resolver) Close() error {
 	r.nl.Close()
-	if r.dump != nil {
-		r.dump.Close()
-	}
 	if r.watcher != nil {
 		r.watcher.Close()
 	}
@@ -199,7 +186,7 @@ func (r *Resolver) ResolvePID(pid int) (Netns, error) {
 	if ino == r.hostIno {
 		return Netns{}, &Error{PID: pid, Cause: CauseHostNetns}
 	}
-	vnics, err := r.resolveNetns(pid, f, r.nl.linkByIndex)
+	vnics, err := r.resolveNetns(pid, f, r.nl.LinkByIndex)
 	if err != nil {
 		return Netns{}, err
 	}
@@ -219,6 +206,10 @@ type Snapshot struct {
 	Vanished int
 	// Unresolved lists the inodes of the namespaces counted in Failed.
 	Unresolved []uint64
+	// Processes lists, by inode, the PIDs the walk found in every non-host
+	// namespace, each list in ascending order: what a change stream tracks,
+	// without a second walk.
+	Processes map[uint64][]int
 	// Reused counts namespaces answered from the cache, Queried those the
 	// kernel was asked about (whether or not it answered); Overflow is true when notifications were
 	// lost since the last call and the cache was rebuilt.
@@ -265,26 +256,31 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	snap.Walk = walkStats
+	snap.Processes = make(map[uint64][]int, len(found))
+	for ino, ns := range found {
+		pids := slices.Clone(ns.PIDs)
+		slices.Sort(pids)
+		snap.Processes[ino] = pids
+	}
 	snap.Blind = walkStats.Skipped[CausePermission] > 0 && !r.canPtrace
 	r.holders.choose(found)
 	if r.watcher == nil {
 		r.cache.reset()
-	} else if err := r.watcher.drain(func(ev event) { r.cache.apply(ev, r.isHostNSID) }); err != nil {
-		// Overflow, or a broken socket: either way start afresh.
+	} else if err := r.drainInto(nil); err != nil {
+		// Overflow, or a broken socket: the cache starts afresh.
 		snap.Overflow = true
-		r.cache.reset()
 	}
 	if len(found) == 0 {
 		r.cache.prune(found)
 		return snap, nil
 	}
 	if r.cache.host == nil {
-		hostLinks, err := r.nl.links(noNSID)
+		hostLinks, err := r.nl.Links(noNSID)
 		switch {
 		case err == nil:
 			r.cache.setHost(hostLinks)
 			snap.HostDumped = true
-		case errors.Is(err, nl.ErrDumpInterrupted):
+		case errors.Is(err, rtnl.ErrDumpInterrupted):
 			// The host links kept changing for the whole budget: ask for
 			// the host ends one by one, as ResolvePID does, and check
 			// every cached namespace afresh, since nothing can be checked
@@ -297,7 +293,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 			return Snapshot{}, fmt.Errorf("listing host links: %w", err)
 		}
 	}
-	lookup := r.nl.linkByIndex
+	lookup := r.nl.LinkByIndex
 	if byIndex := r.cache.host; byIndex != nil {
 		lookup = func(index int) (link, bool, error) {
 			l, ok := byIndex[index]
@@ -366,19 +362,19 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 }
 
 // openAnyFound opens the namespace through its holder or, if that has
-// gone, the lowest other PID the walk found in it that is still there, and
-// makes that ns.PID. Only when all of them have gone is the namespace
-// reported vanished.
+// gone, the oldest other process the walk found in it that is still there
+// (as holders choose one), and makes that ns.PID. Only when all of them
+// have gone is the namespace reported vanished.
 func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 	f, err := r.openFound(ns.Inode, ns.PID)
 	if CauseOf(err) != CauseVanished || len(ns.PIDs) < 2 {
 		return f, err
 	}
-	sort.Ints(ns.PIDs)
-	for _, pid := range ns.PIDs {
-		if pid == ns.PID {
-			continue
-		}
+	held := ns.PID
+	rest := slices.DeleteFunc(slices.Clone(ns.PIDs), func(p int) bool { return p == held })
+	for len(rest) > 0 {
+		pid := oldest(rest, r.holders.startTime)
+		rest = slices.DeleteFunc(rest, func(p int) bool { return p == pid })
 		if f, err = r.openFound(ns.Inode, pid); CauseOf(err) != CauseVanished {
 			ns.PID = pid
 			return f, err
@@ -434,7 +430,7 @@ func (r *Resolver) openNetns(pid int) (*os.File, error) {
 			cause = CauseZombie
 		}
 	}
-	return nil, &Error{PID: pid, Cause: cause, Err: err}
+	return nil, newError(pid, cause, err)
 }
 
 // nsGetNstype is NS_GET_NSTYPE, _IO(0xb7, 0x3): the CLONE_NEW* type of a
@@ -496,10 +492,10 @@ func (r *Resolver) resolveNetns(pid int, f *os.File, host func(int) (link, bool,
 // assigning one if it has none, and the namespace's links.
 func (r *Resolver) netnsLinks(pid int, f *os.File) (int, []link, error) {
 	fd := int(f.Fd())
-	nsid, err := r.nl.nsidOf(fd)
+	nsid, err := r.nl.NSIDOf(fd)
 	if err == nil && nsid == noNSID {
-		if err = r.nl.assignNSID(fd); err == nil {
-			nsid, err = r.nl.nsidOf(fd)
+		if err = r.nl.AssignNSID(fd); err == nil {
+			nsid, err = r.nl.NSIDOf(fd)
 		}
 	}
 	if err != nil {
@@ -508,7 +504,7 @@ func (r *Resolver) netnsLinks(pid int, f *os.File) (int, []link, error) {
 	if nsid == noNSID {
 		return 0, nil, netlinkError(pid, errors.New("kernel assigned no namespace id"))
 	}
-	links, err := r.nl.links(nsid)
+	links, err := r.nl.Links(nsid)
 	if err != nil {
 		return 0, nil, netlinkError(pid, err)
 	}
@@ -538,7 +534,7 @@ func (r *Resolver) selfID() (int, error) {
 	if id := r.selfNSID.Load(); id != noNSID {
 		return int(id), nil
 	}
-	id, err := r.nl.nsidOf(int(r.hostNS.Fd()))
+	id, err := r.nl.NSIDOf(int(r.hostNS.Fd()))
 	if err != nil {
 		return 0, err
 	}
@@ -562,7 +558,7 @@ func (r *Resolver) isHostNSID(from int) bool {
 
 func netlinkError(pid int, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return &Error{PID: pid, Cause: CausePermission, Err: err}
+		return newError(pid, CausePermission, err)
 	}
 	return &Error{PID: pid, Cause: CauseNetlink, Err: err}
 }

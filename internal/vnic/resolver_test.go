@@ -218,7 +218,8 @@ func TestResolveRenameShowsOnNextCall(t *testing.T) {
 	}
 }
 
-// Many processes share one namespace: one result, with the lowest PID.
+// Many processes share one namespace: one result, named by the oldest
+// process (spawned in PID order here, so also the lowest PID).
 func TestResolveAllDedupes(t *testing.T) {
 	r := newResolver(t)
 	ns := netnstest.NewNetns(t, "cvr")

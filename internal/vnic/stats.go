@@ -1,40 +1,7 @@
 package vnic
 
-import (
-	"github.com/vishvananda/netlink/nl"
-)
+import "github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 
-// Stats are an interface's traffic counters as the kernel keeps them for
-// it (struct rtnl_link_stats64, the same numbers as
-// /sys/class/net/IF/statistics), as seen from that interface: Rx is what
-// it received.
-type Stats struct {
-	RxPackets, TxPackets uint64
-	RxBytes, TxBytes     uint64
-	RxErrors, TxErrors   uint64
-	RxDropped, TxDropped uint64
-}
-
-// statsFields is how many leading u64 fields of rtnl_link_stats64 Stats
-// holds, in the kernel's order: rx_packets, tx_packets, rx_bytes,
-// tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped.
-const statsFields = 8
-
-// parseStats64 decodes an IFLA_STATS64 attribute. Kernels only ever
-// append fields to the struct, so a longer value is fine; a shorter one is
-// not counters at all and gives nil.
-func parseStats64(v []byte) *Stats {
-	if len(v) < statsFields*8 {
-		return nil
-	}
-	var f [statsFields]uint64
-	for i := range f {
-		f[i] = nl.NativeEndian().Uint64(v[i*8:])
-	}
-	return &Stats{
-		RxPackets: f[0], TxPackets: f[1],
-		RxBytes: f[2], TxBytes: f[3],
-		RxErrors: f[4], TxErrors: f[5],
-		RxDropped: f[6], TxDropped: f[7],
-	}
-}
+// Stats are an interface's traffic counters (struct rtnl_link_stats64), as
+// seen from that interface: Rx is what it received.
+type Stats = rtnl.Stats

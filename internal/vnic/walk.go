@@ -20,7 +20,7 @@ type WalkStats struct {
 // netnsProcs is one non-host network namespace found by a walk.
 type netnsProcs struct {
 	Inode uint64
-	PID   int   // lowest PID seen in it
+	PID   int   // the process naming it, the oldest: set by holders.choose
 	PIDs  []int // every PID seen in it, in walk order
 }
 
@@ -67,13 +67,10 @@ func walk(procRoot string, hostIno uint64) (map[uint64]*netnsProcs, WalkStats, e
 		}
 		ns := found[ino]
 		if ns == nil {
-			ns = &netnsProcs{Inode: ino, PID: pid}
+			ns = &netnsProcs{Inode: ino}
 			found[ino] = ns
 		}
 		ns.PIDs = append(ns.PIDs, pid)
-		if pid < ns.PID {
-			ns.PID = pid
-		}
 	}
 	return found, stats, nil
 }

@@ -1,0 +1,147 @@
+package rtnl
+
+import (
+	"errors"
+	"os"
+	osexec "os/exec"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+func openConn(t *testing.T) *Conn {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	c, err := Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Every request the package makes, against the kernel: a namespace with a
+// veth to the host, seen from the host by dump, aimed dump, get, id and
+// counters.
+func TestConnAgainstKernel(t *testing.T) {
+	c := openConn(t)
+	ns := netnstest.NewNetns(t, "cvrt")
+	host := "cvrt" + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	hostIndex := netnstest.HostIndex(t, host)
+
+	f, err := os.Open(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := c.AssignNSID(int(f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	nsid, err := c.NSIDOf(int(f.Fd()))
+	if err != nil || nsid == NoNSID {
+		t.Fatalf("NSIDOf: %d, %v", nsid, err)
+	}
+	// Twice: the second request on the socket must not read the first's reply.
+	if again, err := c.NSIDOf(int(f.Fd())); err != nil || again != nsid {
+		t.Fatalf("NSIDOf again: %d, %v; want %d", again, err, nsid)
+	}
+
+	links, err := c.Links(nsid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eth0 *Link
+	for i, l := range links {
+		if l.TargetNSID != nsid {
+			t.Fatalf("aimed dump: %+v does not carry the target id %d", l, nsid)
+		}
+		if l.Name == "eth0" {
+			eth0 = &links[i]
+		}
+	}
+	if eth0 == nil || eth0.Kind != "veth" || eth0.PeerIndex != hostIndex || eth0.Stats == nil {
+		t.Fatalf("aimed dump: eth0 is %+v, want a veth with counters whose peer is ifindex %d", eth0, hostIndex)
+	}
+
+	hostLinks, err := c.Links(NoNSID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range hostLinks {
+		if l.Index == hostIndex {
+			found = l.Name == host && l.PeerIndex == eth0.Index && l.PeerNSID == nsid
+		}
+	}
+	if !found {
+		t.Fatalf("host dump: no %s(%d) pointing at eth0(%d) in namespace %d", host, hostIndex, eth0.Index, nsid)
+	}
+
+	l, ok, err := c.LinkByIndex(hostIndex)
+	if err != nil || !ok || l.Name != host || l.PeerNSID != nsid {
+		t.Fatalf("LinkByIndex(%d) = %+v %v %v", hostIndex, l, ok, err)
+	}
+	netnstest.IP(t, "link", "del", host)
+	if l, ok, err := c.LinkByIndex(hostIndex); ok || err != nil {
+		t.Fatalf("LinkByIndex of a deleted link = %+v %v %v; want none", l, ok, err)
+	}
+
+	stats, err := c.HostStats()
+	if err != nil || stats[1] == nil {
+		t.Fatalf("HostStats: lo missing from %d links, %v", len(stats), err)
+	}
+}
+
+// The kernel refuses what it must refuse, and the error says so.
+func TestConnErrors(t *testing.T) {
+	c := openConn(t)
+	tmp, err := os.CreateTemp(t.TempDir(), "notns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	if _, err := c.NSIDOf(int(tmp.Fd())); err == nil {
+		t.Fatal("NSIDOf a regular file: no error")
+	}
+	if err := c.AssignNSID(int(tmp.Fd())); !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EBADF) {
+		t.Fatalf("AssignNSID of a regular file: %v, want EINVAL", err)
+	}
+	// After the refusals, the socket still answers the next request.
+	if _, err := c.Links(NoNSID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A link made after Listen is heard, with its name, from the namespace it
+// was made in.
+func TestNotifications(t *testing.T) {
+	netnstest.RequireRoot(t)
+	n, err := Listen(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	host := "cvrn" + netnstest.Suffix()
+	netnstest.IP(t, "link", "add", host, "type", "veth", "peer", "name", host+"p")
+	t.Cleanup(func() { _ = exec("ip", "link", "del", host) })
+	for {
+		if err := n.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		heard := false
+		err := n.Drain(func(nf Notification) {
+			heard = heard || nf.Type == unix.RTM_NEWLINK && nf.Link.Name == host && nf.Link.Kind == "veth"
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if heard {
+			return
+		}
+	}
+}
+
+func exec(name string, args ...string) error { return osexec.Command(name, args...).Run() }
