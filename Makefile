@@ -15,7 +15,9 @@ GOARCH   ?= $(shell go env GOARCH)
 BUILD    ?= .build/linux-$(GOARCH)
 # The image examples/kubernetes/daemonset.yaml runs; set IMAGE to your registry's.
 IMAGE    ?= ghcr.io/container-vnic/container-vnic-exporter
-ENGINE   ?= $(shell command -v podman || command -v docker)
+# The container engine that builds and pushes the image: podman if it is
+# installed, else docker. Override it: make image ENGINE=docker
+ENGINE   ?= $(or $(shell command -v podman 2>/dev/null),$(shell command -v docker 2>/dev/null),podman)
 
 # .promu.yml's build section, read with awk (the file is plain YAML; the
 # shapes read here are the ones it has).
@@ -53,8 +55,9 @@ CGO_ENABLED := $(if $(filter true,$(promu_cgo)),1,0)
 build: ## static binaries into $(BUILD)/, the layout the Dockerfile copies from
 	CGO_ENABLED=$(CGO_ENABLED) GOOS=linux GOARCH=$(GOARCH) go build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BUILD)/ $(promu_paths)
 
-image: build ## $(IMAGE):v$(VERSION)
-	$(ENGINE) build --build-arg OS=linux --build-arg ARCH=$(GOARCH) -t $(IMAGE):v$(VERSION) .
+image: build ## $(IMAGE):v$(VERSION), from the binaries of make build (the Dockerfile's prebuilt target)
+	@echo "== building the image with $(ENGINE) (override: make image ENGINE=docker)"
+	$(ENGINE) build --target prebuilt --build-arg OS=linux --build-arg ARCH=$(GOARCH) -t $(IMAGE):v$(VERSION) .
 
 push: image
 	$(ENGINE) push $(IMAGE):v$(VERSION)

@@ -33,7 +33,7 @@ func TestVersionIsTheVersionFile(t *testing.T) {
 
 // Every documented way of building reports VERSION and the git revision: a
 // plain `go build` (Go's default -buildvcs=auto, as on a user's machine),
-// `go run -buildvcs=true` (the quick start) and `make build` (the release
+// `go run -buildvcs=true` and `make build` (the release
 // build, also the image's binaries). It builds in a clone of this checkout
 // with the working tree's files copied over, so uncommitted changes are
 // built too and the revision is HEAD's, "-modified" when they differ.

@@ -14,11 +14,13 @@
 #   scrape    one exporter scrape (HTTP GET /metrics, exporter self-metrics
 #             off) with counters (the default), with --no-collector.counters,
 #             uncached, and ten at once, timed in-process by bench/scrapetime,
+#             and node_exporter's netdev collector on the same host (when
+#             .ci/install-prometheus.sh installed it),
 #             against the floors of the same run (bench/c/floor.c): the /proc
 #             walk + one host link dump (without counters), plus one link
 #             dump aimed at every namespace by nsid (with counters); the
-#             exporter's peak RSS after the sequential and the concurrent
-#             scrapes;
+#             exporter's peak RSS after the sequential scrapes, ten concurrent
+#             ones and twenty concurrent ones, half of them gzip;
 #   watch     psnic watch (bench/watchlatency): latency from `ip link add` to
 #             its line, and CPU time under 200 short-lived processes a second
 #             for 60 s (1 process per namespace only).
@@ -74,13 +76,21 @@ stop_exporter() {
 # ------------------------------------------------------- section: commands
 commands_columns() { row netns procs psnic_us paper_us nsenterip_us gonothing_us true_us; }
 commands_run() {
-	local n=$1 p=$2 pid
+	local n=$1 p=$2 pid r ps=() gn=()
 	((p == 1)) || return 0
 	pid=$(sample_pid "$n")
-	row "$n" "$p" "$(timeit 200 "$bin/psnic" "$pid")" "$(timeit 200 "$bin/paper_psnic" "$pid")" \
-		"$(timeit 50 sh "$root/bench/nsenter-ip.sh" "$pid")" "$(timeit 200 "$bin/gonothing")" \
+	# psnic and the Go program that does nothing, their ratio being the
+	# figure that matters: interleaved in 10 rounds of 20 runs each, the
+	# median of the round medians, so that a load that comes and goes on a
+	# shared host weighs on both alike.
+	for r in $(seq 10); do
+		ps+=("$(timeit 20 "$bin/psnic" "$pid")") gn+=("$(timeit 20 "$bin/gonothing")")
+	done
+	row "$n" "$p" "$(median "${ps[@]}")" "$(timeit 200 "$bin/paper_psnic" "$pid")" \
+		"$(timeit 50 sh "$root/bench/nsenter-ip.sh" "$pid")" "$(median "${gn[@]}")" \
 		"$(timeit 200 /bin/true)"
 }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 commands_report() {
 	echo "Whole commands, one process per namespace: \`psnic PID\` against the paper's method, the"
 	echo "\`nsenter\` + \`ip\` way, a static Go program that does nothing and \`/bin/true\`. Medians, µs."
@@ -94,21 +104,58 @@ commands_report() {
 }
 
 # --------------------------------------------------------- section: scrape
+# node_exporter, as .ci/install-prometheus.sh installs it (GOBIN or
+# GOPATH/bin first, then PATH), for its netdev collector on the same host.
+node_exporter_bin() {
+	local d
+	for d in "$(go env GOBIN)" "$(go env GOPATH | cut -d: -f1)/bin"; do
+		[[ -n $d && -x $d/node_exporter ]] && { echo "$d/node_exporter"; return; }
+	done
+	command -v node_exporter || true
+}
+node_pid=
+# node_scrape: median µs of node_exporter's netdev collector alone (its
+# self-metrics off), or "-" when node_exporter is not installed.
+node_scrape() {
+	local ne port nurl t
+	ne=$(node_exporter_bin)
+	if [[ -z $ne ]]; then
+		echo "bench: no node_exporter (run .ci/install-prometheus.sh): its column stays empty" >&2
+		echo -
+		return
+	fi
+	port=$((20000 + RANDOM % 20000))
+	"$ne" --web.listen-address=127.0.0.1:$port --collector.disable-defaults --collector.netdev \
+		--web.disable-exporter-metrics --log.level=warn 2>>"$out/exporter.log" &
+	node_pid=$!
+	nurl=http://127.0.0.1:$port/metrics
+	for _ in $(seq 200); do curl -sf -o /dev/null "$nurl" && break; sleep 0.05; done
+	t=$("$bin/scrapetime" -n 100 "$nurl" | kv median)
+	kill "$node_pid" 2>/dev/null || true
+	wait "$node_pid" 2>/dev/null || true
+	node_pid=
+	echo "${t:--}"
+}
 scrape_columns() {
-	row netns procs floor_us aimed_us scrape_us scrape_nocounters_us scrape_nocache_us scrape10_us \
-		rss_seq_kb rss_kb series
+	row netns procs floor_us aimed_us scrape_us scrape_nocounters_us scrape_nocache_us scrape10_us node_us \
+		rss_seq_kb rss_kb rss20_kb series bytes
 }
 scrape_run() {
-	local n=$1 p=$2 floor walk dump aimed series t1 t10 tnc tnk rss rss_seq rss_nk
+	local n=$1 p=$2 floor walk dump aimed series bytes t1 t10 tnc tnk tne rss rss_seq rss_nk rss20
 	floor=$("$bin/floor" -r 50)
 	walk=$(kv walk_us <<<"$floor") dump=$(kv dump_us <<<"$floor") aimed=$(kv aimed_us <<<"$floor")
 	start_exporter
 	series=$(curl -s "$url" | grep -c '^container_vnic_info{')
+	bytes=$(curl -s "$url" | wc -c)
 	t1=$("$bin/scrapetime" -n 100 "$url" | kv median)
 	rss_seq=$(vmhwm)
 	t10=$("$bin/scrapetime" -n 30 -c 10 "$url" | kv median)
 	rss=$(vmhwm)
+	# Twenty at once, half of them asking for gzip.
+	"$bin/scrapetime" -n 10 -c 20 -plain 10 "$url" >/dev/null
+	rss20=$(vmhwm)
 	stop_exporter
+	tne=$(node_scrape)
 	start_exporter --no-collector.counters
 	tnk=$("$bin/scrapetime" -n 100 "$url" | kv median)
 	rss_nk=$(vmhwm)
@@ -117,20 +164,31 @@ scrape_run() {
 	start_exporter --no-resolver.cache
 	tnc=$("$bin/scrapetime" -n 30 "$url" | kv median)
 	stop_exporter
-	row "$n" "$p" $((walk + dump)) "$aimed" "$t1" "$tnk" "$tnc" "$t10" "$rss_seq" "$rss" "$series"
+	row "$n" "$p" $((walk + dump)) "$aimed" "$t1" "$tnk" "$tnc" "$t10" "$tne" "$rss_seq" "$rss" "$rss20" "$series" "$bytes"
 }
 vmhwm() { awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status"; }
 scrape_report() {
-	echo "One scrape of \`/metrics\` (exporter self-metrics off) against the floors of the same run: the /proc walk"
-	echo "plus one host link dump (\"floor\", what a scrape without counters must do), and that plus one link dump"
-	echo "aimed at every namespace by nsid (\"+ aimed\", what fresh counters of every container cost at the least)."
-	echo "Medians, µs; the exporter's peak RSS after its sequential scrapes and after the ten concurrent ones."
+	echo "One scrape of \`/metrics\` (exporter self-metrics off, gzip as Prometheus asks) against the floors of the same run:"
+	echo "the /proc walk plus one host link dump (\"floor\", what a scrape without counters must do), and that plus one"
+	echo "link dump aimed at every namespace by nsid (\"+ aimed\", what fresh counters of every container cost at the least);"
+	echo "and against node_exporter's netdev collector alone on the same host (its counters of the host ends only)."
+	echo "Medians, µs. Targets (issue 19): counters/(floor + aimed) ≤ 1.5, counters/node_exporter ≤ 0.5, no counters/floor ≤ 1.0."
 	echo
-	echo "| netns | procs/ns | floor | floor + aimed | scrape (counters) | /(floor + aimed) | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | peak RSS MB, sequential | peak RSS MB, after 10 concurrent | series |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	local n p fl ai t1 tnk tnc t10 rs r se
-	while IFS=$'\t' read -r n p fl ai t1 tnk tnc t10 rs r se; do
-		echo "| $n | $p | $fl | $((fl + ai)) | $t1 | $(ratio "$t1" $((fl + ai))) | $tnk | $(ratio "$tnk" "$fl") | $tnc | $t10 | $(ratio "$t10" "$t1") | $(mb "$rs") | $(mb "$r") | $se |"
+	echo "| netns | procs/ns | floor | floor + aimed | scrape (counters) | /(floor + aimed) | node_exporter netdev | counters/node_exporter | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | series | bytes |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	local n p fl ai t1 tnk tnc t10 tne rs r r20 se by
+	while IFS=$'\t' read -r n p fl ai t1 tnk tnc t10 tne rs r r20 se by; do
+		echo "| $n | $p | $fl | $((fl + ai)) | $t1 | $(ratio "$t1" $((fl + ai))) | $tne | $(ratio "$t1" "$tne") | $tnk | $(ratio "$tnk" "$fl") | $tnc | $t10 | $(ratio "$t10" "$t1") | $se | $by |"
+	done < <(tail -n +2 "$out/scrape.tsv")
+	echo
+	echo "The exporter's peak RSS (VmHWM), MB: after its sequential scrapes, after ten concurrent ones (or the no-counters"
+	echo "run, if higher), and after twenty concurrent ones, half of them gzip; and what each of those twenty added."
+	echo "Targets: ≤ 40 MB at 1,000 namespaces with twenty, ≤ 2 MB per additional concurrent scrape."
+	echo
+	echo "| netns | procs/ns | sequential | 10 concurrent | 20 concurrent | per additional scrape |"
+	echo "|---|---|---|---|---|---|"
+	while IFS=$'\t' read -r n p fl ai t1 tnk tnc t10 tne rs r r20 se by; do
+		echo "| $n | $p | $(mb "$rs") | $(mb "$r") | $(mb "$r20") | $(awk -v a="$r20" -v b="$rs" 'BEGIN { printf "%.2f", (a - b) / 19 / 1024 }') |"
 	done < <(tail -n +2 "$out/scrape.tsv")
 	scrape_plot
 }
@@ -181,6 +239,7 @@ watch_report() {
 # ------------------------------------------------------------------- main
 cleanup() {
 	stop_exporter
+	[[ -z $node_pid ]] || kill "$node_pid" 2>/dev/null || true
 	bash "$root/bench/fixture.sh" down "$fx" || true
 }
 trap cleanup EXIT

@@ -35,7 +35,7 @@ const selfMetricsHelp = `
 # TYPE container_vnic_namespaces gauge
 # HELP container_vnic_namespaces_without_vnic Network namespaces seen in the last scrape that have no interface paired with a host interface.
 # TYPE container_vnic_namespaces_without_vnic gauge
-# HELP container_vnic_processes_skipped Processes whose network namespace could not be read in the last scrape, by cause (process_vanished is normal churn).
+# HELP container_vnic_processes_skipped Processes whose network namespace could not be read in the last scrape, by cause: no_cap_sys_ptrace (the exporter lacks CAP_SYS_PTRACE: namespaces are missing), protected (refused even with it: no capability helps), procfs, process_vanished (normal churn).
 # TYPE container_vnic_processes_skipped gauge
 # HELP container_vnic_scrape_errors Container network namespaces found but not resolved in the last scrape, by cause.
 # TYPE container_vnic_scrape_errors gauge
@@ -98,9 +98,10 @@ container_vnic_parent_info{container_ifname="mv0",host_ifname=%q,kind="macvlan",
 	want := infoHelp + strings.Join(info, "\n") + "\n" + parent + selfMetricsHelp + `
 container_vnic_namespaces 5
 container_vnic_namespaces_without_vnic 3
-container_vnic_processes_skipped{cause="permission_denied"} 0
+container_vnic_processes_skipped{cause="no_cap_sys_ptrace"} 0
 container_vnic_processes_skipped{cause="process_vanished"} 1
 container_vnic_processes_skipped{cause="procfs"} 0
+container_vnic_processes_skipped{cause="protected"} 0
 container_vnic_scrape_errors{cause="netlink"} 0
 container_vnic_scrape_errors{cause="permission_denied"} 0
 container_vnic_scrape_errors{cause="procfs"} 0
@@ -210,9 +211,8 @@ func TestCollectorLint(t *testing.T) {
 }
 
 // Legal but unusual interface names (dots, dashes, a quote, a backslash,
-// UTF-8, 15 bytes) come out exactly (the backslash escaped as \\, so that
-// the escape of invalid bytes stays reversible), and the exposition stays
-// valid.
+// UTF-8, 15 bytes) come out exactly, backslash included, and the
+// exposition stays valid.
 func TestCollectorUnusualNames(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ns := netnstest.NewNetns(t, "cvcu")
@@ -224,7 +224,7 @@ func TestCollectorUnusualNames(t *testing.T) {
 	pid := ns.Spawn()
 	col := newCollector(t, netnstest.LinkedProcfs(t, pid))
 
-	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
+	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="q\"b\\é.-_9",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
 		host, netnstest.NetnsLabel(t, pid), pid)
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
 		t.Fatal(err)
@@ -237,7 +237,7 @@ func TestCollectorUnusualNames(t *testing.T) {
 }
 
 // A name that is not UTF-8 (legal: any byte but '/', ':' and whitespace)
-// must not crash the exporter: its invalid bytes come out as \xNN.
+// must not crash the exporter: its invalid bytes come out as :NN.
 func TestCollectorNonUTF8Name(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ns := netnstest.NewNetns(t, "cvc8")
@@ -247,7 +247,7 @@ func TestCollectorNonUTF8Name(t *testing.T) {
 	ns.IP("link", "set", "eth0", "name", "e\xff")
 	pid := ns.Spawn()
 	col := newCollector(t, netnstest.LinkedProcfs(t, pid))
-	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="e\\xff",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
+	want := infoHelp + fmt.Sprintf(`container_vnic_info{container_ifname="e:ff",host_ifname=%q,netns=%q,pid="%d"} 1`+"\n",
 		host, netnstest.NetnsLabel(t, pid), pid)
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
 		t.Fatal(err)

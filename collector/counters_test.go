@@ -338,3 +338,127 @@ func ifindexOf(t *testing.T, ifname string) int {
 	}
 	return ifi.Index
 }
+
+// sysfsState reads an interface's MTU, operstate and carrier from sysfs,
+// as node_exporter does: inside netns, or in the host for "". The carrier
+// of an interface that is down is unreadable there: "".
+func sysfsState(t *testing.T, netns, ifname string) (mtu, operstate, carrier string) {
+	t.Helper()
+	script := "cd /sys/class/net/" + ifname + " && cat mtu operstate && (cat carrier 2>/dev/null || echo -)"
+	cmd := exec.Command("sh", "-c", script)
+	if netns != "" {
+		cmd = exec.Command("ip", "netns", "exec", netns, "sh", "-c", script)
+	}
+	out, err := cmd.Output()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) != 3 {
+		t.Fatalf("state of %s in %q: %v %q", ifname, netns, err, out)
+	}
+	if f[2] == "-" {
+		f[2] = ""
+	}
+	return f[0], f[1], f[2]
+}
+
+// The state gauges of both ends are what sysfs (and so node_exporter)
+// says: a different MTU on each end of a veth, a container end whose host
+// peer is down (no carrier, operstate lowerlayerdown or down), and a
+// macvlan and its parent.
+func TestLinkStateExact(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a := netnstest.NewNetns(t, "cvsa")
+	hostA := "cvsa" + netnstest.Suffix()
+	quietVeth(t, a, hostA, "eth0")
+	netnstest.IP(t, "link", "set", hostA, "mtu", "9000")
+	a.IP("link", "set", "eth0", "mtu", "1280")
+
+	b := netnstest.NewNetns(t, "cvsb")
+	hostB := "cvsb" + netnstest.Suffix()
+	quietVeth(t, b, hostB, "eth0")
+	netnstest.IP(t, "link", "set", hostB, "down")
+
+	m := netnstest.NewNetns(t, "cvsm")
+	bridge := "cvsbr" + netnstest.Suffix()
+	netnstest.IP(t, "link", "add", bridge, "mtu", "1400", "type", "bridge")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridge).Run() })
+	netnstest.IP(t, "link", "set", bridge, "up")
+	mv := "cvsm" + netnstest.Suffix()
+	netnstest.IP(t, "link", "add", mv, "link", bridge, "type", "macvlan", "mode", "bridge")
+	netnstest.IP(t, "link", "set", mv, "netns", m.Name)
+	m.IP("link", "set", mv, "name", "mv0")
+	m.IP("link", "set", "mv0", "up")
+
+	ends := []struct{ family, key, netns, ifname string }{
+		{"container_vnic", a.Name, a.Name, "eth0"},
+		{"container_vnic_host", hostA, "", hostA},
+		{"container_vnic", b.Name, b.Name, "eth0"},
+		{"container_vnic_host", hostB, "", hostB},
+		{"container_vnic", m.Name, m.Name, "mv0"},
+		{"container_vnic_parent", bridge, "", bridge},
+	}
+	// The kernel sets operstate from carrier a moment later (linkwatch):
+	// wait until every end's agree.
+	netnstest.Eventually(t, 10*time.Second, "operstates to follow carriers", func() bool {
+		for _, e := range ends {
+			_, operstate, carrier := sysfsState(t, e.netns, e.ifname)
+			// A bridge without ports stays "unknown" for good.
+			if (carrier == "1") != (operstate == "up" || operstate == "unknown") {
+				return false
+			}
+		}
+		return true
+	})
+	col := newCounterCollector(t, netnstest.LinkedProcfs(t, a.Spawn(), b.Spawn(), m.Spawn()))
+	got := map[string]float64{} // family{ifname} -> value
+	for _, mf := range gatherPedantic(t, col) {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			ifname := labels["host_ifname"]
+			if !strings.Contains(mf.GetName(), "_host_") && !strings.Contains(mf.GetName(), "_parent_") {
+				ifname = labels["netns"] + "/" + labels["container_ifname"]
+			}
+			got[mf.GetName()+"{"+ifname+"}"] = m.GetGauge().GetValue()
+		}
+	}
+	for _, tc := range ends {
+		key := tc.key
+		if tc.family == "container_vnic" {
+			key = nsInode(t, tc.netns) + "/" + tc.ifname
+		}
+		mtu, operstate, carrier := sysfsState(t, tc.netns, tc.ifname)
+		up := "0"
+		if operstate == "up" {
+			up = "1"
+		}
+		check := func(suffix, want string) {
+			v, ok := got[tc.family+"_"+suffix+"{"+key+"}"]
+			if !ok {
+				t.Errorf("no %s_%s for %s", tc.family, suffix, key)
+				return
+			}
+			if want != "" && strconv.FormatFloat(v, 'f', -1, 64) != want {
+				t.Errorf("%s_%s{%s} = %v, sysfs says %s", tc.family, suffix, key, v, want)
+			}
+		}
+		check("mtu_bytes", mtu)
+		check("up", up)
+		check("carrier", carrier) // sysfs has no carrier for a link that is down: then only present
+	}
+	if v := got["container_vnic_carrier{"+nsInode(t, b.Name)+"/eth0}"]; v != 0 {
+		t.Errorf("the container end of a veth whose host end is down has carrier %v, want 0", v)
+	}
+}
+
+// nsInode is the inode of a named network namespace, as the netns label
+// gives it.
+func nsInode(t *testing.T, name string) string {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat("/run/netns/"+name, &st); err != nil {
+		t.Fatal(err)
+	}
+	return strconv.FormatUint(st.Ino, 10)
+}

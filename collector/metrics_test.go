@@ -29,7 +29,7 @@ func TestMetricsFromSnapshot(t *testing.T) {
 			}},
 			{Inode: 4026532400, PID: 20},
 		},
-		Walk:     vnic.WalkStats{Processes: 50, Skipped: map[vnic.Cause]int{vnic.CausePermission: 2, vnic.CauseVanished: 1}},
+		Walk:     vnic.WalkStats{Processes: 50, Skipped: map[vnic.Cause]int{vnic.CauseNoPtrace: 2, vnic.CauseProtected: 1, vnic.CauseVanished: 1}},
 		Failed:   map[vnic.Cause]int{vnic.CauseNetlink: 1},
 		Vanished: 2,
 		Queried:  1,
@@ -51,9 +51,10 @@ container_vnic_namespaces_queried 1
 # HELP container_vnic_notification_overflows_total Times link notifications were lost (socket overflow) and the cache was rebuilt.
 # TYPE container_vnic_notification_overflows_total counter
 container_vnic_notification_overflows_total 1
-container_vnic_processes_skipped{cause="permission_denied"} 2
+container_vnic_processes_skipped{cause="no_cap_sys_ptrace"} 2
 container_vnic_processes_skipped{cause="process_vanished"} 3
 container_vnic_processes_skipped{cause="procfs"} 0
+container_vnic_processes_skipped{cause="protected"} 1
 container_vnic_scrape_errors{cause="netlink"} 1
 container_vnic_scrape_errors{cause="permission_denied"} 0
 container_vnic_scrape_errors{cause="procfs"} 0
@@ -114,9 +115,9 @@ container_vnic_info{container_id="",container_ifname="eth0",host_ifname="veth30"
 func TestLabelValue(t *testing.T) {
 	for in, want := range map[string]string{
 		"eth0":           "eth0",
-		"q\"b\\é.-_9":    `q"b\\é.-_9`,
-		"e\xff":          `e\xff`,
-		"\xc3\x28ab\x80": `\xc3(ab\x80`,
+		"q\"b\\é.-_9":    `q"b\é.-_9`,
+		"e\xff":          "e:ff",
+		"\xc3\x28ab\x80": ":c3(ab:80",
 	} {
 		if got := labelValue(in); got != want {
 			t.Errorf("labelValue(%q) = %q, want %q", in, got, want)
@@ -132,7 +133,7 @@ func TestBlindScrapeFails(t *testing.T) {
 		want  string
 	}{{true, "0"}, {false, "1"}} {
 		snap := vnic.Snapshot{
-			Walk:  vnic.WalkStats{Processes: 177, Skipped: map[vnic.Cause]int{vnic.CausePermission: 176}},
+			Walk:  vnic.WalkStats{Processes: 177, Skipped: map[vnic.Cause]int{vnic.CauseNoPtrace: 176}},
 			Blind: tc.blind,
 		}
 		col := New(fakeResolver{snap: snap}, promslog.NewNopLogger())
@@ -202,7 +203,7 @@ container_vnic_container_info{container="sidecar",container_id="c2",image="envoy
 # HELP container_vnic_kubernetes_up 1 if the node's container runtime (CRI) answered the last query for pod names, else 0 (names last seen are kept for namespaces still present).
 # TYPE container_vnic_kubernetes_up gauge
 container_vnic_kubernetes_up 1
-# HELP container_vnic_receive_bytes_total Bytes received ` + containerEnd + `
+# HELP container_vnic_receive_bytes_total ` + vnicFields[0].help(containerEnd) + `
 # TYPE container_vnic_receive_bytes_total counter
 container_vnic_receive_bytes_total{container_id="` + sandbox + `",container_ifindex="2",container_ifname="eth0",host_ifindex="7",host_ifname="veth10",namespace="shop",netns="1001",pod="web-1",pod_uid="` + uidA + `",runtime=""} 5
 `

@@ -1,15 +1,18 @@
 package collector
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -17,29 +20,61 @@ import (
 // redirectPeer loads `r1 = ifindex; r2 = 0; call bpf_redirect_peer; exit`
 // and attaches it at TCX ingress of host interface at, with a BPF link:
 // every packet arriving there goes straight into the peer of ifindex's
-// veth, as Cilium's and Calico's eBPF host routing do.
+// veth, as Cilium's and Calico's eBPF host routing do. Four instructions
+// and two bpf(2) calls: no eBPF library in the exporter's module for them
+// (examples/ebpfcount, a module of its own, uses cilium/ebpf).
 func redirectPeer(t *testing.T, at, ifindex int) {
 	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "cvx_redir_peer",
-		Type: ebpf.SchedCLS,
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R1, int32(ifindex)),
-			asm.Mov.Imm(asm.R2, 0),
-			asm.FnRedirectPeer.Call(),
-			asm.Return(),
-		},
-		License: "GPL",
-	})
-	if err != nil {
-		t.Fatalf("loading the bpf_redirect_peer program: %v", err)
+	const (
+		mov64Imm       = 0xb7 // BPF_ALU64 | BPF_MOV | BPF_K
+		call           = 0x85 // BPF_JMP | BPF_CALL
+		exit           = 0x95 // BPF_JMP | BPF_EXIT
+		fnRedirectPeer = 155  // BPF_FUNC_redirect_peer
+	)
+	insn := func(code, dst uint8, imm int32) []byte {
+		b := make([]byte, 8)
+		b[0], b[1] = code, dst
+		binary.NativeEndian.PutUint32(b[4:], uint32(imm))
+		return b
 	}
-	t.Cleanup(func() { prog.Close() })
-	l, err := link.AttachTCX(link.TCXOptions{Interface: at, Program: prog, Attach: ebpf.AttachTCXIngress})
+	insns := slices.Concat(insn(mov64Imm, 1, int32(ifindex)), insn(mov64Imm, 2, 0), insn(call, 0, fnRedirectPeer), insn(exit, 0, 0))
+	license := []byte("GPL\x00")
+	logBuf := make([]byte, 4096)
+	load := make([]byte, 128) // union bpf_attr for BPF_PROG_LOAD; unused fields zero
+	ne := binary.NativeEndian
+	ne.PutUint32(load[0:], unix.BPF_PROG_TYPE_SCHED_CLS)
+	ne.PutUint32(load[4:], uint32(len(insns)/8))
+	ne.PutUint64(load[8:], uint64(uintptr(unsafe.Pointer(&insns[0]))))
+	ne.PutUint64(load[16:], uint64(uintptr(unsafe.Pointer(&license[0]))))
+	ne.PutUint32(load[24:], 1) // log_level
+	ne.PutUint32(load[28:], uint32(len(logBuf)))
+	ne.PutUint64(load[32:], uint64(uintptr(unsafe.Pointer(&logBuf[0]))))
+	copy(load[48:64], "cvx_redir_peer")
+	prog, err := bpf(unix.BPF_PROG_LOAD, load)
+	runtime.KeepAlive(insns)
+	runtime.KeepAlive(license)
+	if err != nil {
+		t.Fatalf("loading the bpf_redirect_peer program: %v\n%s", err, bytes.TrimRight(logBuf, "\x00"))
+	}
+	t.Cleanup(func() { unix.Close(prog) })
+	attach := make([]byte, 64) // union bpf_attr for BPF_LINK_CREATE
+	ne.PutUint32(attach[0:], uint32(prog))
+	ne.PutUint32(attach[4:], uint32(at)) // target_ifindex
+	ne.PutUint32(attach[8:], unix.BPF_TCX_INGRESS)
+	l, err := bpf(unix.BPF_LINK_CREATE, attach)
 	if err != nil {
 		t.Fatalf("attaching at TCX ingress of ifindex %d: %v", at, err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { unix.Close(l) })
+}
+
+// bpf calls bpf(2) with attr and returns the file descriptor it made.
+func bpf(cmd int, attr []byte) (int, error) {
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
 }
 
 // Under eBPF host routing traffic into a container never crosses the

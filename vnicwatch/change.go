@@ -18,6 +18,17 @@ import (
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
+// VNIC is one container interface and its host end (the peer of a veth,
+// or the parent of a stacked link such as a macvlan, Kind telling which).
+type VNIC = vnic.VNIC
+
+// Stats are the counters of one end of a vNIC, when they are read.
+type Stats = vnic.Stats
+
+// Identity is the container a process belongs to, from its cgroup: empty
+// fields where the layout is unknown.
+type Identity = cgroupid.Identity
+
 // Event names a line of the stream.
 type Event string
 
@@ -35,14 +46,17 @@ const (
 type Row struct {
 	PID   int    `json:"pid"`
 	Netns uint64 `json:"netns"`
-	vnic.VNIC
+	VNIC
 	ContainerID string `json:"container_id"`
 	PodUID      string `json:"pod_uid"`
 	Runtime     string `json:"runtime"`
 }
 
 // NewRow joins a vNIC of namespace netns with its process's identity.
-func NewRow(netns uint64, pid int, v vnic.VNIC, id cgroupid.Identity) Row {
+// The link state (MTU, operstate, carrier) is left out: a row changes when
+// the pairing or identity does, not when a link's carrier flips.
+func NewRow(netns uint64, pid int, v VNIC, id Identity) Row {
+	v.ContainerState, v.HostState = vnic.LinkState{}, vnic.LinkState{}
 	return Row{PID: pid, Netns: netns, VNIC: v, ContainerID: id.ContainerID, PodUID: id.PodUID, Runtime: id.Runtime}
 }
 

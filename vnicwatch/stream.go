@@ -17,19 +17,24 @@ type Options struct {
 	// without events, a backstop (30 s when 0).
 	ResyncInterval time.Duration
 	// ProcEventBuffer is the receive buffer of the process events socket,
-	// bytes (procevents.DefaultBuffer when 0).
+	// bytes (4 MiB when 0).
 	ProcEventBuffer int
-	// Identity joins a namespace's process with its container; a Lookup
-	// on the resolver's procfs when nil.
-	Identity *cgroupid.Lookup
+	// ProcfsPath is the procfs mountpoint Open resolves through ("/proc"
+	// when empty). New takes its resolver's.
+	ProcfsPath string
 	// Report is told of problems the stream survives (a namespace that
 	// could not be resolved, lost process events); nil ignores them.
 	Report func(error)
 }
 
+// Resolver finds the vNICs of network namespaces; a Stream re-resolves
+// through it. Open makes one; New takes one a program already has.
+type Resolver = vnic.Resolver
+
 // Stream is the change stream of one host's container vNICs.
 type Stream struct {
 	r      *vnic.Resolver
+	ownsR  bool // made by Open: Close closes it
 	opts   Options
 	procs  *procevents.Conn // nil without process events
 	engine *engine
@@ -55,12 +60,9 @@ func (b resolverBackend) Identity(netns uint64, pid int) cgroupid.Identity {
 // events (CAP_NET_ADMIN in the initial namespace) it reports why and goes
 // on, and processes joining a namespace whose links exist are seen at the
 // next resync.
-func New(r *vnic.Resolver, opts Options) (*Stream, error) {
+func New(r *Resolver, opts Options) (*Stream, error) {
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = 30 * time.Second
-	}
-	if opts.Identity == nil {
-		opts.Identity = cgroupid.NewLookup(r.ProcfsPath())
 	}
 	if opts.Report == nil {
 		opts.Report = func(error) {}
@@ -74,13 +76,38 @@ func New(r *vnic.Resolver, opts Options) (*Stream, error) {
 	if err != nil {
 		opts.Report(fmt.Errorf("%w (processes joining a namespace after its links are seen at the next resync)", err))
 	}
-	s.engine = newEngine(resolverBackend{r, opts.Identity}, opts.Report)
+	s.engine = newEngine(resolverBackend{r, cgroupid.NewLookup(r.ProcfsPath())}, opts.Report)
 	return s, nil
 }
 
-// Close releases the stream's process events socket. Call it after Run
-// has returned; the notification socket is the resolver's, closed with it.
+// Open makes a resolver on opts.ProcfsPath and a Stream on it, which
+// Close closes too: what a program outside this module calls. It needs
+// root, or CAP_NET_ADMIN, CAP_NET_BROADCAST and CAP_SYS_PTRACE.
+func Open(opts Options) (*Stream, error) {
+	procfs := opts.ProcfsPath
+	if procfs == "" {
+		procfs = "/proc"
+	}
+	r, err := vnic.New(vnic.Options{ProcfsPath: procfs})
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(r, opts)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	s.ownsR = true
+	return s, nil
+}
+
+// Close releases the stream's process events socket, and its resolver
+// (with the notification socket) when Open made it. Call it after Run has
+// returned; a resolver given to New is the caller's to close.
 func (s *Stream) Close() error {
+	if s.ownsR {
+		defer s.r.Close()
+	}
 	if s.procs != nil {
 		return s.procs.Close()
 	}

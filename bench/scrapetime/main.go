@@ -3,6 +3,8 @@
 //
 //	scrapetime -n 50 URL          sequential GETs: min/median/mean µs
 //	scrapetime -n 20 -c 10 URL    batches of 10 concurrent GETs: wall µs per batch
+//	scrapetime -c 20 -plain 10    of each batch, 10 ask for no compression (the rest gzip, as
+//	                              Go's client and Prometheus do by default)
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 func main() {
 	n := flag.Int("n", 50, "samples")
 	c := flag.Int("c", 1, "concurrent GETs per sample")
+	plain := flag.Int("plain", 0, "of each batch, how many GETs ask for no compression")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: scrapetime [-n SAMPLES] [-c CONCURRENCY] URL")
@@ -26,8 +29,15 @@ func main() {
 	}
 	url := flag.Arg(0)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *c}}
-	get := func() error {
-		resp, err := client.Get(url)
+	get := func(plain bool) error {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if plain {
+			req.Header.Set("Accept-Encoding", "identity")
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
@@ -40,7 +50,7 @@ func main() {
 		}
 		return nil
 	}
-	if err := get(); err != nil { // warm up: connections, first cache fill
+	if err := get(false); err != nil { // warm up: connections, first cache fill
 		fmt.Fprintln(os.Stderr, "scrapetime:", err)
 		os.Exit(1)
 	}
@@ -51,7 +61,7 @@ func main() {
 		errs := make(chan error, *c)
 		for j := 0; j < *c; j++ {
 			wg.Add(1)
-			go func() { defer wg.Done(); errs <- get() }()
+			go func() { defer wg.Done(); errs <- get(j < *plain) }()
 		}
 		wg.Wait()
 		close(errs)

@@ -11,6 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/promslog"
+
+	"github.com/container-vnic/container_vnic_exporter/collector"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
 // blockingCollector holds every Collect until released, and counts them.
@@ -28,6 +31,11 @@ func (b *blockingCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(blockingDesc, prometheus.GaugeValue, 1)
 }
 
+// noNamespaces is a resolver of a host without containers.
+type noNamespaces struct{}
+
+func (noNamespaces) ResolveAll() (vnic.Snapshot, error) { return vnic.Snapshot{}, nil }
+
 // Every scrape is its own promhttp request: each is counted in
 // promhttp_metric_handler_requests_total and --web.max-requests holds for
 // all of them (issue 13: a sharing layer in front of promhttp hid both).
@@ -36,7 +44,8 @@ func TestMetricsHandlerCountsAndLimitsEveryScrape(t *testing.T) {
 	b := &blockingCollector{entered: make(chan struct{}, scrapes), release: make(chan struct{})}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(b)
-	srv := httptest.NewServer(metricsHandler(reg, true, limit, 0, promslog.NewNopLogger()))
+	col := collector.New(noNamespaces{}, promslog.NewNopLogger())
+	srv := httptest.NewServer(metricsHandler(col, reg, true, limit, 0, promslog.NewNopLogger()))
 	defer srv.Close()
 
 	codes := make(chan int, scrapes)

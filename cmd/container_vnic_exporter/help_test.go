@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -41,6 +42,22 @@ func TestHelpAndVersionOnStdout(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "no-such-flag") {
 		t.Errorf("--no-such-flag: err %v, stderr %q, stdout %q; want an error naming the flag on stderr", err, stderr.String(), stdout.String())
+	}
+	// So is a value the series flags do not know: one line, exit 1.
+	for _, arg := range []string{"--collector.counters.kinds=bytes,octets", "--collector.counters.ends=guest"} {
+		stdout.Reset()
+		stderr.Reset()
+		cmd := exec.Command(exporterBinary(t), "--web.listen-address=127.0.0.1:0", arg)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		bad := arg[strings.LastIndex(arg, ",")+1:]
+		if bad == arg {
+			bad = arg[strings.Index(arg, "=")+1:]
+		}
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), `"`+bad+`"`) {
+			t.Errorf("%s: err %v, stderr %q; want exit 1 naming %q", arg, err, stderr.String(), bad)
+		}
 	}
 }
 

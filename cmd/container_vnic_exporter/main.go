@@ -71,6 +71,9 @@ func run() int {
 		identity = kingpin.Flag("collector.container-identity",
 			"Add container_id, pod_uid and runtime labels to container_vnic_info, from the cgroup of each namespace's oldest process (the one its pid label names).").
 			Default("false").Bool()
+		nested = kingpin.Flag("collector.container-identity.nested",
+			"With --collector.container-identity, name a process by the innermost runtime cgroup it is in, not the outermost: the containers of kind nodes and Docker-in-Docker get their own identities, but a container allowed to make sub-cgroups (privileged, or with a delegated cgroup v2 subtree) can then take another container's identity by naming a sub-cgroup after it. Turn on only where every such container is trusted.").
+			Default("false").Bool()
 		kubernetes = kingpin.Flag("collector.kubernetes",
 			"Add namespace and pod labels to the vNIC series, and export container_vnic_container_info and container_vnic_kubernetes_up, from the node's container runtime over the CRI (pods matched by the pod_uid of --collector.container-identity, which this turns on).").
 			Default("false").Bool()
@@ -87,6 +90,15 @@ func run() int {
 				Default("/").String()
 		counters = kingpin.Flag("collector.counters",
 			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one link dump per namespace. --no-collector.counters turns them off.").
+			Default("true").Bool()
+		ends = kingpin.Flag("collector.counters.ends",
+			"With counters, the ends of each vNIC to export, comma-separated: container (container_vnic_*), host (container_vnic_host_*), parent (container_vnic_parent_*, the host interface under macvlan-like links).").
+			Default(strings.Join(collector.Ends, ",")).String()
+		kinds = kingpin.Flag("collector.counters.kinds",
+			"With counters, the families of each end to export, comma-separated: bytes, packets, errors, drops (the *_total counters) and state (*_up, *_carrier, *_mtu_bytes gauges).").
+			Default(strings.Join(collector.Kinds, ",")).String()
+		labelsOnCounters = kingpin.Flag("collector.counters.identity",
+			"Put the identity labels (--collector.container-identity) on every counter and state series too, so one selector finds a container's traffic; --no-collector.counters.identity keeps them on container_vnic_info only (half the bytes of a scrape with 64-character container ids; join on netns and container_ifname).").
 			Default("true").Bool()
 		useCache = kingpin.Flag("resolver.cache",
 			"Keep what is known of each namespace between scrapes, kept exact by link notifications (needs CAP_NET_BROADCAST). --no-resolver.cache asks the kernel about every namespace on every scrape.").
@@ -123,10 +135,15 @@ func run() int {
 			"missing", strings.Join(missing, ","))
 	}
 
-	registry := prometheus.NewRegistry()
-	vnicCollector := collector.New(resolver, logger)
+	vnicCollector, err := collector.New(resolver, logger).WithSeries(*ends, *kinds)
+	if err != nil {
+		// As kingpin answers any other bad flag: stderr, exit 1.
+		kingpin.Fatalf("%v", err)
+	}
 	if *identity || *kubernetes {
-		vnicCollector.WithIdentity(cgroupid.NewLookup(*procfsPath).Identity)
+		vnicCollector.WithIdentity(cgroupid.Options{Nested: *nested}.Lookup(*procfsPath).Identity)
+	} else if *nested {
+		logger.Warn("--collector.container-identity.nested does nothing without --collector.container-identity")
 	}
 	if *kubernetes {
 		cri, err := kube.New(kube.Options{Endpoint: *criEndpoint, Root: *rootfsPath, Timeout: *criTimeout, RefreshInterval: *criRefresh, Logger: logger})
@@ -136,11 +153,16 @@ func run() int {
 		}
 		defer func() { _ = cri.Close() }()
 		logger.Info("naming pods from the container runtime", "endpoint", cri.Endpoint())
+		// After the identity labels, whose pod_uid names the pod.
 		vnicCollector.WithKubernetes(cri)
 	}
-	registry.MustRegister(vnicCollector, versioncollector.NewCollector(exporterName))
+	if !*labelsOnCounters {
+		vnicCollector.WithSourceLabelsOnInfoOnly()
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(versioncollector.NewCollector(exporterName))
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, metricsHandler(registry, !*disableExporterMetrics, *maxRequests, *timeoutOffset, logger))
+	mux.Handle(*metricsPath, metricsHandler(vnicCollector, registry, !*disableExporterMetrics, *maxRequests, *timeoutOffset, logger))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Container vNIC Exporter",
@@ -182,28 +204,45 @@ func run() int {
 	return 0
 }
 
-// metricsHandler serves registry's metrics, and the exporter's own unless
-// exporterMetrics is false. Every scrape is a request of its own to
-// promhttp, so each is counted in promhttp_metric_handler_requests_total
-// and held to maxRequests; concurrent scrapes share the resolution inside
-// the collector, not the HTTP answer.
-func metricsHandler(registry *prometheus.Registry, exporterMetrics bool, maxRequests int, timeoutOffset time.Duration, logger *slog.Logger) http.Handler {
-	opts := promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
+// metricsHandler serves the collector's metrics and registry's, and the
+// exporter's own unless exporterMetrics is false. Every scrape is a
+// request of its own, counted in promhttp_metric_handler_requests_total
+// and held to maxRequests; concurrent scrapes share the collector's
+// resolution and its encoding (collector.Handler), and the formats it does
+// not write itself (protobuf) go through promhttp.
+func metricsHandler(c *collector.Collector, registry *prometheus.Registry, exporterMetrics bool, maxRequests int, timeoutOffset time.Duration, logger *slog.Logger) http.Handler {
+	errorLog := slog.NewLogLogger(logger.Handler(), slog.LevelError)
+	all := prometheus.NewRegistry()
+	all.MustRegister(c)
+	rest := prometheus.Gatherers{registry}
+	opts := collector.HandlerOpts{
 		MaxRequestsInFlight: maxRequests,
+		Deadline: func(r *http.Request) (time.Duration, bool) {
+			return scrapeDeadline(r.Header.Get(timeoutHeader), timeoutOffset)
+		},
+		ErrorLog: logger,
 	}
-	if !exporterMetrics {
-		return withScrapeTimeout(promhttp.HandlerFor(registry, opts), timeoutOffset)
+	var own *prometheus.Registry
+	if exporterMetrics {
+		own = prometheus.NewRegistry()
+		own.MustRegister(
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			collectors.NewGoCollector(),
+		)
+		rest = append(rest, own)
+		opts.Registry = own
 	}
-	own := prometheus.NewRegistry()
-	own.MustRegister(
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewGoCollector(),
-	)
-	opts.Registry = own
-	handler := promhttp.HandlerFor(prometheus.Gatherers{registry, own}, opts)
-	return promhttp.InstrumentMetricHandler(own, withScrapeTimeout(handler, timeoutOffset))
+	opts.Rest = rest
+	fallbackOpts := promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError, EnableOpenMetrics: true}
+	if own != nil {
+		fallbackOpts.Registry = own
+	}
+	opts.Fallback = withScrapeTimeout(promhttp.HandlerFor(append(prometheus.Gatherers{all}, rest...), fallbackOpts), timeoutOffset)
+	handler := c.Handler(opts)
+	if own == nil {
+		return handler
+	}
+	return promhttp.InstrumentMetricHandler(own, handler)
 }
 
 // missingCapabilities names the capabilities the exporter uses that it

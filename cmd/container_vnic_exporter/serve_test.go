@@ -69,8 +69,16 @@ type exporterProcess struct {
 
 func startExporter(t *testing.T, args ...string) *exporterProcess {
 	t.Helper()
+	return startExporterVia(t, nil, args...)
+}
+
+// startExporterVia starts the exporter through a wrapper command (such as
+// setpriv or unshare) given with its arguments.
+func startExporterVia(t *testing.T, wrapper []string, args ...string) *exporterProcess {
+	t.Helper()
 	p := &exporterProcess{addr: freeLoopbackAddr(t), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(exporterBinary(t), append([]string{"--web.listen-address=" + p.addr}, args...)...)
+	argv := append(append(append([]string{}, wrapper...), exporterBinary(t), "--web.listen-address="+p.addr), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -261,5 +269,26 @@ func TestServeBadCRITimeout(t *testing.T) {
 	}
 	if len(errLines) != 1 || !strings.Contains(errLines[0], "--kubernetes.cri-timeout") {
 		t.Errorf("want one error line naming --kubernetes.cri-timeout, got %q", errLines)
+	}
+}
+
+// A host veth whose name has a backslash, valid UTF-8, comes out of the
+// real binary, parsed by Prometheus' text parser, exactly as the kernel
+// has it, so it joins with node_exporter's device label (issue 21: the
+// value was `cbbs\\x...`).
+func TestServeBackslashName(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ns := netnstest.NewNetns(t, "cvsk")
+	host := `cbbs\x` + netnstest.Suffix()
+	ns.Veth(host, "eth0")
+	if _, err := os.Stat("/sys/class/net/" + host); err != nil {
+		t.Fatalf("the kernel has no link %q: %v", host, err)
+	}
+	pid := ns.Spawn()
+	p := startExporter(t, "--path.procfs="+netnstest.LinkedProcfs(t, pid))
+	got := infoSeries(p.scrape(t), "cbbs")
+	want := map[string]bool{fmt.Sprintf("%s eth0 %d %s", host, pid, netnstest.NetnsLabel(t, pid)): true}
+	if !maps.Equal(got, want) {
+		t.Fatalf("series %v, want %v", got, want)
 	}
 }

@@ -3,16 +3,15 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
-	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
@@ -49,20 +48,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "watch" {
 		return runWatch(args[1:], stdout, stderr)
 	}
-	app := cli.New("psnic", helpExitText)
-	app.UsageWriter(stdout)
-	app.ErrorWriter(stderr)
-	var (
-		output   = app.Flag("output", "Output format: text or json.").Short('o').Default("text").Enum("text", "json")
-		all      = app.Flag("all", "Resolve every network namespace other than the host's.").Bool()
-		procfs   = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
-		pidsText = app.Arg("pid", "Process IDs.").Strings()
-	)
-	app.Version(func() string { return containervnicexporter.Print("psnic") })
-	if code, done := parse(app, args, stderr); done {
+	fs := newFlagSet("psnic", helpExitText, stdout)
+	output := &oneOf{"text", []string{"text", "json"}}
+	fs.Var(output, "o", "Output format: text or json.")
+	fs.Var(output, "output", "Output format: text or json (-o).")
+	all := fs.Bool("all", false, "Resolve every network namespace other than the host's.")
+	procfs := fs.String("path.procfs", "/proc", "procfs mountpoint.")
+	version := fs.Bool("version", false, "Show the version and exit.")
+	pidsText, code, done := parseFlags(fs, args, stderr)
+	if done {
 		return code
 	}
-	pids, err := parsePIDs(*pidsText)
+	if *version {
+		fmt.Fprintln(stdout, containervnicexporter.Print("psnic"))
+		return exitOK
+	}
+	pids, err := parsePIDs(pidsText)
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic: %v\n", err)
 		return exitUsage
@@ -79,9 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer r.Close()
 
-	identity := cgroupid.NewLookup(*procfs)
+	// The text output has no column for the container: reading cgroups for
+	// it would be start-up time spent on nothing.
+	var identity *cgroupid.Lookup
+	if output.value == "json" {
+		identity = cgroupid.NewLookup(*procfs)
+	}
 	var rows []row
-	code := exitOK
+	code = exitOK
 	if *all {
 		snap, err := r.ResolveAll()
 		if err != nil {
@@ -96,9 +102,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			code = exitFailed
 		}
 		if snap.Blind {
-			fmt.Fprintf(stderr, "psnic: %d of %d processes could not be read (permission denied): their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
-				snap.Walk.Skipped[vnic.CausePermission], snap.Walk.Processes)
+			fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
+				snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace)
 			code = exitFailed
+		}
+		if n := snap.Walk.Skipped[vnic.CauseProtected]; n > 0 { // not a failure: nothing would help
+			fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): refused although psnic holds CAP_SYS_PTRACE (a security module, or an outer user namespace; no capability helps)\n",
+				n, snap.Walk.Processes, vnic.CauseProtected)
 		}
 	} else {
 		for _, pid := range pids {
@@ -111,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			rows = appendRows(rows, ns, identity)
 		}
 	}
-	if err := write(stdout, rows, *output, *all || len(pids) > 1); err != nil {
+	if err := write(stdout, rows, output.value, *all || len(pids) > 1); err != nil {
 		fmt.Fprintf(stderr, "psnic: writing output: %v\n", err)
 		return exitFailed
 	}
@@ -127,31 +137,20 @@ func newFailed(err error) int {
 	return exitFailed
 }
 
-// parse parses args with app. done is true when the command must end now,
-// with code: a usage error, or --help or --version answered.
-func parse(app *cli.App, args []string, stderr io.Writer) (code int, done bool) {
-	app.HelpFlag.Short('h')
-	switch err := app.Parse(args); {
-	case errors.Is(err, cli.ErrExit):
-		return exitOK, true
-	case err != nil:
-		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", app.Name, err, app.Name)
-		return exitUsage, true
-	}
-	return exitOK, false
-}
-
 // parsePIDs checks every argument is a PID; repeated PIDs are resolved once.
+// A PID is ASCII decimal digits, leading zeros allowed (05 is 5, as kill(1)
+// reads it). A plus sign, a space, a base prefix or any other byte make it
+// "not a number"; a minus before digits is a number, out of range.
 func parsePIDs(args []string) ([]int, error) {
 	var pids []int
 	seen := map[int]bool{}
 	for _, a := range args {
+		if !decimal(strings.TrimPrefix(a, "-")) {
+			return nil, fmt.Errorf("pid %q: not a number (give decimal process IDs: digits only)", a)
+		}
 		pid, err := strconv.Atoi(a)
 		if err != nil || pid <= 0 || pid > maxPID {
-			if errors.Is(err, strconv.ErrRange) || err == nil {
-				return nil, fmt.Errorf("pid %q: out of range (PIDs run from 1 to %d)", a, maxPID)
-			}
-			return nil, fmt.Errorf("pid %q: not a number (give decimal process IDs)", a)
+			return nil, fmt.Errorf("pid %q: out of range (PIDs run from 1 to %d)", a, maxPID)
 		}
 		if !seen[pid] {
 			seen[pid] = true
@@ -161,9 +160,22 @@ func parsePIDs(args []string) ([]int, error) {
 	return pids, nil
 }
 
+// decimal reports whether s is one or more ASCII digits.
+func decimal(s string) bool {
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func appendRows(rows []row, ns vnic.Netns, identity *cgroupid.Lookup) []row {
 	// A process gone since it was resolved has no identity left to tell.
-	id, _ := identity.Identity(ns.Inode, ns.PID)
+	var id cgroupid.Identity
+	if identity != nil {
+		id, _ = identity.Identity(ns.Inode, ns.PID)
+	}
 	for _, v := range ns.VNICs {
 		rows = append(rows, vnicwatch.NewRow(ns.Inode, ns.PID, v, id))
 	}
@@ -176,19 +188,20 @@ func write(w io.Writer, rows []row, format string, prefixPID bool) error {
 		for _, r := range rows {
 			out = append(out, r.Escaped())
 		}
-		rows = out
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		_, err := w.Write(appendRowsJSON(nil, out))
+		return err
 	}
 	for _, r := range rows {
-		var err error
+		line := r.HostIfname
 		if prefixPID {
-			_, err = fmt.Fprintf(w, "%d %s\n", r.PID, r.HostIfname)
-		} else {
-			_, err = fmt.Fprintln(w, r.HostIfname)
+			line = strconv.Itoa(r.PID) + " " + line
 		}
-		if err != nil {
+		if r.Kind != "veth" {
+			// A stacked link's host end is its parent, the host's shared
+			// interface, not the container's own: never a bare name.
+			line += " (" + r.Kind + " parent)"
+		}
+		if _, err := io.WriteString(w, line+"\n"); err != nil {
 			return err
 		}
 	}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
@@ -13,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
-	"github.com/container-vnic/container_vnic_exporter/internal/cli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
@@ -41,9 +37,13 @@ PSNIC_OLD_HOST_IFNAME, PSNIC_OLD_CONTAINER_IFNAME, PSNIC_OLD_HOST_IFINDEX,
 PSNIC_OLD_PID. With --exec, only veths are passed unless --kind or
 --include-parents says otherwise: a stacked link's host end is a shared
 interface (the host's NIC under a macvlan). A failing command is reported
-on stderr and the stream goes on.
+on stderr and the stream goes on. The command's stdout and stderr go to
+psnic's stderr (stdout is the stream). It runs in its own process group,
+killed whole at --exec-timeout and when the watch stops.
 
-Ends with exit status 0 on SIGTERM or SIGINT; 1 when the notifications
+SIGTERM or SIGINT stop it within about a second: the running command is
+killed, queued changes are dropped (counted on stderr). Ends with exit
+status 0 on SIGTERM or SIGINT; 1 when the notifications
 cannot be had (needs CAP_NET_ADMIN and CAP_NET_BROADCAST); 2 on usage errors
 (including an --exec command that cannot be run).`
 
@@ -79,25 +79,29 @@ func splitExec(args []string) (rest []string, cmd string, cmdArgs []string, foun
 }
 
 func runWatch(args []string, stdout, stderr io.Writer) int {
-	app := cli.New("psnic watch", watchHelp)
-	app.UsageWriter(stdout)
-	app.ErrorWriter(stderr)
 	args, execCmd, execArgs, withExec := splitExec(args)
-	var (
-		output         = app.Flag("output", "Output format: json or text.").Short('o').Default("json").Enum("text", "json")
-		procfs         = app.Flag("path.procfs", "procfs mountpoint.").Default("/proc").String()
-		execTimeout    = app.Flag("exec-timeout", "Time a --exec command may take before it is killed.").Default("10s").Duration()
-		resync         = app.Flag("resync-interval", "Full re-resolution even without events (a backstop).").Default("30s").Duration()
-		eventBuffer    = app.Flag("event-buffer", "Receive buffer of the notification socket, bytes.").Default(strconv.Itoa(vnic.DefaultEventBuffer)).Int()
-		kinds          = app.Flag("kind", "Only vNICs whose container end is of this link kind (repeatable).").PlaceHolder("KIND").Strings()
-		includeParents = app.Flag("include-parents", "With --exec, pass stacked links too (their host end is a shared parent).").Bool()
-		hostNames      = app.Flag("host-ifname", "Only vNICs whose host end matches this shell pattern (repeatable).").PlaceHolder("GLOB").Strings()
-		contNames      = app.Flag("container-ifname", "Only vNICs whose container end matches this shell pattern (repeatable).").PlaceHolder("GLOB").Strings()
-		runtimes       = app.Flag("runtime", "Only vNICs of containers of this runtime (repeatable).").PlaceHolder("NAME").Strings()
-		_              = app.Flag("exec", "Command to run for each change, with its arguments after it (comes last).").PlaceHolder("CMD [ARGS...]").String()
-	)
-	if code, done := parse(app, args, stderr); done {
+	fs := newFlagSet("psnic watch", watchHelp, stdout)
+	output := &oneOf{"json", []string{"text", "json"}}
+	fs.Var(output, "o", "Output format: json or text.")
+	fs.Var(output, "output", "Output format: json or text (-o).")
+	procfs := fs.String("path.procfs", "/proc", "procfs mountpoint.")
+	execTimeout := fs.Duration("exec-timeout", 10*time.Second, "Time a --exec command may take before it is killed.")
+	resync := fs.Duration("resync-interval", 30*time.Second, "Full re-resolution even without events (a backstop).")
+	eventBuffer := fs.Int("event-buffer", vnic.DefaultEventBuffer, "Receive buffer of the notification socket, bytes.")
+	var kinds, hostNames, contNames, runtimes list
+	fs.Var(&kinds, "kind", "Only vNICs whose container end is of this link kind (repeatable).")
+	includeParents := fs.Bool("include-parents", false, "With --exec, pass stacked links too (their host end is a shared parent).")
+	fs.Var(&hostNames, "host-ifname", "Only vNICs whose host end matches this shell pattern (repeatable).")
+	fs.Var(&contNames, "container-ifname", "Only vNICs whose container end matches this shell pattern (repeatable).")
+	fs.Var(&runtimes, "runtime", "Only vNICs of containers of this runtime (repeatable).")
+	fs.String("exec", "", "`CMD [ARGS...]` to run for each change, with its arguments after it (comes last).")
+	stray, code, done := parseFlags(fs, args, stderr)
+	if done {
 		return code
+	}
+	if len(stray) > 0 {
+		fmt.Fprintf(stderr, "psnic watch: unexpected argument %q (see psnic watch --help)\n", stray[0])
+		return exitUsage
 	}
 	if withExec {
 		if execCmd == "" {
@@ -110,7 +114,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	filter := vnicwatch.Filter{Kinds: *kinds, HostIfnames: *hostNames, ContainerIfnames: *contNames, Runtimes: *runtimes}
+	filter := vnicwatch.Filter{Kinds: kinds, HostIfnames: hostNames, ContainerIfnames: contNames, Runtimes: runtimes}
 	if len(filter.Kinds) == 0 && withExec && !*includeParents {
 		filter.Kinds = []string{"veth"}
 	}
@@ -129,8 +133,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	report := func(err error) { fmt.Fprintf(stderr, "psnic watch: %v\n", err) }
-	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync,
-		Identity: cgroupid.NewLookup(*procfs), Report: report})
+	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync, Report: report})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic watch: cannot listen to link notifications: %v (run as root, or with CAP_NET_ADMIN and CAP_NET_BROADCAST)\n", err)
 		return exitFailed
@@ -139,49 +142,19 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	w := &watch{out: stdout, errOut: stderr, json: *output == "json", cmd: execCmd, args: execArgs, timeout: *execTimeout}
-	err = s.Run(ctx, func(c vnicwatch.Change) {
-		if c, ok := filter.Apply(c); ok {
-			w.emit(change{Event: string(c.Event), row: c.Row, Old: c.Old})
-		}
+	w := newWatch(stdout, stderr, output.value == "json", execCmd, execArgs, *execTimeout)
+	err = w.serve(ctx, func(ctx context.Context, emit func(change)) error {
+		return s.Run(ctx, func(c vnicwatch.Change) {
+			if c, ok := filter.Apply(c); ok {
+				emit(change{Event: string(c.Event), row: c.Row, Old: c.Old})
+			}
+		})
 	})
 	if err != nil {
 		report(err)
 		return exitFailed
 	}
 	return exitOK
-}
-
-type watch struct {
-	out, errOut io.Writer
-	json        bool
-	cmd         string
-	args        []string
-	timeout     time.Duration
-}
-
-func (w *watch) emit(c change) {
-	c.Time = time.Now().UTC().Format(time.RFC3339Nano)
-	if w.json {
-		j := c
-		j.row = c.Escaped() // the embedded row
-		if c.Old != nil {
-			old := c.Old.Escaped()
-			j.Old = &old
-		}
-		b, _ := json.Marshal(j) // plain fields: cannot fail
-		fmt.Fprintf(w.out, "%s\n", b)
-	} else {
-		line := fmt.Sprintf("%s %-7s pid=%d netns=%d %s(%d) -> %s(%d) %s", c.Time, c.Event, c.PID, c.Netns,
-			c.ContainerIfname, c.ContainerIfindex, c.HostIfname, c.HostIfindex, c.Kind)
-		if c.Old != nil {
-			line += fmt.Sprintf(" (was %s -> %s, pid=%d)", c.Old.ContainerIfname, c.Old.HostIfname, c.Old.PID)
-		}
-		fmt.Fprintln(w.out, line)
-	}
-	if w.cmd != "" {
-		w.run(c)
-	}
 }
 
 // environ is the change as --exec's environment.
@@ -205,22 +178,4 @@ func environ(c change) []string {
 			"PSNIC_OLD_HOST_IFINDEX="+strconv.Itoa(c.Old.HostIfindex), "PSNIC_OLD_PID="+strconv.Itoa(c.Old.PID))
 	}
 	return env
-}
-
-// run starts the --exec command for one change and waits for it, killing
-// it after the timeout. Interface names go through the environment, never
-// through a shell.
-func (w *watch) run(c change) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, w.cmd, w.args...)
-	cmd.WaitDelay = time.Second
-	cmd.Stdout, cmd.Stderr = w.errOut, w.errOut
-	cmd.Env = append(os.Environ(), environ(c)...)
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("killed after %s", w.timeout)
-		}
-		fmt.Fprintf(w.errOut, "psnic watch: --exec %s for %s %s: %v\n", w.cmd, c.Event, c.HostIfname, err)
-	}
 }

@@ -292,7 +292,9 @@ func TestWatchOverflowConverges(t *testing.T) {
 }
 
 // --exec runs the command per change with the change in its environment;
-// a failing or hanging command is reported and the stream goes on. The
+// a failing or hanging command is reported and the stream goes on. (The
+// timeout leaves room for clsact.sh's tc on a loaded host: a hook killed at
+// its timeout takes its whole process group, tc included.) The
 // command's own flags follow it without "--" (sh -c). With --exec only veths
 // are passed by default: a macvlan's host end is a shared parent. The
 // README's clsact example gives each new host veth a clsact qdisc.
@@ -308,7 +310,7 @@ func TestWatchExec(t *testing.T) {
 echo "$PSNIC_EVENT|$PSNIC_PID|$PSNIC_NETNS|$PSNIC_CONTAINER_IFNAME|$PSNIC_CONTAINER_IFINDEX|$PSNIC_HOST_IFNAME|$PSNIC_HOST_IFINDEX|$PSNIC_KIND|$PSNIC_OLD_HOST_IFNAME|${PSNIC_CONTAINER_ID-unset}|${PSNIC_POD_UID-unset}|${PSNIC_RUNTIME-unset}" >>"$1"
 case "$PSNIC_HOST_IFNAME" in *fail) exit 3 ;; *hang) sleep 30 ;; esac
 exec "$2"`
-	w := startWatch(t, prefix, "--exec-timeout=300ms", "--exec", "/bin/sh", "-c", script, "hook", log,
+	w := startWatch(t, prefix, "--exec-timeout=3s", "--exec", "/bin/sh", "-c", script, "hook", log,
 		"../../examples/tc/clsact.sh")
 
 	a := netnstest.NewNetns(t, "cvxa")
@@ -350,7 +352,7 @@ exec "$2"`
 	}
 	stderr := w.stderr.String()
 	if !strings.Contains(stderr, "--exec /bin/sh for added "+prefix+"fail: exit status 3") ||
-		!strings.Contains(stderr, "for added "+prefix+"hang: killed after 300ms") {
+		!strings.Contains(stderr, "for added "+prefix+"hang: killed after 3s") {
 		t.Errorf("failures not reported as expected:\n%s", stderr)
 	}
 }
@@ -420,4 +422,45 @@ func TestWatchSideBySide(t *testing.T) {
 			t.Errorf("watcher %d lost its process events:\n%s", i, w.stderr)
 		}
 	}
+}
+
+// What docs/psnic.md says each event means. The stream sees a namespace
+// through its processes: "present" is a vNIC seen at start, "added" one
+// that comes into sight (a veth made in a namespace with a process, or a
+// process entering a namespace whose veth exists), "removed" one that
+// goes out of sight, whether its link went or its namespace lost its last
+// process (a namespace kept only by a bind mount is out of sight, its veth
+// still there).
+func TestWatchEventMeanings(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cve" + netnstest.Suffix()[:4]
+	before := netnstest.NewNetns(t, "cvep")
+	beforePID := before.Spawn()
+	before.Veth(prefix+"p", "eth0")
+	w := startWatch(t, prefix)
+	w.expect(t, "present", "eth0", prefix+"p", beforePID)
+
+	// A veth made in a namespace with a process: added.
+	ns := netnstest.NewNetns(t, "cvee")
+	pid := ns.Spawn()
+	ns.Veth(prefix+"a", "eth0")
+	w.expect(t, "added", "eth0", prefix+"a", pid)
+
+	// Its last process exits; /run/netns keeps the namespace and the veth:
+	// removed all the same, the veth still there.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "removed", "eth0", prefix+"a", pid)
+	if err := exec.Command("ip", "link", "show", "dev", prefix+"a").Run(); err != nil {
+		t.Fatalf("the veth went with the process (%v): the case is not the one tested", err)
+	}
+
+	// A process enters the namespace whose veth exists: added again.
+	pid2 := ns.Spawn()
+	w.expect(t, "added", "eth0", prefix+"a", pid2)
+
+	// The link deleted, the process still there: removed.
+	netnstest.IP(t, "link", "del", prefix+"a")
+	w.expect(t, "removed", "eth0", prefix+"a", pid2)
 }

@@ -44,7 +44,6 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
@@ -78,12 +77,8 @@ func run(ctx context.Context, out io.Writer, procfs string, filter vnicwatch.Fil
 	defer counts.Close()
 	defer progs[ingress].Close()
 	defer progs[egress].Close()
-	r, err := vnic.New(vnic.Options{ProcfsPath: procfs})
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	s, err := vnicwatch.New(r, vnicwatch.Options{Report: func(err error) { fmt.Fprintln(os.Stderr, "ebpfcount:", err) }})
+	s, err := vnicwatch.Open(vnicwatch.Options{ProcfsPath: procfs,
+		Report: func(err error) { fmt.Fprintln(os.Stderr, "ebpfcount:", err) }})
 	if err != nil {
 		return err
 	}

@@ -35,13 +35,21 @@
 //   - Runtime helpers are not containers: crio-conmon-ID.scope and
 //     libpod-conmon-ID.scope give no ContainerID (conmon in a pod slice still
 //     gives the PodUID), nor does /libpod_parent/conmon.
-//   - The innermost container wins: Docker-in-Docker and kind nodes report
-//     the nested container, not the outer one. Cgroups below a container's
-//     own (systemd inside it, crun's "container" sub-cgroup) still belong to
-//     that container. A pod cgroup is the pod of a container only when no
+//   - The outermost container wins (Options.Nested unset). Whatever lies
+//     below a container's cgroup was made by that container's own
+//     processes when it may make sub-cgroups (privileged, or a delegated
+//     cgroup v2 subtree: Docker-in-Docker, kind, systemd in a container), so
+//     it can name any container or pod: .../docker-A.scope/docker-B.scope is
+//     A, and .../pod<U1>/<ctr>/pod<U2>/... is ctr of pod U1. Cgroups below a
+//     container's own (systemd inside it, crun's "container" sub-cgroup)
+//     belong to that container. The pod is the first pod cgroup above it.
+//   - With Options.Nested, the innermost container wins instead:
+//     Docker-in-Docker and kind nodes report the nested container, not the
+//     outer one. A pod cgroup is then the pod of a container only when no
 //     other container cgroup lies between them; a pod cgroup below the
 //     innermost container (a pod-level process inside a kind node) makes the
-//     result that pod with no container.
+//     result that pod with no container. A container allowed to make
+//     sub-cgroups can then take any other container's identity.
 //   - PodUID is reported only in canonical 8-4-4-4-12 form. Static pods,
 //     whose UID is a 32-digit md5 hex, still count as pod cgroups, so their
 //     containers get a ContainerID, but PodUID is "".
@@ -83,19 +91,35 @@ const (
 // rather than print a longer path, so a longer one is not kernel output.
 const maxPathLen = 4096
 
-// Read reads procRoot/PID/cgroup and parses it. Errors are those of
-// os.ReadFile, so errors.Is(err, fs.ErrNotExist) tells a process that is gone.
-func Read(procRoot string, pid int) (Identity, error) {
+// Options choose how identities are read. The zero value is the safe
+// default.
+type Options struct {
+	// Nested makes the innermost runtime cgroup of a path win instead of the
+	// outermost: the containers of a kind node or of Docker-in-Docker then
+	// get their own identities rather than the node's, but any container
+	// allowed to make sub-cgroups can take another container's identity by
+	// making one named after it.
+	Nested bool
+}
+
+// Read reads procRoot/PID/cgroup and parses it, trusting the outermost
+// runtime cgroup. Errors are those of os.ReadFile, so errors.Is(err,
+// fs.ErrNotExist) tells a process that is gone.
+func Read(procRoot string, pid int) (Identity, error) { return Options{}.Read(procRoot, pid) }
+
+// Read reads procRoot/PID/cgroup and parses it as o says.
+func (o Options) Read(procRoot string, pid int) (Identity, error) {
 	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cgroup"))
 	if err != nil {
 		return Identity{}, err
 	}
-	return Parse(b), nil
+	return o.Parse(b), nil
 }
 
 // Parse reads the content of /proc/PID/cgroup (v1 lines
-// "N:controllers:/path", v2 line "0::/path") and returns the identity.
-// Unknown layouts yield the zero Identity, never a guessed id.
+// "N:controllers:/path", v2 line "0::/path") and returns the identity,
+// trusting the outermost runtime cgroup. Unknown layouts yield the zero
+// Identity, never a guessed id.
 //
 // Lines are tried in a fixed order and the first one that identifies
 // anything wins: name=systemd, pids, memory, cpu, the other v1 lines in file
@@ -103,9 +127,12 @@ func Read(procRoot string, pid int) (Identity, error) {
 // exists. On a hybrid host the v1 lines come first because runtimes always
 // manage those, while the controller-less v2 hierarchy may still show where
 // the process was started from (e.g. /system.slice/containerd.service).
-func Parse(procCgroup []byte) Identity {
+func Parse(procCgroup []byte) Identity { return Options{}.Parse(procCgroup) }
+
+// Parse is Parse as o says.
+func (o Options) Parse(procCgroup []byte) Identity {
 	for _, path := range pathsByPreference(string(procCgroup)) {
-		if id := FromPath(path); id != (Identity{}) {
+		if id := o.FromPath(path); id != (Identity{}) {
 			return id
 		}
 	}
@@ -159,18 +186,32 @@ func lineRank(hierarchy, controllers string) int {
 	return rank
 }
 
-// FromPath derives identity from one cgroup path, walking it from the root
-// so that the innermost container and pod win.
-func FromPath(path string) Identity {
+// FromPath derives identity from one cgroup path, trusting the outermost
+// runtime cgroup: what lies below a container's cgroup may have been named
+// by the container itself.
+func FromPath(path string) Identity { return Options{}.FromPath(path) }
+
+// FromPath derives identity from one cgroup path as o says.
+func (o Options) FromPath(path string) Identity {
 	if len(path) > maxPathLen {
 		return Identity{}
 	}
 	var id Identity
+	pod := false // a pod cgroup was seen
 	parent := ""
 	for _, name := range pathNames(path) {
 		if uid, ok := podCgroup(name); ok {
-			id = Identity{PodUID: uid}
+			if o.Nested {
+				id = Identity{PodUID: uid}
+			} else if !pod {
+				id.PodUID = uid
+			}
+			pod = true
 		} else if cid, runtime, ok := containerCgroup(parent, name); ok {
+			if !o.Nested {
+				id.ContainerID, id.Runtime = cid, runtime
+				return id
+			}
 			pod := ""
 			if id.ContainerID == "" { // the pod, if any, holds this container directly
 				pod = id.PodUID

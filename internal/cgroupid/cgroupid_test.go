@@ -43,12 +43,8 @@ var pathCases = []pathCase{
 	{"docker systemd, systemd inside the container", "/system.slice/docker-" + ctr + ".scope/system.slice/nginx.service",
 		Identity{ContainerID: ctr, Runtime: "docker"}},
 	{"dockerd itself", "/system.slice/docker.service", Identity{}},
-	{"docker-in-docker cgroupfs: inner wins", "/docker/" + outer + "/docker/" + ctr,
-		Identity{ContainerID: ctr, Runtime: "docker"}},
 	{"docker-in-docker, process of the outer container", "/docker/" + outer,
 		Identity{ContainerID: outer, Runtime: "docker"}},
-	{"docker in podman (cgroupfs inside a systemd scope)", "/machine.slice/libpod-" + outer + ".scope/docker/" + ctr + "/",
-		Identity{ContainerID: ctr, Runtime: "docker"}},
 
 	// containerd (Kubernetes CRI).
 	{"containerd systemd burstable", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + us(uid) + ".slice/cri-containerd-" + ctr + ".scope",
@@ -80,18 +76,8 @@ var pathCases = []pathCase{
 	{"kubepods systemd QoS slice", "/kubepods.slice/kubepods-burstable.slice", Identity{}},
 	{"dockershim systemd", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + us(uid) + ".slice/docker-" + ctr + ".scope",
 		Identity{ContainerID: ctr, PodUID: uid, Runtime: "docker"}},
-	{"kind node, systemd, cgroup v2 seen from the host", "/system.slice/docker-" + outer + ".scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod" + us(uid) + ".slice/cri-containerd-" + ctr + ".scope",
-		Identity{ContainerID: ctr, PodUID: uid, Runtime: "containerd"}},
-	{"kind node, cgroupfs, seen from the host", "/docker/" + outer + "/kubepods/besteffort/pod" + uid + "/" + ctr,
-		Identity{ContainerID: ctr, PodUID: uid}},
 	{"kind node, kubelet itself", "/system.slice/docker-" + outer + ".scope/kubelet.slice/kubelet.service",
 		Identity{ContainerID: outer, Runtime: "docker"}},
-	{"kind node, pod cgroup below the node container", "/docker/" + outer + "/kubepods/burstable/pod" + uid,
-		Identity{PodUID: uid}},
-	{"container in a pod in a container: outer pod is not its pod", "/kubepods/pod" + uid + "/" + outer + "/docker/" + ctr,
-		Identity{ContainerID: ctr, Runtime: "docker"}},
-	{"two pods: the innermost one holds the container", "/kubepods/pod" + uid2 + "/" + outer + "/kubepods/pod" + uid + "/" + ctr,
-		Identity{ContainerID: ctr, PodUID: uid}},
 	{"relative path from another cgroup namespace", "/../../kubepods-besteffort-pod" + us(uid) + ".slice/cri-containerd-" + ctr + ".scope",
 		Identity{ContainerID: ctr, PodUID: uid, Runtime: "containerd"}},
 	{"relative path, cgroupfs pod", "/../../pod" + uid + "/" + ctr,
@@ -113,8 +99,6 @@ var pathCases = []pathCase{
 	{"cri-o cgroupfs conmon", "/kubepods/besteffort/pod" + uid + "/crio-conmon-" + ctr,
 		Identity{PodUID: uid}},
 	{"cri-o slice:prefix:id", "/system.slice/crio.service/kubepods-pod" + us(uid) + ".slice:crio:" + ctr,
-		Identity{ContainerID: ctr, PodUID: uid, Runtime: "cri-o"}},
-	{"cri-o in minikube's docker node", "/docker/" + outer + "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + us(uid) + ".slice/crio-" + ctr + ".scope",
 		Identity{ContainerID: ctr, PodUID: uid, Runtime: "cri-o"}},
 
 	// Podman.
@@ -171,11 +155,72 @@ var pathCases = []pathCase{
 	{"too long", "/" + strings.Repeat("x/", maxPathLen/2) + "docker-" + ctr + ".scope", Identity{}},
 }
 
+// nestingCases are paths with a runtime cgroup below another: by default
+// the outermost wins, with Options.Nested the innermost.
+var nestingCases = []struct {
+	name              string
+	path              string
+	outermost, nested Identity
+}{
+	// Issue 21: a container that may make sub-cgroups names one after
+	// another container, or another pod, and must not get its identity.
+	{"docker scope made inside a docker scope", "/system.slice/docker-" + outer + ".scope/docker-" + ctr + ".scope",
+		Identity{ContainerID: outer, Runtime: "docker"}, Identity{ContainerID: ctr, Runtime: "docker"}},
+	{"pod made inside a pod's container", "/kubepods/besteffort/pod" + uid + "/" + outer + "/pod" + uid2 + "/" + ctr,
+		Identity{ContainerID: outer, PodUID: uid}, Identity{ContainerID: ctr, PodUID: uid2}},
+	{"pod made inside a pod's container, systemd", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + us(uid) + ".slice/cri-containerd-" + outer + ".scope/kubepods-pod" + us(uid2) + ".slice/cri-containerd-" + ctr + ".scope",
+		Identity{ContainerID: outer, PodUID: uid, Runtime: "containerd"}, Identity{ContainerID: ctr, PodUID: uid2, Runtime: "containerd"}},
+	{"pod cgroup alone made inside a container", "/system.slice/docker-" + outer + ".scope/kubepods/pod" + uid,
+		Identity{ContainerID: outer, Runtime: "docker"}, Identity{PodUID: uid}},
+
+	// Nested runtimes that are what they look like.
+	{"docker-in-docker cgroupfs", "/docker/" + outer + "/docker/" + ctr,
+		Identity{ContainerID: outer, Runtime: "docker"}, Identity{ContainerID: ctr, Runtime: "docker"}},
+	{"docker in podman (cgroupfs inside a systemd scope)", "/machine.slice/libpod-" + outer + ".scope/docker/" + ctr + "/",
+		Identity{ContainerID: outer, Runtime: "podman"}, Identity{ContainerID: ctr, Runtime: "docker"}},
+	{"kind node, systemd, cgroup v2 seen from the host", "/system.slice/docker-" + outer + ".scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod" + us(uid) + ".slice/cri-containerd-" + ctr + ".scope",
+		Identity{ContainerID: outer, Runtime: "docker"}, Identity{ContainerID: ctr, PodUID: uid, Runtime: "containerd"}},
+	{"kind node, cgroupfs, seen from the host", "/docker/" + outer + "/kubepods/besteffort/pod" + uid + "/" + ctr,
+		Identity{ContainerID: outer, Runtime: "docker"}, Identity{ContainerID: ctr, PodUID: uid}},
+	{"kind node, pod cgroup below the node container", "/docker/" + outer + "/kubepods/burstable/pod" + uid,
+		Identity{ContainerID: outer, Runtime: "docker"}, Identity{PodUID: uid}},
+	{"container in a pod in a container", "/kubepods/pod" + uid + "/" + outer + "/docker/" + ctr,
+		Identity{ContainerID: outer, PodUID: uid}, Identity{ContainerID: ctr, Runtime: "docker"}},
+	{"two pods", "/kubepods/pod" + uid2 + "/" + outer + "/kubepods/pod" + uid + "/" + ctr,
+		Identity{ContainerID: outer, PodUID: uid2}, Identity{ContainerID: ctr, PodUID: uid}},
+	{"cri-o in minikube's docker node", "/docker/" + outer + "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + us(uid) + ".slice/crio-" + ctr + ".scope",
+		Identity{ContainerID: outer, Runtime: "docker"}, Identity{ContainerID: ctr, PodUID: uid, Runtime: "cri-o"}},
+}
+
+// Paths with one runtime cgroup read the same either way.
 func TestFromPath(t *testing.T) {
 	for _, tc := range pathCases {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := FromPath(tc.path); got != tc.want {
 				t.Errorf("FromPath(%q)\n got %+v\nwant %+v", tc.path, got, tc.want)
+			}
+			if got := (Options{Nested: true}).FromPath(tc.path); got != tc.want {
+				t.Errorf("nested FromPath(%q)\n got %+v\nwant %+v", tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFromPathNesting(t *testing.T) {
+	for _, tc := range nestingCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := FromPath(tc.path); got != tc.outermost {
+				t.Errorf("FromPath(%q)\n got %+v\nwant %+v", tc.path, got, tc.outermost)
+			}
+			if got := (Options{Nested: true}).FromPath(tc.path); got != tc.nested {
+				t.Errorf("nested FromPath(%q)\n got %+v\nwant %+v", tc.path, got, tc.nested)
+			}
+			// Parse and Read take the same choice.
+			if got := (Options{Nested: true}).Parse([]byte("0::" + tc.path + "\n")); got != tc.nested {
+				t.Errorf("nested Parse: got %+v, want %+v", got, tc.nested)
+			}
+			if got := Parse([]byte(v1Lines(tc.path))); got != tc.outermost {
+				t.Errorf("Parse: got %+v, want %+v", got, tc.outermost)
 			}
 		})
 	}
@@ -219,7 +264,7 @@ func TestParse(t *testing.T) {
 				"0::/system.slice/containerd.service\n",
 			Identity{ContainerID: ctr, PodUID: uid, Runtime: "containerd"}},
 		{"hybrid: v1 beats a stale v2 line",
-			v1Lines("/docker/"+outer+"/docker/"+ctr) + "0::/docker/" + outer + "\n",
+			v1Lines("/docker/"+ctr) + "0::/docker/" + outer + "\n",
 			Identity{ContainerID: ctr, Runtime: "docker"}},
 		{"hybrid: only the v2 line identifies", "1:name=systemd:/\n2:pids:/\n0::/system.slice/docker-" + ctr + ".scope\n",
 			Identity{ContainerID: ctr, Runtime: "docker"}},

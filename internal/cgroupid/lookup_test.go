@@ -2,58 +2,82 @@ package cgroupid
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"testing"
 )
 
-// A process's identity is read once per namespace and PID; failures are
-// not remembered; a PID in another namespace is another process.
-func TestLookupReadsOnce(t *testing.T) {
-	reads := map[int]int{}
-	fail := map[int]bool{3: true}
-	l := newLookup(func(pid int) (Identity, error) {
-		reads[pid]++
-		if fail[pid] {
-			return Identity{}, errors.New("gone")
+// The cgroup file is read on every call, so a process moved to another
+// cgroup gets the new identity (issue 21: it was read once per namespace
+// and PID); a content already seen is not parsed again; failures are
+// returned.
+func TestLookupFollowsMoves(t *testing.T) {
+	files := map[int]string{1: "0::/docker/" + ctr + "\n", 2: "0::/docker/" + ctr + "\n"}
+	reads, parses := 0, 0
+	l := newLookup(func(pid int) ([]byte, error) {
+		reads++
+		if f, ok := files[pid]; ok {
+			return []byte(f), nil
 		}
-		return Identity{Runtime: "podman", ContainerID: string(rune('a' + pid))}, nil
-	})
+		return nil, errors.New("gone")
+	}, func(b []byte) Identity { parses++; return Parse(b) })
+	want := Identity{ContainerID: ctr, Runtime: RuntimeDocker}
 	for i := 0; i < 3; i++ {
-		if id, err := l.Identity(100, 1); err != nil || id.ContainerID != "b" {
-			t.Fatalf("Identity(100, 1) = %+v, %v", id, err)
+		for pid := 1; pid <= 2; pid++ {
+			if id, err := l.Identity(100, pid); err != nil || id != want {
+				t.Fatalf("Identity(100, %d) = %+v, %v; want %+v", pid, id, err, want)
+			}
 		}
 		if _, err := l.Identity(100, 3); err == nil {
 			t.Fatal("a failed read must fail")
 		}
 	}
-	if reads[1] != 1 || reads[3] != 3 {
-		t.Fatalf("reads = %v, want pid 1 once, pid 3 every time", reads)
+	if reads != 9 || parses != 1 {
+		t.Fatalf("%d reads, %d parses; want every call read, one content parsed once", reads, parses)
 	}
-	if _, err := l.Identity(200, 1); err != nil || reads[1] != 2 {
-		t.Fatalf("pid 1 in another namespace must be read again: reads %v, err %v", reads, err)
+	files[1] = "0::/system.slice/docker-" + other + ".scope\n"
+	if id, err := l.Identity(100, 1); err != nil || id != (Identity{ContainerID: other, Runtime: RuntimeDocker}) {
+		t.Fatalf("after the move: %+v, %v; want container %s", id, err, other)
 	}
 }
 
-// Entries asked for on every round survive; those nobody asks for any more
-// are forgotten after a while.
+// Contents read on every round survive; those nobody has any more are
+// forgotten after a while.
 func TestLookupForgetsUnused(t *testing.T) {
-	reads := 0
-	l := newLookup(func(int) (Identity, error) { reads++; return Identity{}, nil })
-	for pid := 1; pid <= 5000; pid++ { // one-off namespaces
-		_, _ = l.Identity(uint64(pid), pid)
+	parses := 0
+	content := func(pid int) []byte { return []byte(fmt.Sprintf("0::/docker/%064x\n", pid)) }
+	l := newLookup(func(pid int) ([]byte, error) { return content(pid), nil },
+		func(b []byte) Identity { parses++; return Parse(b) })
+	for pid := 1; pid <= 5000; pid++ { // one-off containers
+		_, _ = l.Identity(0, pid)
 	}
-	for round := 0; round < 100; round++ { // 100 live namespaces, asked each round
+	for round := 0; round < 100; round++ { // 100 live containers, read each round
 		for pid := 1; pid <= 100; pid++ {
-			_, _ = l.Identity(uint64(pid), pid)
+			_, _ = l.Identity(0, pid)
 		}
 	}
 	if n := l.size(); n > 1200 {
-		t.Fatalf("%d entries remembered, want the 100 live ones plus at most one period's worth", n)
+		t.Fatalf("%d contents remembered, want the 100 live ones plus at most one period's worth", n)
 	}
-	before := reads
+	before := parses
 	for pid := 1; pid <= 100; pid++ {
-		_, _ = l.Identity(uint64(pid), pid)
+		_, _ = l.Identity(0, pid)
 	}
-	if reads != before {
-		t.Fatalf("live entries were read again (%d reads)", reads-before)
+	if parses != before {
+		t.Fatalf("live contents were parsed again (%d parses)", parses-before)
+	}
+}
+
+// The cost a scrape with identity pays per namespace: one read of a real
+// /proc/PID/cgroup, its content already parsed.
+//
+//	go test -run '^$' -bench LookupIdentity ./internal/cgroupid
+func BenchmarkLookupIdentity(b *testing.B) {
+	l := NewLookup("/proc")
+	pid := os.Getpid()
+	for b.Loop() {
+		if _, err := l.Identity(0, pid); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -10,7 +10,9 @@ package netnstest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -335,4 +337,53 @@ func LinkedProcfs(t testing.TB, pids ...int) string {
 		}
 	}
 	return root
+}
+
+// Cgroup makes the cgroup path names (each below the one before) under a
+// cgroup of the test's own, in the hierarchy whose line of /proc/PID/cgroup
+// internal/cgroupid reads first (name=systemd on cgroup v1, the unified one
+// on v2), and returns the innermost one's directory. When t ends, pid is
+// moved back to the root (if it is still alive) and the cgroups removed.
+func Cgroup(t testing.TB, pid int, names ...string) string {
+	t.Helper()
+	hierarchy := "/sys/fs/cgroup/systemd"
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		hierarchy = "/sys/fs/cgroup"
+	}
+	dirs := []string{filepath.Join(hierarchy, "cvtest"+Suffix())}
+	for _, name := range names {
+		dirs = append(dirs, filepath.Join(dirs[len(dirs)-1], name))
+	}
+	if err := os.MkdirAll(dirs[len(dirs)-1], 0o755); err != nil {
+		t.Fatalf("making a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		err := os.WriteFile(filepath.Join(hierarchy, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644)
+		if err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Logf("cleanup: moving %d back to the root cgroup: %v", pid, err)
+		}
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Logf("cleanup: %v", err)
+			}
+		}
+	})
+	return dirs[len(dirs)-1]
+}
+
+// MoveToCgroup moves pid into the cgroup at dir.
+func MoveToCgroup(t testing.TB, dir string, pid int) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		t.Fatalf("moving %d to %s: %v", pid, dir, err)
+	}
+}
+
+// ContainerID returns a random 64-hex container id.
+func ContainerID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
 }

@@ -33,6 +33,9 @@ type Link struct {
 	// Stats are the link's counters (IFLA_STATS64); nil when the reply
 	// carries none.
 	Stats *Stats
+	// State is the link's MTU, operational state and carrier, from the
+	// same message.
+	State LinkState
 }
 
 var errShortMessage = errors.New("netlink: short RTM_NEWLINK message")
@@ -60,6 +63,12 @@ func ParseLink(b []byte) (Link, error) {
 			l.TargetNSID = int(int32Attr(v))
 		case unix.IFLA_STATS64:
 			l.Stats = ParseStats64(v)
+		case unix.IFLA_MTU:
+			l.State.MTU = uint32(int32Attr(v))
+		case unix.IFLA_OPERSTATE:
+			l.State.OperState = uint8Attr(v)
+		case unix.IFLA_CARRIER:
+			l.State.Carrier = uint8Attr(v) != 0
 		case unix.IFLA_LINKINFO:
 			return Attrs(v, func(typ uint16, v []byte) error {
 				if typ == unix.IFLA_INFO_KIND {

@@ -75,6 +75,14 @@ func int32Attr(v []byte) int32 {
 	return int32(ne.Uint32(v))
 }
 
+// uint8Attr decodes a 1-byte attribute; an empty one reads as 0.
+func uint8Attr(v []byte) uint8 {
+	if len(v) < 1 {
+		return 0
+	}
+	return v[0]
+}
+
 // cString returns b up to its first NUL byte.
 func cString(b []byte) string {
 	for i, c := range b {

@@ -43,6 +43,15 @@ func linkMessageOf(l Link) []byte {
 	if l.TargetNSID != NoNSID {
 		b = append(b, attr(unix.IFLA_TARGET_NETNSID, u32(l.TargetNSID))...)
 	}
+	if l.State != (LinkState{}) {
+		carrier := byte(0)
+		if l.State.Carrier {
+			carrier = 1
+		}
+		b = append(b, attr(unix.IFLA_MTU, u32(int(l.State.MTU)))...)
+		b = append(b, attr(unix.IFLA_OPERSTATE, []byte{l.State.OperState})...)
+		b = append(b, attr(unix.IFLA_CARRIER, []byte{carrier})...)
+	}
 	if l.Kind != "" {
 		b = append(b, attr(unix.IFLA_LINKINFO, attr(unix.IFLA_INFO_KIND, []byte(l.Kind)))...)
 	}
@@ -55,6 +64,10 @@ func TestParseLink(t *testing.T) {
 		{Index: 2, Name: "eth0", Type: unix.ARPHRD_ETHER, Kind: "veth", PeerIndex: 13, PeerNSID: 3, TargetNSID: 4},
 		{Index: 15, Name: "a.b-c_d@e", Kind: "macvlan", PeerIndex: 14, PeerNSID: 0, TargetNSID: 0},
 		{Index: 70000, Name: "fifteen-bytes15", Kind: "bridge", PeerNSID: NoNSID, TargetNSID: NoNSID},
+		{Index: 3, Name: "veth1", Kind: "veth", PeerIndex: 2, PeerNSID: 1, TargetNSID: NoNSID,
+			State: LinkState{MTU: 65535, OperState: OperUp, Carrier: true}},
+		{Index: 4, Name: "veth2", Kind: "veth", PeerIndex: 2, PeerNSID: 1, TargetNSID: NoNSID,
+			State: LinkState{MTU: 1500, OperState: 2}}, // down, no carrier
 	} {
 		got, err := ParseLink(linkMessageOf(tc))
 		if err != nil {

@@ -18,6 +18,23 @@ type Stats struct {
 	RxDropped, TxDropped uint64
 }
 
+// LinkState is what an interface's link message says of its state, as
+// `ip link` shows it and node_exporter exports it from sysfs
+// (node_network_mtu_bytes, node_network_carrier, node_network_up).
+type LinkState struct {
+	MTU uint32
+	// OperState is IFLA_OPERSTATE, RFC 2863's operational state: OperUp
+	// (6) is "up".
+	OperState uint8
+	// Carrier is IFLA_CARRIER: the link has a carrier (a veth: its peer is
+	// up). The kernel keeps it whatever the interface's administrative
+	// state, where sysfs refuses to read it of an interface that is down.
+	Carrier bool
+}
+
+// OperUp is IF_OPER_UP, the operational state "up".
+const OperUp = 6
+
 // statsFields is how many leading u64 fields of rtnl_link_stats64 Stats
 // holds, in the kernel's order: rx_packets, tx_packets, rx_bytes,
 // tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped.

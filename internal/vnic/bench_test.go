@@ -94,7 +94,7 @@ func BenchmarkMachine(b *testing.B) {
 		r := benchResolver(b, Options{NoCache: true})
 		defer reportCPU(b)()
 		for i := 0; i < b.N; i++ {
-			if _, _, err := walk(r.procRoot, r.hostIno); err != nil {
+			if _, _, err := walk(r.procRoot, r.hostIno, r.canPtrace); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -23,8 +23,16 @@ const (
 	CauseHostNetns  Cause = "host_netns"       // process shares the host's netns
 	CauseNoVNIC     Cause = "no_vnic"          // netns has no interface paired with the host
 	CausePermission Cause = "permission_denied"
-	CauseNetlink    Cause = "netlink"
-	CauseProcfs     Cause = "procfs" // unreadable or malformed procfs entry
+	// A process skipped by a walk for permission, told apart by what a
+	// capability would change: CauseNoPtrace while this process lacks
+	// CAP_SYS_PTRACE (granting it would show what is missing), CauseProtected
+	// when it holds it and is refused all the same (a security module, a
+	// process of an outer user namespace, PID 1 on some hosts): no capability
+	// helps.
+	CauseNoPtrace  Cause = "no_cap_sys_ptrace"
+	CauseProtected Cause = "protected"
+	CauseNetlink   Cause = "netlink"
+	CauseProcfs    Cause = "procfs" // unreadable or malformed procfs entry
 )
 
 // Error is a resolution failure for one PID, one line long, naming the PID,

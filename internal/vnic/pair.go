@@ -23,6 +23,10 @@ type VNIC struct {
 	// parent's, shared with everything else on it.
 	ContainerStats *Stats `json:"-"`
 	HostStats      *Stats `json:"-"`
+	// The state of both ends, from the same link messages as the
+	// counters; for a macvlan-like link HostState is the parent's.
+	ContainerState LinkState `json:"-"`
+	HostState      LinkState `json:"-"`
 }
 
 // pair returns the container links of namespace nsid whose other end is a
@@ -65,6 +69,8 @@ func pair(container []link, nsid, selfNSID int, host func(index int) (link, bool
 			Kind:             c.Kind,
 			ContainerStats:   c.Stats,
 			HostStats:        h.Stats,
+			ContainerState:   c.State,
+			HostState:        h.State,
 		})
 	}
 	sort.Slice(vnics, func(i, j int) bool { return vnics[i].ContainerIfindex < vnics[j].ContainerIfindex })
@@ -87,23 +93,23 @@ func canBeLower(h link) bool {
 }
 
 // EscapeName returns an interface name as valid UTF-8, for label values and
-// JSON. Names are bytes (any but '/', ':' and whitespace). The escape is
-// reversible (UnescapeName), so two interfaces never share a text: a
-// backslash becomes \\, each byte of an invalid UTF-8 sequence \xNN, and
-// everything else is kept as is.
+// JSON. A name that is valid UTF-8 is returned exactly as the kernel has it,
+// backslashes and all, so it joins with what ip and node_exporter show.
+// Only a name that is not valid UTF-8 is escaped: each byte that is not
+// part of a valid UTF-8 sequence becomes ':' and two lowercase hex digits
+// ("e\xff" becomes "e:ff"). The kernel refuses ':' in interface names
+// (dev_valid_name), so an escaped name never equals a real one, and
+// UnescapeName reverses it.
 func EscapeName(s string) string {
-	if utf8.ValidString(s) && !strings.Contains(s, `\`) {
+	if utf8.ValidString(s) {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case r == '\\':
-			b.WriteString(`\\`)
-		default:
+		if r == utf8.RuneError && size <= 1 {
+			fmt.Fprintf(&b, ":%02x", s[i])
+		} else {
 			b.WriteString(s[i : i+size])
 		}
 		i += size
@@ -111,32 +117,31 @@ func EscapeName(s string) string {
 	return b.String()
 }
 
-// UnescapeName reverses EscapeName. It fails on text EscapeName cannot
-// have produced.
+// UnescapeName reverses EscapeName: each ':' and two hex digits is the byte
+// they spell. It fails on text EscapeName cannot have produced from an
+// interface name.
 func UnescapeName(s string) (string, error) {
-	if !strings.Contains(s, `\`) {
+	if !strings.Contains(s, ":") {
 		return s, nil
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' {
+		if s[i] != ':' {
 			b.WriteByte(s[i])
 			continue
 		}
-		switch {
-		case i+1 < len(s) && s[i+1] == '\\':
-			b.WriteByte('\\')
-			i++
-		case i+3 < len(s) && s[i+1] == 'x':
-			v, err := strconv.ParseUint(s[i+2:i+4], 16, 8)
-			if err != nil {
-				return "", fmt.Errorf("name %q: bad escape at byte %d", s, i)
-			}
-			b.WriteByte(byte(v))
-			i += 3
-		default:
+		if i+2 >= len(s) || !isLowerHexDigit(s[i+1]) || !isLowerHexDigit(s[i+2]) {
 			return "", fmt.Errorf("name %q: bad escape at byte %d", s, i)
 		}
+		v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		b.WriteByte(byte(v))
+		i += 2
 	}
-	return b.String(), nil
+	if name := b.String(); EscapeName(name) == s {
+		return name, nil
+	}
+	// Valid UTF-8 was escaped: EscapeName only escapes invalid bytes.
+	return "", fmt.Errorf("name %q: escapes a byte that is valid UTF-8 there", s)
 }
+
+func isLowerHexDigit(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }

@@ -223,10 +223,10 @@ type Snapshot struct {
 	// changed somewhere since the last call, or there is no cache).
 	HostDumped bool
 	// Blind is true when processes were skipped for permission while this
-	// process lacks CAP_SYS_PTRACE: whole namespaces may be missing, and
-	// granting the capability would show them. (With it, a refusal comes
-	// from something no capability overrides, such as an outer user
-	// namespace; those stay counted in Walk.Skipped.)
+	// process lacks CAP_SYS_PTRACE (Walk.Skipped[CauseNoPtrace]): whole
+	// namespaces may be missing, and granting the capability would show
+	// them. (With it, a refusal comes from something no capability
+	// overrides, such as an outer user namespace: CauseProtected.)
 	Blind bool
 	// HostByLink is true when the host links changed all through every
 	// attempt to list them, and each host end was asked for by index.
@@ -251,7 +251,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	// before the walk saw its inode reused had its RTM_DELNSID queued
 	// before the kernel freed the inode, so the drain drops its entry
 	// before any cached entry is used for the new namespace.
-	found, walkStats, err := walk(r.procRoot, r.hostIno)
+	found, walkStats, err := walk(r.procRoot, r.hostIno, r.canPtrace)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -262,7 +262,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		slices.Sort(pids)
 		snap.Processes[ino] = pids
 	}
-	snap.Blind = walkStats.Skipped[CausePermission] > 0 && !r.canPtrace
+	snap.Blind = walkStats.Skipped[CauseNoPtrace] > 0
 	r.holders.choose(found)
 	if r.watcher == nil {
 		r.cache.reset()

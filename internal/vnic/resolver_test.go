@@ -68,9 +68,22 @@ func TestResolvePIDOneVeth(t *testing.T) {
 		ContainerIfname: "eth0", ContainerIfindex: ns.Index("eth0"),
 		HostIfname: host, HostIfindex: netnstest.HostIndex(t, host), Kind: "veth",
 	}}}
+	got.VNICs = pairing(got.VNICs)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
+}
+
+// pairing returns vnics without their link state, which the kernel may be
+// changing still (operstate follows carrier a moment later): these tests
+// check the pairing; collector's TestLinkStateExact checks the state.
+func pairing(vnics []VNIC) []VNIC {
+	out := make([]VNIC, len(vnics))
+	for i, v := range vnics {
+		v.ContainerState, v.HostState = LinkState{}, LinkState{}
+		out[i] = v
+	}
+	return out
 }
 
 func TestResolvePIDThreeVeths(t *testing.T) {
@@ -88,8 +101,8 @@ func TestResolvePIDThreeVeths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got.VNICs, want) {
-		t.Fatalf("got %+v\nwant %+v", got.VNICs, want)
+	if got := pairing(got.VNICs); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }
 
@@ -184,8 +197,8 @@ func TestResolvePIDMacvlan(t *testing.T) {
 	}
 	want := []VNIC{{ContainerIfname: "eth0", ContainerIfindex: ns.Index("eth0"),
 		HostIfname: bridge, HostIfindex: netnstest.HostIndex(t, bridge), Kind: "macvlan"}}
-	if !reflect.DeepEqual(got.VNICs, want) {
-		t.Fatalf("got %+v\nwant %+v", got.VNICs, want)
+	if got := pairing(got.VNICs); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }
 

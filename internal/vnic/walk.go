@@ -13,7 +13,8 @@ import (
 type WalkStats struct {
 	Processes int // process directories looked at
 	// Skipped counts processes whose netns could not be read, by cause
-	// (permission denied, vanished during the walk, malformed entry).
+	// (no CAP_SYS_PTRACE, protected, vanished during the walk, malformed
+	// entry).
 	Skipped map[Cause]int
 }
 
@@ -32,7 +33,10 @@ type netnsProcs struct {
 // relative to the open procRoot and into one buffer. (procfs.FS.AllProcs
 // and Proc.Namespaces would read every namespace link of every process,
 // and the procfs package's start-up alone costs psnic 2.4 ms here.)
-func walk(procRoot string, hostIno uint64) (map[uint64]*netnsProcs, WalkStats, error) {
+//
+// A process refused for permission is counted as CauseNoPtrace when
+// canPtrace is false, CauseProtected when it is true.
+func walk(procRoot string, hostIno uint64, canPtrace bool) (map[uint64]*netnsProcs, WalkStats, error) {
 	stats := WalkStats{Skipped: map[Cause]int{}}
 	dir, err := os.Open(procRoot)
 	if err != nil {
@@ -54,7 +58,11 @@ func walk(procRoot string, hostIno uint64) (map[uint64]*netnsProcs, WalkStats, e
 		stats.Processes++
 		n, err := unix.Readlinkat(dirfd, name+"/ns/net", buf)
 		if err != nil {
-			stats.Skipped[classify(err)]++
+			cause := classify(err)
+			if cause == CausePermission {
+				cause = skipCause(canPtrace)
+			}
+			stats.Skipped[cause]++
 			continue
 		}
 		ino, err := parseNetnsLink(string(buf[:n]))
@@ -73,6 +81,15 @@ func walk(procRoot string, hostIno uint64) (map[uint64]*netnsProcs, WalkStats, e
 		ns.PIDs = append(ns.PIDs, pid)
 	}
 	return found, stats, nil
+}
+
+// skipCause is why a process refused for permission was skipped, as far
+// as a capability could help.
+func skipCause(canPtrace bool) Cause {
+	if canPtrace {
+		return CauseProtected
+	}
+	return CauseNoPtrace
 }
 
 // parseNetnsLink returns the inode in a /proc/PID/ns/net link target,
