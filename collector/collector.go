@@ -45,8 +45,8 @@ type Collector struct {
 	// sourcesMu keeps one resolution's sources running at a time.
 	sourcesMu sync.Mutex
 	kube      *kubeSource // nil: no Kubernetes families
-	ends     [numEnds]bool
-	kinds    map[string]bool
+	ends      [numEnds]bool
+	kinds     map[string]bool
 	// infoOnly keeps the labels of sources on the info family only.
 	infoOnly bool
 
