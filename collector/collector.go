@@ -84,8 +84,8 @@ type LabelSource struct {
 type NamespaceLabels struct {
 	Netns uint64
 	PID   int
-	// Names are the earlier sources' label names (shared: never modify),
-	// Values their values for this namespace, valid UTF-8.
+	// Names are the earlier sources' label names, Values their values for
+	// this namespace, valid UTF-8; both shared: never modify them.
 	Names, Values []string
 }
 
@@ -210,13 +210,19 @@ func (c *Collector) extraValues(s *vnic.Snapshot, then func()) [][]string {
 	c.sourcesMu.Lock()
 	defer c.sourcesMu.Unlock()
 	out := make([][]string, len(s.Namespaces))
+	width := len(c.extraNames())
+	for i := range s.Namespaces {
+		if len(s.Namespaces[i].VNICs) > 0 {
+			out[i] = make([]string, 0, width)
+		}
+	}
 	var names []string
 	for _, src := range c.sources {
 		if src.Prepare != nil {
 			var all []NamespaceLabels
 			for i := range s.Namespaces {
 				if ns := &s.Namespaces[i]; len(ns.VNICs) > 0 {
-					all = append(all, NamespaceLabels{Netns: ns.Inode, PID: ns.PID, Names: names[:len(names):len(names)], Values: out[i]})
+					all = append(all, NamespaceLabels{Netns: ns.Inode, PID: ns.PID, Names: names[:len(names):len(names)], Values: out[i][:len(out[i]):len(out[i])]})
 				}
 			}
 			src.Prepare(all)

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -226,5 +228,37 @@ container_vnic_kubernetes_up 0
 `
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_kubernetes_up"); err != nil {
 		t.Error(err)
+	}
+}
+
+// A source's Prepare runs once per resolution, before its Values, with
+// every namespace with vNICs and the labels of the sources before it.
+func TestLabelSourcePrepare(t *testing.T) {
+	snap := vnic.Snapshot{Namespaces: []vnic.Netns{
+		{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth10", Kind: "veth"}}},
+		{Inode: 1002, PID: 20}, // no vNIC: not prepared
+		{Inode: 1003, PID: 30, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth30", Kind: "veth"}}},
+	}}
+	prepares := 0
+	var seen []string
+	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).
+		WithLabels(LabelSource{Names: []string{"first"}, Values: func(_ uint64, pid int) []string { return []string{fmt.Sprint("p", pid)} }}).
+		WithLabels(LabelSource{Names: []string{"second"},
+			Prepare: func(all []NamespaceLabels) {
+				prepares++
+				seen = nil
+				for _, ns := range all {
+					seen = append(seen, fmt.Sprintf("%d/%d/%s/%q", ns.Netns, ns.PID, ns.Value("first"), ns.Value("second")))
+				}
+			},
+			Values: func(netns uint64, _ int) []string { return []string{fmt.Sprint(len(seen), "-", netns)} }})
+	want := infoHelp + `container_vnic_info{container_ifname="eth0",first="p10",host_ifname="veth10",netns="1001",pid="10",second="2-1001"} 1
+container_vnic_info{container_ifname="eth0",first="p30",host_ifname="veth30",netns="1003",pid="30",second="2-1003"} 1
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
+		t.Fatal(err)
+	}
+	if prepares != 1 || !slices.Equal(seen, []string{`1001/10/p10/""`, `1003/30/p30/""`}) {
+		t.Errorf("%d prepares, saw %q; want one, with the first source's labels", prepares, seen)
 	}
 }
