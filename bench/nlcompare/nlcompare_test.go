@@ -48,7 +48,8 @@ func raw(tb testing.TB) transport {
 			return len(ls), err
 		},
 		get: func(index int) error {
-			_, ok, err := c.LinkByIndex(index)
+			var l rtnl.Link
+			ok, err := c.LinkByIndex(index, &l)
 			if err == nil && !ok {
 				err = fmt.Errorf("ifindex %d: no such link", index)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -87,45 +88,61 @@ func run(args []string, stdout, stderr io.Writer) int {
 		identity = cgroupid.NewLookup(*procfs)
 	}
 	var rows []row
-	code = exitOK
 	if *all {
-		snap, err := r.ResolveAll()
-		if err != nil {
-			fmt.Fprintf(stderr, "psnic: %v\n", err)
-			return exitFailed
-		}
-		for _, ns := range snap.Namespaces {
-			rows = appendRows(rows, ns, identity)
-		}
-		for cause, n := range snap.Failed {
-			fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
-			code = exitFailed
-		}
-		if snap.Blind {
-			fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
-				snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace)
-			code = exitFailed
-		}
-		if n := snap.Walk.Skipped[vnic.CauseProtected]; n > 0 { // not a failure: nothing would help
-			fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): refused although psnic holds CAP_SYS_PTRACE (a security module, or an outer user namespace; no capability helps)\n",
-				n, snap.Walk.Processes, vnic.CauseProtected)
-		}
+		rows, code = resolveAll(r, identity, stderr)
 	} else {
-		for _, pid := range pids {
-			ns, err := r.ResolvePID(pid)
-			if err != nil {
-				fmt.Fprintf(stderr, "psnic: %v\n", err)
-				code = exitFailed
-				continue
-			}
-			rows = appendRows(rows, ns, identity)
-		}
+		rows, code = resolvePIDs(r, pids, identity, stderr)
 	}
 	if err := write(stdout, rows, output.value, *all || len(pids) > 1); err != nil {
 		fmt.Fprintf(stderr, "psnic: writing output: %v\n", err)
 		return exitFailed
 	}
 	return code
+}
+
+// resolveAll resolves every namespace but the host's (--all), saying on
+// stderr what could not be resolved. It and resolvePIDs are functions of
+// their own, not branches of run, so that neither's locals sit on the
+// other's stack: run's frame is below every link parsed, and a stack deeper
+// than the goroutine's first one costs a copy and fresh pages at every
+// start (docs/psnic.md, "Start-up").
+func resolveAll(r *vnic.Resolver, identity *cgroupid.Lookup, stderr io.Writer) (rows []row, code int) {
+	snap, err := r.ResolveAll()
+	if err != nil {
+		fmt.Fprintf(stderr, "psnic: %v\n", err)
+		return nil, exitFailed
+	}
+	for _, ns := range snap.Namespaces {
+		rows = appendRows(rows, ns, identity)
+	}
+	for cause, n := range snap.Failed {
+		fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
+		code = exitFailed
+	}
+	if snap.Blind {
+		fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
+			snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace)
+		code = exitFailed
+	}
+	if n := snap.Walk.Skipped[vnic.CauseProtected]; n > 0 { // not a failure: nothing would help
+		fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): refused although psnic holds CAP_SYS_PTRACE (a security module, or an outer user namespace; no capability helps)\n",
+			n, snap.Walk.Processes, vnic.CauseProtected)
+	}
+	return rows, code
+}
+
+// resolvePIDs resolves each PID, one line on stderr for each that fails.
+func resolvePIDs(r *vnic.Resolver, pids []int, identity *cgroupid.Lookup, stderr io.Writer) (rows []row, code int) {
+	for _, pid := range pids {
+		ns, err := r.ResolvePID(pid)
+		if err != nil {
+			fmt.Fprintf(stderr, "psnic: %v\n", err)
+			code = exitFailed
+			continue
+		}
+		rows = appendRows(rows, ns, identity)
+	}
+	return rows, code
 }
 
 // newFailed is the exit code for a resolver that could not be made: a bad
@@ -143,7 +160,6 @@ func newFailed(err error) int {
 // "not a number"; a minus before digits is a number, out of range.
 func parsePIDs(args []string) ([]int, error) {
 	var pids []int
-	seen := map[int]bool{}
 	for _, a := range args {
 		if !decimal(strings.TrimPrefix(a, "-")) {
 			return nil, fmt.Errorf("pid %q: not a number (give decimal process IDs: digits only)", a)
@@ -152,8 +168,7 @@ func parsePIDs(args []string) ([]int, error) {
 		if err != nil || pid <= 0 || pid > maxPID {
 			return nil, fmt.Errorf("pid %q: out of range (PIDs run from 1 to %d)", a, maxPID)
 		}
-		if !seen[pid] {
-			seen[pid] = true
+		if !slices.Contains(pids, pid) { // a command line is short: no map to build
 			pids = append(pids, pid)
 		}
 	}

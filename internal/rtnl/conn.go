@@ -81,12 +81,15 @@ func (c *Conn) exchange(build func(request) request, want uint16, f func([]byte)
 	c.req = build(c.req)
 	c.req.seal(c.seq)
 	dump := c.req.flags()&unix.NLM_F_DUMP == unix.NLM_F_DUMP
-	if err := unix.Sendto(c.fd, c.req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	// write and read, not sendto and recvfrom: an unconnected netlink
+	// socket sends to the kernel, and they allocate no socket address on
+	// every call.
+	if _, err := unix.Write(c.fd, c.req); err != nil {
 		return err
 	}
 	interrupted, done := false, false
 	for !done {
-		n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+		n, err := unix.Read(c.fd, c.buf)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -113,9 +116,16 @@ func (c *Conn) exchange(build func(request) request, want uint16, f func([]byte)
 // NLM_F_DUMP_INTR (the table changed while it was read). Messages of other
 // sequence numbers are skipped.
 func readReply(b []byte, seq uint32, want uint16, dump bool, f func([]byte) error) (done, interrupted bool, err error) {
-	err = Messages(b, func(m Message) error {
-		if m.Seq != seq || done {
-			return nil
+	// A loop over nextMessage, not Messages and a callback: this walk is
+	// the deepest stack `psnic PID` has, which must stay within the
+	// goroutine's first (see parseLink).
+	for len(b) > 0 && !done {
+		var m Message
+		if m, b, err = nextMessage(b); err != nil || m.Data == nil {
+			return done, interrupted, err
+		}
+		if m.Seq != seq {
+			continue
 		}
 		interrupted = interrupted || m.Flags&unix.NLM_F_DUMP_INTR != 0
 		switch m.Type {
@@ -123,20 +133,21 @@ func readReply(b []byte, seq uint32, want uint16, dump bool, f func([]byte) erro
 			done = true
 			if len(m.Data) < 4 {
 				if m.Type == unix.NLMSG_DONE {
-					return nil
+					return done, interrupted, nil
 				}
-				return errors.New("netlink: short error message")
+				return done, interrupted, errors.New("netlink: short error message")
 			}
 			if errno := -int32(ne.Uint32(m.Data)); errno > 0 {
-				return fmt.Errorf("netlink: %w", unix.Errno(errno))
+				return done, interrupted, fmt.Errorf("netlink: %w", unix.Errno(errno))
 			}
 		case want:
 			done = !dump
-			return f(m.Data)
+			if err := f(m.Data); err != nil {
+				return done, interrupted, err
+			}
 		}
-		return nil
-	})
-	return done, interrupted, err
+	}
+	return done, interrupted, nil
 }
 
 var errInterrupted = errors.New("interrupted")
@@ -181,11 +192,12 @@ func (c *Conn) Links(nsid int) ([]Link, error) {
 		}
 		return r
 	}, unix.RTM_NEWLINK, func(m []byte) error {
-		l, err := ParseLink(m)
-		if err == nil {
-			ls = append(ls, l)
+		ls = append(ls, Link{})
+		if err := parseLink(m, &ls[len(ls)-1]); err != nil {
+			ls = ls[:len(ls)-1]
+			return err
 		}
-		return err
+		return nil
 	})
 	if errors.Is(err, ErrDumpInterrupted) {
 		return nil, err
@@ -196,26 +208,30 @@ func (c *Conn) Links(nsid int) ([]Link, error) {
 	return ls, CheckTarget(ls, nsid)
 }
 
-// LinkByIndex returns the link with ifindex index of the socket's own
-// namespace; ok is false when there is none.
-func (c *Conn) LinkByIndex(index int) (l Link, ok bool, err error) {
+// LinkByIndex reads the link with ifindex index of the socket's own
+// namespace into *l; ok is false when there is none (and *l is then the
+// zero Link). The link is written in place, not returned: it is asked for
+// at the deepest point of a resolution (see parseLink).
+func (c *Conn) LinkByIndex(index int, l *Link) (ok bool, err error) {
 	err = c.do(func(b request) request {
 		r := newRequest(b, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
 		ne.PutUint32(r.body()[4:], uint32(int32(index)))
 		return r
 	}, unix.RTM_NEWLINK, func(m []byte) error {
-		var err error
-		l, err = ParseLink(m)
+		err := parseLink(m, l)
 		ok = err == nil
 		return err
 	})
+	if err != nil || !ok {
+		*l = Link{}
+	}
 	if errors.Is(err, unix.ENODEV) {
-		return Link{}, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return Link{}, false, fmt.Errorf("RTM_GETLINK ifindex %d: %w", index, err)
+		return false, fmt.Errorf("RTM_GETLINK ifindex %d: %w", index, err)
 	}
-	return l, ok, nil
+	return ok, nil
 }
 
 // NSIDOf returns the id the socket's namespace gives the namespace open at

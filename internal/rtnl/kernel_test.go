@@ -80,12 +80,13 @@ func TestConnAgainstKernel(t *testing.T) {
 		t.Fatalf("host dump: no %s(%d) pointing at eth0(%d) in namespace %d", host, hostIndex, eth0.Index, nsid)
 	}
 
-	l, ok, err := c.LinkByIndex(hostIndex)
+	var l Link
+	ok, err := c.LinkByIndex(hostIndex, &l)
 	if err != nil || !ok || l.Name != host || l.PeerNSID != nsid {
 		t.Fatalf("LinkByIndex(%d) = %+v %v %v", hostIndex, l, ok, err)
 	}
 	netnstest.IP(t, "link", "del", host)
-	if l, ok, err := c.LinkByIndex(hostIndex); ok || err != nil {
+	if ok, err := c.LinkByIndex(hostIndex, &l); ok || err != nil || l.Name != "" {
 		t.Fatalf("LinkByIndex of a deleted link = %+v %v %v; want none", l, ok, err)
 	}
 

@@ -45,11 +45,21 @@ var errShortMessage = errors.New("netlink: short RTM_NEWLINK message")
 // link (addresses, VF info, ...): the resolver runs it for every link of
 // every namespace on every scrape.
 func ParseLink(b []byte) (Link, error) {
+	var l Link
+	err := parseLink(b, &l)
+	return l, err
+}
+
+// parseLink is ParseLink into *l, which dumps parse into their slice in
+// place: a Link returned by value through every frame of a reply's walk
+// would make the stack deeper than a goroutine's first one, and growing it
+// costs `psnic PID` a copy and fresh pages at every start.
+func parseLink(b []byte, l *Link) error {
 	if len(b) < unix.SizeofIfInfomsg {
-		return Link{}, errShortMessage
+		return errShortMessage
 	}
 	// struct ifinfomsg: family, pad, type (u16), index (s32), flags, change.
-	l := Link{Index: int(int32(ne.Uint32(b[4:]))), Type: ne.Uint16(b[2:]), Flags: ne.Uint32(b[8:]),
+	*l = Link{Index: int(int32(ne.Uint32(b[4:]))), Type: ne.Uint16(b[2:]), Flags: ne.Uint32(b[8:]),
 		PeerNSID: NoNSID, TargetNSID: NoNSID}
 	err := Attrs(b[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) error {
 		switch typ {
@@ -79,13 +89,25 @@ func ParseLink(b []byte) (Link, error) {
 		}
 		return nil
 	})
+	if err == nil && l.Name == "" {
+		err = errNoName
+	}
 	if err != nil {
-		return Link{}, fmt.Errorf("netlink: RTM_NEWLINK for ifindex %d: %w", l.Index, err)
+		index := l.Index
+		*l = Link{}
+		return linkError(index, err)
 	}
-	if l.Name == "" {
-		return Link{}, fmt.Errorf("netlink: RTM_NEWLINK for ifindex %d has no name", l.Index)
-	}
-	return l, nil
+	return nil
+}
+
+var errNoName = errors.New("has no name")
+
+// linkError is parseLink's error, formatted out of its frame (fmt's
+// arguments would deepen the stack of every parse).
+//
+//go:noinline
+func linkError(index int, err error) error {
+	return fmt.Errorf("netlink: RTM_NEWLINK for ifindex %d: %w", index, err)
 }
 
 // ErrTargetIgnored means the kernel answered a dump aimed at another

@@ -21,25 +21,39 @@ var ErrMalformed = errors.New("netlink: malformed message")
 
 // Messages calls f with each netlink message of one datagram, in order,
 // checking every length against the buffer; f's error ends the walk. It is
-// the one message walker: dump replies, notifications and the process
-// events connector are all read through it.
+// the one message walker (over nextMessage): dump replies, notifications
+// and the process events connector are all read through it.
 func Messages(b []byte, f func(Message) error) error {
-	for len(b) >= unix.SizeofNlMsghdr {
-		size := int(ne.Uint32(b[0:]))
-		if size < unix.SizeofNlMsghdr || size > len(b) {
-			return ErrMalformed
+	for len(b) > 0 {
+		m, rest, err := nextMessage(b)
+		if err != nil || m.Data == nil {
+			return err
 		}
-		m := Message{Type: ne.Uint16(b[4:]), Flags: ne.Uint16(b[6:]), Seq: ne.Uint32(b[8:]), Data: b[unix.SizeofNlMsghdr:size]}
 		if err := f(m); err != nil {
 			return err
 		}
-		size = (size + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
-		if size >= len(b) {
-			return nil
-		}
-		b = b[size:]
+		b = rest
 	}
 	return nil
+}
+
+// nextMessage splits the first netlink message off b. Data is nil when b
+// holds no whole header (the datagram's end); a length that overruns b is
+// ErrMalformed.
+func nextMessage(b []byte) (m Message, rest []byte, err error) {
+	if len(b) < unix.SizeofNlMsghdr {
+		return Message{}, nil, nil
+	}
+	size := int(ne.Uint32(b[0:]))
+	if size < unix.SizeofNlMsghdr || size > len(b) {
+		return Message{}, nil, ErrMalformed
+	}
+	m = Message{Type: ne.Uint16(b[4:]), Flags: ne.Uint16(b[6:]), Seq: ne.Uint32(b[8:]), Data: b[unix.SizeofNlMsghdr:size]}
+	size = (size + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
+	if size >= len(b) {
+		return m, nil, nil
+	}
+	return m, b[size:], nil
 }
 
 // nlaTypeMask clears the NLA_F_NESTED and NLA_F_NET_BYTEORDER flag bits.

@@ -68,7 +68,7 @@ func (c *cache) store(inode uint64, nsid int, links []link) *cachedNetns {
 	}
 	e := &cachedNetns{inode: inode, nsid: nsid, links: links}
 	for _, l := range links {
-		if stackedKinds[l.Kind] && l.PeerNSID != noNSID {
+		if stacked(l.Kind) && l.PeerNSID != noNSID {
 			e.stacked = true
 		}
 	}

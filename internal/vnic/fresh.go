@@ -66,16 +66,16 @@ func (r *Resolver) counterPolicy(vnics []VNIC) {
 // counters: the cached host links are still true (no link event since),
 // only their counters are old. If the counters cannot be read, host ends
 // are asked for one by one, counters included.
-func (r *Resolver) withHostStats(cached func(int) (link, bool, error)) func(int) (link, bool, error) {
+func (r *Resolver) withHostStats(cached hostLookup) hostLookup {
 	stats, err := r.nl.HostStats()
 	if err != nil {
 		return r.nl.LinkByIndex
 	}
-	return func(index int) (link, bool, error) {
-		l, ok, err := cached(index)
+	return func(index int, l *link) (bool, error) {
+		ok, err := cached(index, l)
 		if ok {
 			l.Stats = stats[index] // nil if the link went since: no counters
 		}
-		return l, ok, err
+		return ok, err
 	}
 }

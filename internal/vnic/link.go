@@ -8,3 +8,7 @@ const noNSID = rtnl.NoNSID
 
 // link is a link as rtnetlink reports it (rtnl.ParseLink).
 type link = rtnl.Link
+
+// hostLookup reads the host link with ifindex index into *l (as
+// rtnl.Conn.LinkByIndex); ok is false when there is none.
+type hostLookup = func(index int, l *link) (ok bool, err error)

@@ -38,15 +38,17 @@ type VNIC struct {
 // A veth is therefore paired only when both ends name each other by index
 // and namespace id. A stacked link (macvlan and the like) has no back
 // reference from its parent; only kinds whose IFLA_LINK names a lower device
-// (see stackedKinds) may report one, and only a parent that exists in the
+// (see stacked) may report one, and only a parent that exists in the
 // host and can carry such a link.
-func pair(container []link, nsid, selfNSID int, host func(index int) (link, bool, error)) ([]VNIC, error) {
+func pair(container []link, nsid, selfNSID int, host hostLookup) ([]VNIC, error) {
 	var vnics []VNIC
-	for _, c := range container {
+	var h link
+	for i := range container {
+		c := &container[i] // by pointer: a copy of each link would deepen every lookup's stack
 		if c.PeerNSID == noNSID || c.PeerNSID != selfNSID || c.PeerIndex <= 0 {
 			continue
 		}
-		h, ok, err := host(c.PeerIndex)
+		ok, err := host(c.PeerIndex, &h)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +60,7 @@ func pair(container []link, nsid, selfNSID int, host func(index int) (link, bool
 			if h.Kind != "veth" || h.PeerIndex != c.Index || h.PeerNSID != nsid {
 				continue
 			}
-		case !stackedKinds[c.Kind] || !canBeLower(h):
+		case !stacked(c.Kind) || !canBeLower(&h):
 			continue
 		}
 		vnics = append(vnics, VNIC{
@@ -77,18 +79,24 @@ func pair(container []link, nsid, selfNSID int, host func(index int) (link, bool
 	return vnics, nil
 }
 
-// stackedKinds are the link kinds whose IFLA_LINK and IFLA_LINK_NETNSID
-// name the lower device they sit on. Other kinds report IFLA_LINK for other
-// reasons (a vxlan moved into a namespace reports its own old index with the
-// host's id, for instance): they have no host vNIC.
-var stackedKinds = map[string]bool{
-	"macvlan": true, "macvtap": true, "ipvlan": true, "ipvtap": true, "vlan": true,
+// stacked reports whether links of kind name, by their IFLA_LINK and
+// IFLA_LINK_NETNSID, the lower device they sit on. Other kinds report
+// IFLA_LINK for other reasons (a vxlan moved into a namespace reports its
+// own old index with the host's id, for instance): they have no host vNIC.
+// (A switch, not a map: a package-level map is built at every start of
+// psnic.)
+func stacked(kind string) bool {
+	switch kind {
+	case "macvlan", "macvtap", "ipvlan", "ipvtap", "vlan":
+		return true
+	}
+	return false
 }
 
 // canBeLower reports whether a host link may be the lower device of a
 // stacked link: every stacked kind needs an Ethernet device, and none sits
 // on a loopback.
-func canBeLower(h link) bool {
+func canBeLower(h *link) bool {
 	return h.Type == unix.ARPHRD_ETHER && h.Flags&unix.IFF_LOOPBACK == 0
 }
 

@@ -10,14 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func hostTable(ls ...link) func(int) (link, bool, error) {
-	return func(i int) (link, bool, error) {
+func hostTable(ls ...link) hostLookup {
+	return func(i int, out *link) (bool, error) {
 		for _, l := range ls {
 			if l.Index == i {
-				return l, true, nil
+				*out = l
+				return true, nil
 			}
 		}
-		return link{}, false, nil
+		*out = link{}
+		return false, nil
 	}
 }
 
@@ -87,7 +89,7 @@ func TestPairUnknownSelfID(t *testing.T) {
 func TestPairLookupError(t *testing.T) {
 	boom := errors.New("boom")
 	_, err := pair([]link{{Index: 2, Name: "eth0", Kind: "veth", PeerIndex: 13, PeerNSID: hostSelf}}, containerNSID, hostSelf,
-		func(int) (link, bool, error) { return link{}, false, boom })
+		func(int, *link) (bool, error) { return false, boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v, want %v", err, boom)
 	}

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,7 +63,7 @@ type Options struct {
 type Resolver struct {
 	procRoot string
 	hostIno  uint64
-	hostNS   *os.File // our own netns: the host's
+	hostNS   nsFile // our own netns: the host's
 	nl       *rtnl.Conn
 	// selfNSID caches the id the host gives itself, once the kernel has
 	// assigned one (ids never change while a namespace lives); -1 until then.
@@ -100,12 +101,12 @@ func New(opts Options) (*Resolver, error) {
 	}
 	// Our own namespace, through the real /proc: the procfs root may belong
 	// to another PID namespace, where "self" is not us.
-	hostNS, err := os.Open("/proc/self/ns/net")
+	hostNS, err := openNS("/proc/self/ns/net")
 	if err != nil {
 		return nil, fmt.Errorf("opening own network namespace: %w", err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(hostNS.Fd()), &st); err != nil {
+	hostIno, err := hostNS.inode()
+	if err != nil {
 		hostNS.Close()
 		return nil, fmt.Errorf("stat of own network namespace: %w", err)
 	}
@@ -114,7 +115,7 @@ func New(opts Options) (*Resolver, error) {
 		hostNS.Close()
 		return nil, err
 	}
-	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace),
+	r := &Resolver{procRoot: root, hostIno: hostIno, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace),
 		counters: opts.Counters}
 	r.holders.procRoot = root
 	r.selfNSID.Store(noNSID)
@@ -131,18 +132,18 @@ func New(opts Options) (*Resolver, error) {
 // (for a root of links into one, as tests build) its self entry, must be on
 // a filesystem of procfs type.
 func checkProcfs(root string) error {
-	var fs unix.Statfs_t
-	if err := unix.Statfs(root, &fs); err != nil {
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
 		return err
 	}
-	if fs.Type == unix.PROC_SUPER_MAGIC {
+	if st.Type == unix.PROC_SUPER_MAGIC {
 		return nil
 	}
 	self := filepath.Join(root, "self")
-	if err := unix.Statfs(self, &fs); err != nil {
+	if err := unix.Statfs(self, &st); err != nil {
 		return fmt.Errorf("not a procfs and no %s", self)
 	}
-	if fs.Type != unix.PROC_SUPER_MAGIC {
+	if st.Type != unix.PROC_SUPER_MAGIC {
 		return errors.New("not a procfs (filesystem type is not proc)")
 	}
 	return nil
@@ -179,7 +180,7 @@ func (r *Resolver) ResolvePID(pid int) (Netns, error) {
 		return Netns{}, err
 	}
 	defer f.Close()
-	ino, err := inodeOf(f)
+	ino, err := f.inode()
 	if err != nil {
 		return Netns{}, &Error{PID: pid, Cause: CauseProcfs, Err: err}
 	}
@@ -295,9 +296,10 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	}
 	lookup := r.nl.LinkByIndex
 	if byIndex := r.cache.host; byIndex != nil {
-		lookup = func(index int) (link, bool, error) {
-			l, ok := byIndex[index]
-			return l, ok, nil
+		lookup = func(index int, l *link) (bool, error) {
+			var ok bool
+			*l, ok = byIndex[index]
+			return ok, nil
 		}
 		self, err := r.selfID()
 		if err != nil {
@@ -337,7 +339,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 
 // resolveCached pairs a namespace's links, from the cache when they are
 // there and still valid, from the kernel otherwise.
-func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot, aimed map[uint64]int) ([]VNIC, error) {
+func (r *Resolver) resolveCached(ns *netnsProcs, host hostLookup, snap *Snapshot, aimed map[uint64]int) ([]VNIC, error) {
 	c := r.cache.byInode[ns.Inode]
 	if aimed != nil && c != nil && r.refresh(c) {
 		aimed[ns.Inode] = c.nsid
@@ -365,7 +367,7 @@ func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, err
 // gone, the oldest other process the walk found in it that is still there
 // (as holders choose one), and makes that ns.PID. Only when all of them
 // have gone is the namespace reported vanished.
-func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
+func (r *Resolver) openAnyFound(ns *netnsProcs) (nsFile, error) {
 	f, err := r.openFound(ns.Inode, ns.PID)
 	if CauseOf(err) != CauseVanished || len(ns.PIDs) < 2 {
 		return f, err
@@ -380,27 +382,27 @@ func (r *Resolver) openAnyFound(ns *netnsProcs) (*os.File, error) {
 			return f, err
 		}
 	}
-	return nil, err
+	return -1, err
 }
 
 // openFound opens the namespace of a PID the walk found, checking the PID
 // is still in it (PIDs are reused).
-func (r *Resolver) openFound(inode uint64, pid int) (*os.File, error) {
+func (r *Resolver) openFound(inode uint64, pid int) (nsFile, error) {
 	f, err := r.openNetns(pid)
 	if err != nil {
 		if c := CauseOf(err); c == CauseNoProcess || c == CauseZombie {
-			return nil, &Error{PID: pid, Cause: CauseVanished}
+			return -1, &Error{PID: pid, Cause: CauseVanished}
 		}
-		return nil, err
+		return -1, err
 	}
-	ino, err := inodeOf(f)
+	ino, err := f.inode()
 	if err != nil {
 		f.Close()
-		return nil, &Error{PID: pid, Cause: CauseProcfs, Err: err}
+		return -1, &Error{PID: pid, Cause: CauseProcfs, Err: err}
 	}
 	if ino != inode {
 		f.Close()
-		return nil, &Error{PID: pid, Cause: CauseVanished}
+		return -1, &Error{PID: pid, Cause: CauseVanished}
 	}
 	return f, nil
 }
@@ -411,14 +413,14 @@ func (r *Resolver) openFound(inode uint64, pid int) (*os.File, error) {
 // It opens without blocking and checks that what it opened is a network
 // namespace: under a wrong --path.procfs, ns/net may be anything, and a
 // FIFO would block a blocking open forever.
-func (r *Resolver) openNetns(pid int) (*os.File, error) {
+func (r *Resolver) openNetns(pid int) (nsFile, error) {
 	dir := filepath.Join(r.procRoot, strconv.Itoa(pid))
 	path := filepath.Join(dir, "ns", "net")
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	f, err := openNS(path)
 	if err == nil {
-		if err := checkNetns(f); err != nil {
+		if err := f.checkNetns(); err != nil {
 			f.Close()
-			return nil, &Error{PID: pid, Cause: CauseProcfs, Err: fmt.Errorf("%s: %w", path, err)}
+			return -1, &Error{PID: pid, Cause: CauseProcfs, Err: fmt.Errorf("%s: %w", path, err)}
 		}
 		return f, nil
 	}
@@ -430,7 +432,43 @@ func (r *Resolver) openNetns(pid int) (*os.File, error) {
 			cause = CauseZombie
 		}
 	}
-	return nil, newError(pid, cause, err)
+	return -1, newError(pid, cause, err)
+}
+
+// nsFile is an open namespace file (/proc/PID/ns/net): a bare descriptor,
+// which the resolver only hands to the kernel by number (fstat, ioctl,
+// RTM_GETNSID). An *os.File would enter it in the runtime's poller, whose
+// first use brings up epoll, an eventfd and their bookkeeping: start-up
+// that `psnic PID` paid on every run for nothing.
+type nsFile int
+
+// openNS opens path without blocking (a FIFO under a wrong --path.procfs
+// would block a blocking open forever); its errors are *fs.PathError, as
+// os.Open's.
+func openNS(path string) (nsFile, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return nsFile(fd), nil
+	}
+}
+
+func (f nsFile) fd() int { return int(f) }
+
+// Close closes the descriptor.
+func (f nsFile) Close() error { return unix.Close(int(f)) }
+
+func (f nsFile) inode() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f), &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
 }
 
 // nsGetNstype is NS_GET_NSTYPE, _IO(0xb7, 0x3): the CLONE_NEW* type of a
@@ -441,15 +479,15 @@ var errNotNetns = errors.New("not a network namespace")
 
 // checkNetns verifies that f is a namespace file (on nsfs) of a network
 // namespace.
-func checkNetns(f *os.File) error {
-	var fs unix.Statfs_t
-	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil {
+func (f nsFile) checkNetns() error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f), &st); err != nil {
 		return err
 	}
-	if fs.Type != unix.NSFS_MAGIC {
+	if st.Type != unix.NSFS_MAGIC {
 		return errNotNetns
 	}
-	typ, err := unix.IoctlRetInt(int(f.Fd()), nsGetNstype)
+	typ, err := unix.IoctlRetInt(int(f), nsGetNstype)
 	if err != nil {
 		return fmt.Errorf("NS_GET_NSTYPE: %w", err)
 	}
@@ -470,17 +508,9 @@ func zombie(dir string) bool {
 	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
-func inodeOf(f *os.File) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return 0, err
-	}
-	return st.Ino, nil
-}
-
 // resolveNetns lists the links of the namespace open at f and pairs them
 // with host links found through host.
-func (r *Resolver) resolveNetns(pid int, f *os.File, host func(int) (link, bool, error)) ([]VNIC, error) {
+func (r *Resolver) resolveNetns(pid int, f nsFile, host hostLookup) ([]VNIC, error) {
 	nsid, links, err := r.netnsLinks(pid, f)
 	if err != nil {
 		return nil, err
@@ -490,8 +520,8 @@ func (r *Resolver) resolveNetns(pid int, f *os.File, host func(int) (link, bool,
 
 // netnsLinks returns the id the host gives the namespace open at f,
 // assigning one if it has none, and the namespace's links.
-func (r *Resolver) netnsLinks(pid int, f *os.File) (int, []link, error) {
-	fd := int(f.Fd())
+func (r *Resolver) netnsLinks(pid int, f nsFile) (int, []link, error) {
+	fd := f.fd()
 	nsid, err := r.nl.NSIDOf(fd)
 	if err == nil && nsid == noNSID {
 		if err = r.nl.AssignNSID(fd); err == nil {
@@ -511,7 +541,7 @@ func (r *Resolver) netnsLinks(pid int, f *os.File) (int, []link, error) {
 	return nsid, links, nil
 }
 
-func (r *Resolver) pairLinks(pid, nsid int, links []link, host func(int) (link, bool, error)) ([]VNIC, error) {
+func (r *Resolver) pairLinks(pid, nsid int, links []link, host hostLookup) ([]VNIC, error) {
 	self, err := r.selfID()
 	if err != nil {
 		return nil, netlinkError(pid, err)
@@ -534,7 +564,7 @@ func (r *Resolver) selfID() (int, error) {
 	if id := r.selfNSID.Load(); id != noNSID {
 		return int(id), nil
 	}
-	id, err := r.nl.NSIDOf(int(r.hostNS.Fd()))
+	id, err := r.nl.NSIDOf(r.hostNS.fd())
 	if err != nil {
 		return 0, err
 	}

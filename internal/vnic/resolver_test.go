@@ -36,7 +36,7 @@ func inodeOfPID(t *testing.T, pid int) uint64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ino, err := inodeOf(f)
+	ino, err := nsFile(f.Fd()).inode()
 	if err != nil {
 		t.Fatal(err)
 	}
