@@ -5,6 +5,7 @@ package collector
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,14 +36,17 @@ type IdentityFunc func(netns uint64, pid int) (cgroupid.Identity, error)
 // and limited by promhttp as its own request. Its Handler serves the same
 // families faster, encoding them once per resolution.
 //
-// Its options (WithIdentity, WithLabels, WithSeries) are set before its
+// Its options (WithIdentity, WithLabels, WithKubernetes, WithSeries) are set before its
 // first use.
 type Collector struct {
 	resolver Resolver
 	logger   *slog.Logger
 	sources  []LabelSource
-	ends     [numEnds]bool
-	kinds    map[string]bool
+	// sourcesMu keeps one resolution's sources running at a time.
+	sourcesMu sync.Mutex
+	kube      *kubeSource // nil: no Kubernetes families
+	ends      [numEnds]bool
+	kinds     map[string]bool
 	// infoOnly keeps the labels of sources on the info family only.
 	infoOnly bool
 
@@ -67,6 +71,30 @@ type LabelSource struct {
 	// a nil or short slice leaves the rest "". It is called once per
 	// namespace with vNICs per resolution, never concurrently.
 	Values func(netns uint64, pid int) []string
+	// Prepare, if set, is called once per resolution before this source's
+	// Values calls, never concurrently with them or itself, with every
+	// namespace with vNICs and the values the sources added before this one
+	// gave it: a source that asks something once for all namespaces (the
+	// container runtime, for pod names by pod_uid) asks it here.
+	Prepare func(namespaces []NamespaceLabels)
+}
+
+// NamespaceLabels is a namespace with vNICs and the labels the earlier
+// sources gave it, as LabelSource.Prepare sees them.
+type NamespaceLabels struct {
+	Netns uint64
+	PID   int
+	// Names are the earlier sources' label names, Values their values for
+	// this namespace, valid UTF-8; both shared: never modify them.
+	Names, Values []string
+}
+
+// Value returns the value of the earlier label name, "" if there is none.
+func (n NamespaceLabels) Value(name string) string {
+	if i := slices.Index(n.Names, name); i >= 0 && i < len(n.Values) {
+		return n.Values[i]
+	}
+	return ""
 }
 
 // flight is the outcome of one resolution, shared by the scrapes that
@@ -172,25 +200,57 @@ func (c *Collector) extraNames() []string {
 	return names
 }
 
-// extraValues returns the values of every LabelSource for a namespace, as
-// valid UTF-8.
-func (c *Collector) extraValues(netns uint64, pid int) []string {
-	var out []string
-	for _, s := range c.sources {
-		vs := s.Values(netns, pid)
-		for i := range s.Names {
-			v := ""
-			if i < len(vs) {
-				v = labelValue(vs[i])
-			}
-			out = append(out, v)
+// extraValues returns the values of every LabelSource for each namespace
+// of s with vNICs (nil for the others), as valid UTF-8, source by source:
+// a source's Prepare sees the values of those before it. One resolution's
+// sources run at a time, so that what a Prepare keeps is its own
+// resolution's until the next Prepare; after it, and still in turn, then
+// runs (the families a source's Prepare fed: kubeFamilies).
+func (c *Collector) extraValues(s *vnic.Snapshot, then func()) [][]string {
+	c.sourcesMu.Lock()
+	defer c.sourcesMu.Unlock()
+	out := make([][]string, len(s.Namespaces))
+	width := len(c.extraNames())
+	for i := range s.Namespaces {
+		if len(s.Namespaces[i].VNICs) > 0 {
+			out[i] = make([]string, 0, width)
 		}
+	}
+	var names []string
+	for _, src := range c.sources {
+		if src.Prepare != nil {
+			var all []NamespaceLabels
+			for i := range s.Namespaces {
+				if ns := &s.Namespaces[i]; len(ns.VNICs) > 0 {
+					all = append(all, NamespaceLabels{Netns: ns.Inode, PID: ns.PID, Names: names[:len(names):len(names)], Values: out[i][:len(out[i]):len(out[i])]})
+				}
+			}
+			src.Prepare(all)
+		}
+		for i := range s.Namespaces {
+			ns := &s.Namespaces[i]
+			if len(ns.VNICs) == 0 {
+				continue
+			}
+			vs := src.Values(ns.Inode, ns.PID)
+			for j := range src.Names {
+				v := ""
+				if j < len(vs) {
+					v = labelValue(vs[j])
+				}
+				out[i] = append(out[i], v)
+			}
+		}
+		names = append(names, src.Names...)
+	}
+	if then != nil {
+		then()
 	}
 	return out
 }
 
 func (c *Collector) defs() *defs {
-	c.defsOnce.Do(func() { c.defsVal = newDefs(c.extraNames(), c.infoOnly, c.ends, c.kinds) })
+	c.defsOnce.Do(func() { c.defsVal = newDefs(c.extraNames(), c.infoOnly, c.ends, c.kinds, c.kube != nil) })
 	return c.defsVal
 }
 

@@ -156,7 +156,7 @@ var (
 
 // newDefs decides the families of a collector with extra per-namespace
 // labels and the chosen ends and kinds.
-func newDefs(extra []string, infoOnly bool, ends [numEnds]bool, kinds map[string]bool) *defs {
+func newDefs(extra []string, infoOnly bool, ends [numEnds]bool, kinds map[string]bool, kube bool) *defs {
 	d := &defs{info: newDef(namespace+"_info", infoHelpText, dto.MetricType_GAUGE, concat(infoLabels, extra)...),
 		parentInfo: parentInfo, infoOnly: infoOnly}
 	vnicExtra := extra
@@ -165,6 +165,9 @@ func newDefs(extra []string, infoOnly bool, ends [numEnds]bool, kinds map[string
 	}
 	d.vnic = newSchema(concat(vnicLabels, vnicExtra)...)
 	d.all = append([]*familyDef{d.info}, scalarDefs...)
+	if kube {
+		d.all = append(d.all, containerInfoDef, kubeUpDef)
+	}
 	for e := range numEnds {
 		d.ends[e] = make([]*familyDef, len(vnicFields))
 		if !ends[e] {
@@ -215,6 +218,11 @@ func (c *Collector) build(f *flight) []family {
 	s := f.snap
 	var info, parents, rows []vnicRow
 	without := 0
+	var then func()
+	if c.kube != nil {
+		then = func() { c.kube.families(&s, byDef) }
+	}
+	extras := c.extraValues(&s, then)
 	for i := range s.Namespaces {
 		ns := &s.Namespaces[i]
 		if len(ns.VNICs) == 0 {
@@ -222,7 +230,7 @@ func (c *Collector) build(f *flight) []family {
 			continue
 		}
 		pid, ino := strconv.Itoa(ns.PID), strconv.FormatUint(ns.Inode, 10)
-		extra := c.extraValues(ns.Inode, ns.PID)
+		extra := extras[i]
 		for j := range ns.VNICs {
 			v := &ns.VNICs[j]
 			host, cont := labelValue(v.HostIfname), labelValue(v.ContainerIfname)
@@ -297,9 +305,9 @@ func ordered(d *defs, byDef map[*familyDef][]sample) []family {
 		if len(samples) == 0 {
 			continue
 		}
-		// Only info rows need it here: the per-end ones were built from
+		// Only info rows (and containers) need it here: the per-end ones were built from
 		// rows sorted once, and the rest have one sample or sorted causes.
-		if def == d.info || def == parentInfo {
+		if def == d.info || def == parentInfo || def == containerInfoDef {
 			slices.SortFunc(samples, func(a, b sample) int { return compareSeries(a.series, b.series) })
 		}
 		out = append(out, family{def, samples})

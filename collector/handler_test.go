@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/common/promslog"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/kube"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -82,6 +84,31 @@ func fixtureCollector() *Collector {
 	c.since = func(time.Time) time.Duration { return 1234567 * time.Microsecond }
 	return c
 }
+
+// fixtureKubeCollector serves fixtureSnapshot with identity and
+// Kubernetes names: a pod of two containers whose names need escaping in
+// the first namespace, a pod the runtime does not know in the other.
+func fixtureKubeCollector() *Collector {
+	const known, unknown = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "11111111-2222-4333-8444-555555555555"
+	c := New(fixedResolver{fixtureSnapshot()}, promslog.NewNopLogger()).WithIdentity(func(_ uint64, pid int) (cgroupid.Identity, error) {
+		if pid == 10 {
+			return cgroupid.Identity{ContainerID: strings.Repeat("ab", 32), PodUID: known, Runtime: "containerd"}, nil
+		}
+		return cgroupid.Identity{ContainerID: strings.Repeat("cd", 32), PodUID: unknown, Runtime: "cri-o"}, nil
+	}).WithKubernetes(&fakeKube{up: true, pods: map[string]kube.Pod{known: {Namespace: "shop", Name: `web"1\`, Containers: []kube.Container{
+		{ID: strings.Repeat("ef", 32), Name: "sidecar", Image: "envoy:1\n"},
+		{ID: strings.Repeat("01", 32), Name: "app", Image: "reg.example/nginx@sha256:" + strings.Repeat("9", 64)},
+	}}}})
+	c.since = func(time.Time) time.Duration { return 1234567 * time.Microsecond }
+	return c
+}
+
+// fixtures are the collectors the exactness and golden tests serve, by
+// the stem of their golden files.
+var fixtures = []struct {
+	name string
+	new  func() *Collector
+}{{"fixture", fixtureCollector}, {"fixture-kubernetes", fixtureKubeCollector}}
 
 type fixedResolver struct{ snap vnic.Snapshot }
 
@@ -173,31 +200,35 @@ func decode(t *testing.T, contentType string, body []byte) []*dto.MetricFamily {
 // text format and OpenMetrics 1.0.0 without gzip: expfmt's OpenMetrics
 // parser takes seconds a body, and equal bytes parse the same).
 func TestFastPathMatchesClientGolang(t *testing.T) {
-	col := fixtureCollector()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(col)
-	rest := fixtureRest()
-	slow := promhttp.HandlerFor(prometheus.Gatherers{reg, rest}, promhttp.HandlerOpts{EnableOpenMetrics: true})
-	fast := fixtureCollector().Handler(HandlerOpts{Rest: rest})
-	for name, accept := range accepts {
-		for _, gz := range []bool{false, true} {
-			wantType, want := get(t, slow, accept, gz)
-			gotType, got := get(t, fast, accept, gz)
-			if gotType != wantType {
-				t.Errorf("%s: Content-Type %q, client_golang's %q", name, gotType, wantType)
+	for _, fx := range fixtures {
+		t.Run(fx.name, func(t *testing.T) {
+			col := fx.new()
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(col)
+			rest := fixtureRest()
+			slow := promhttp.HandlerFor(prometheus.Gatherers{reg, rest}, promhttp.HandlerOpts{EnableOpenMetrics: true})
+			fast := fx.new().Handler(HandlerOpts{Rest: rest})
+			for name, accept := range accepts {
+				for _, gz := range []bool{false, true} {
+					wantType, want := get(t, slow, accept, gz)
+					gotType, got := get(t, fast, accept, gz)
+					if gotType != wantType {
+						t.Errorf("%s: Content-Type %q, client_golang's %q", name, gotType, wantType)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s, gzip %v: the bytes differ from client_golang's:\n%s\n---- client_golang:\n%s", name, gz, got, want)
+					}
+					if gz || name != "text" && name != "openmetrics" {
+						continue
+					}
+					gotFams := decode(t, gotType, got)
+					compareFamilies(t, name, gotFams, decode(t, wantType, want))
+					if name == "openmetrics" {
+						checkOpenMetrics(t, gotType, got, gotFams)
+					}
+				}
 			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s, gzip %v: the bytes differ from client_golang's:\n%s\n---- client_golang:\n%s", name, gz, got, want)
-			}
-			if gz || name != "text" && name != "openmetrics" {
-				continue
-			}
-			gotFams := decode(t, gotType, got)
-			compareFamilies(t, name, gotFams, decode(t, wantType, want))
-			if name == "openmetrics" {
-				checkOpenMetrics(t, gotType, got, gotFams)
-			}
-		}
+		})
 	}
 }
 
@@ -260,25 +291,27 @@ func checkOpenMetrics(t *testing.T, contentType string, body []byte, fams []*dto
 // -run TestGolden -update rewrites it): a change of any series, label or
 // HELP shows in review.
 func TestGolden(t *testing.T) {
-	h := fixtureCollector().Handler(HandlerOpts{Rest: fixtureRest()})
-	for _, tc := range []struct{ file, accept string }{
-		{"fixture.prom", accepts["text"]},
-		{"fixture.om.txt", accepts["openmetrics"]},
-	} {
-		_, got := get(t, h, tc.accept, false)
-		path := filepath.Join("testdata", tc.file)
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
+	for _, fx := range fixtures {
+		h := fx.new().Handler(HandlerOpts{Rest: fixtureRest()})
+		for _, tc := range []struct{ file, accept string }{
+			{fx.name + ".prom", accepts["text"]},
+			{fx.name + ".om.txt", accepts["openmetrics"]},
+		} {
+			_, got := get(t, h, tc.accept, false)
+			path := filepath.Join("testdata", tc.file)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
 			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (go test -run TestGolden -update ./collector/ writes it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the output (rerun with -update if the change is meant):\n%s", path, got)
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -run TestGolden -update ./collector/ writes it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from the output (rerun with -update if the change is meant):\n%s", path, got)
+			}
 		}
 	}
 }

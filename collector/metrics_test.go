@@ -2,6 +2,8 @@ package collector
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/kube"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -142,5 +145,120 @@ container_vnic_scrape_success ` + tc.want + "\n"
 		if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_scrape_success"); err != nil {
 			t.Errorf("blind %v: %v", tc.blind, err)
 		}
+	}
+}
+
+// fakeKube names pods from a map, counting the questions.
+type fakeKube struct {
+	pods  map[string]kube.Pod
+	up    bool
+	calls int
+}
+
+func (f *fakeKube) Pods(uids []string) (map[string]kube.Pod, bool) {
+	f.calls++
+	out := map[string]kube.Pod{}
+	for _, uid := range uids {
+		if p, ok := f.pods[uid]; ok {
+			out[uid] = p
+		}
+	}
+	return out, f.up
+}
+
+// With Kubernetes names, the vNIC series of a pod's namespace carry its
+// namespace and name, each running container has a container_info series,
+// and a namespace outside Kubernetes, or of a pod the runtime does not
+// know, keeps empty names. The runtime is asked once per scrape.
+func TestMetricsWithKubernetes(t *testing.T) {
+	const uidA, uidB = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "11111111-2222-4333-8444-555555555555"
+	snap := vnic.Snapshot{Namespaces: []vnic.Netns{
+		{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", ContainerIfindex: 2, HostIfname: "veth10", HostIfindex: 7, Kind: "veth",
+			ContainerStats: &vnic.Stats{RxBytes: 5}, HostStats: &vnic.Stats{TxBytes: 5}}}},
+		{Inode: 1002, PID: 20, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth20", Kind: "veth"}}},
+		{Inode: 1003, PID: 30, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth30", Kind: "veth"}}},
+		{Inode: 1004, PID: 40}, // no vNIC: no series, no question
+	}}
+	sandbox, app := strings.Repeat("aa", 32), strings.Repeat("bb", 32)
+	identities := func(_ uint64, pid int) (cgroupid.Identity, error) {
+		switch pid {
+		case 10:
+			return cgroupid.Identity{ContainerID: sandbox, PodUID: uidA}, nil
+		case 20:
+			return cgroupid.Identity{ContainerID: app, PodUID: uidB}, nil
+		case 40:
+			t.Error("identity asked for a namespace without vNIC")
+		}
+		return cgroupid.Identity{ContainerID: app, Runtime: "docker"}, nil
+	}
+	k := &fakeKube{up: true, pods: map[string]kube.Pod{uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{
+		{ID: "c1", Name: "app", Image: "nginx:1.27"}, {ID: "c2", Name: "sidecar", Image: "envoy:1"},
+	}}}}
+	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).WithIdentity(identities).WithKubernetes(k)
+	want := infoHelp + `container_vnic_info{container_id="` + sandbox + `",container_ifname="eth0",host_ifname="veth10",namespace="shop",netns="1001",pid="10",pod="web-1",pod_uid="` + uidA + `",runtime=""} 1
+container_vnic_info{container_id="` + app + `",container_ifname="eth0",host_ifname="veth20",namespace="",netns="1002",pid="20",pod="",pod_uid="` + uidB + `",runtime=""} 1
+container_vnic_info{container_id="` + app + `",container_ifname="eth0",host_ifname="veth30",namespace="",netns="1003",pid="30",pod="",pod_uid="",runtime="docker"} 1
+# HELP container_vnic_container_info A running container of the Kubernetes pod in a network namespace, as the node's container runtime (CRI) names it (value is always 1).
+# TYPE container_vnic_container_info gauge
+container_vnic_container_info{container="app",container_id="c1",image="nginx:1.27",namespace="shop",netns="1001",pod="web-1"} 1
+container_vnic_container_info{container="sidecar",container_id="c2",image="envoy:1",namespace="shop",netns="1001",pod="web-1"} 1
+# HELP container_vnic_kubernetes_up 1 if the node's container runtime (CRI) answered the last query for pod names, else 0 (names last seen are kept for namespaces still present).
+# TYPE container_vnic_kubernetes_up gauge
+container_vnic_kubernetes_up 1
+# HELP container_vnic_receive_bytes_total ` + vnicFields[0].help(containerEnd) + `
+# TYPE container_vnic_receive_bytes_total counter
+container_vnic_receive_bytes_total{container_id="` + sandbox + `",container_ifindex="2",container_ifname="eth0",host_ifindex="7",host_ifname="veth10",namespace="shop",netns="1001",pod="web-1",pod_uid="` + uidA + `",runtime=""} 5
+`
+	names := []string{"container_vnic_info", "container_vnic_container_info", "container_vnic_kubernetes_up", "container_vnic_receive_bytes_total"}
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	if k.calls != 1 {
+		t.Errorf("one scrape asked the runtime %d times, want once", k.calls)
+	}
+	// Every family the collector emits is described, with these labels.
+	if problems, err := testutil.CollectAndLint(col); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
+
+	k.up = false
+	want = `# HELP container_vnic_kubernetes_up 1 if the node's container runtime (CRI) answered the last query for pod names, else 0 (names last seen are kept for namespaces still present).
+# TYPE container_vnic_kubernetes_up gauge
+container_vnic_kubernetes_up 0
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_kubernetes_up"); err != nil {
+		t.Error(err)
+	}
+}
+
+// A source's Prepare runs once per resolution, before its Values, with
+// every namespace with vNICs and the labels of the sources before it.
+func TestLabelSourcePrepare(t *testing.T) {
+	snap := vnic.Snapshot{Namespaces: []vnic.Netns{
+		{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth10", Kind: "veth"}}},
+		{Inode: 1002, PID: 20}, // no vNIC: not prepared
+		{Inode: 1003, PID: 30, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth30", Kind: "veth"}}},
+	}}
+	prepares := 0
+	var seen []string
+	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).
+		WithLabels(LabelSource{Names: []string{"first"}, Values: func(_ uint64, pid int) []string { return []string{fmt.Sprint("p", pid)} }}).
+		WithLabels(LabelSource{Names: []string{"second"},
+			Prepare: func(all []NamespaceLabels) {
+				prepares++
+				seen = nil
+				for _, ns := range all {
+					seen = append(seen, fmt.Sprintf("%d/%d/%s/%q", ns.Netns, ns.PID, ns.Value("first"), ns.Value("second")))
+				}
+			},
+			Values: func(netns uint64, _ int) []string { return []string{fmt.Sprint(len(seen), "-", netns)} }})
+	want := infoHelp + `container_vnic_info{container_ifname="eth0",first="p10",host_ifname="veth10",netns="1001",pid="10",second="2-1001"} 1
+container_vnic_info{container_ifname="eth0",first="p30",host_ifname="veth30",netns="1003",pid="30",second="2-1003"} 1
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info"); err != nil {
+		t.Fatal(err)
+	}
+	if prepares != 1 || !slices.Equal(seen, []string{`1001/10/p10/""`, `1003/30/p30/""`}) {
+		t.Errorf("%d prepares, saw %q; want one, with the first source's labels", prepares, seen)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -37,7 +38,11 @@ const pauseImage = "registry.k8s.io/pause:3.6"
 // Kubernetes node makes them: containerd's CRI plugin, driven through the
 // CRI API by crictl, with kubelet's cgroupfs layout
 // (/kubepods/besteffort/pod<uid>/<id>) and a CNI bridge network. Pod 1 has
-// two containers in its sandbox's network namespace, pod 2 one. The
+// two containers in its sandbox's network namespace, pods 2 and 3 one;
+// pod 3's cgroup has the systemd driver's shape (systemdParent). The
+// exporter names each pod from containerd's CRI as crictl does, keeps the
+// names with kubernetes_up 0 while containerd is stopped (the shims keep
+// the pods running), and names a pod made after containerd is back. The
 // exporter runs in a pod of its own with the settings of
 // examples/kubernetes/daemonset.yaml; it must show each pod's veth once,
 // with the pod's UID, and psnic, exec'd in the exporter's container, must
@@ -56,13 +61,15 @@ func TestCRIPods(t *testing.T) {
 	c.importImage(t, "localhost/cvx-app:cri-test", sleeperRootfs(t, busybox), "", "/bin/sleep", "3600")
 	c.importImage(t, exporterCRIImage, exporterRootfs(t), "65534:65534", "/bin/container_vnic_exporter")
 
-	pod1 := c.runPod(t, "cvx-pod1", "app-a", "app-b")
-	pod2 := c.runPod(t, "cvx-pod2", "app")
-	pods := []*criPod{pod1, pod2}
-	if pod1.netns == pod2.netns {
-		t.Fatalf("both pods are in netns %d", pod1.netns)
+	pod1 := c.runPod(t, "cvx-pod1", cgroupfsParent, "app-a", "app-b")
+	pod2 := c.runPod(t, "cvx-pod2", cgroupfsParent, "app")
+	// The pod cgroup the systemd driver makes.
+	pod3 := c.runPod(t, "cvx-pod3", systemdParent, "app")
+	pods := []*criPod{pod1, pod2, pod3}
+	if pod1.netns == pod2.netns || pod1.netns == pod3.netns || pod2.netns == pod3.netns {
+		t.Fatalf("pods share a netns: %d %d %d", pod1.netns, pod2.netns, pod3.netns)
 	}
-	sleepers := []*sleeperContainer{&pod1.sleeperContainer, &pod2.sleeperContainer}
+	sleepers := sleepersOf(pods)
 
 	e := c.runExporterPod(t)
 	families := e.scrapeUntil(t, exactSeriesFor(sleepers))
@@ -85,9 +92,8 @@ func TestCRIPods(t *testing.T) {
 			if owner == "" {
 				t.Fatalf("%s: oldest process %d of its netns is none of the pod's (crictl says %v)", p.name, p.lowestPID, p.idOfPID)
 			}
-			// Any CRI runtime makes the cgroupfs layout alike: no runtime.
-			if l["pod_uid"] != p.uid || l["container_id"] != owner || l["runtime"] != "" {
-				t.Errorf("%s: series %v, want pod_uid %s container_id %s runtime \"\"", p.name, l, p.uid, owner)
+			if l["pod_uid"] != p.uid || l["container_id"] != owner || l["runtime"] != p.runtime {
+				t.Errorf("%s: series %v, want pod_uid %s container_id %s runtime %q", p.name, l, p.uid, owner, p.runtime)
 			}
 		}
 	})
@@ -100,7 +106,7 @@ func TestCRIPods(t *testing.T) {
 			var want []string
 			for pid, id := range p.idOfPID {
 				pids = append(pids, strconv.Itoa(pid))
-				want = append(want, fmt.Sprintf("pid=%d eth0/%s %s %s %q", pid, p.want[0].HostIfname, id, p.uid, ""))
+				want = append(want, fmt.Sprintf("pid=%d eth0/%s %s %s %q", pid, p.want[0].HostIfname, id, p.uid, p.runtime))
 			}
 			stdout := c.crictl(t, append([]string{"exec", e.id, "/bin/psnic", "--path.procfs=/host/proc", "-o", "json"}, pids...)...)
 			var rows []struct {
@@ -126,17 +132,168 @@ func TestCRIPods(t *testing.T) {
 		}
 	})
 
-	// A pod removed: its series go, the other pod's stay.
+	// Names as crictl gives them, on every vNIC series, and one
+	// container_info series per running container.
+	t.Run("kubernetes names", func(t *testing.T) {
+		named := c.namedAsCrictlSays(t, pods)
+		e.scrapeUntil(t, allOf(kubernetesUp(1), named))
+		t.Logf("scrape excerpt for %s:\n%s", pod1.name, e.excerpt(t, pod1))
+	})
+
+	// containerd stopped: its shims keep the pods running, the exporter
+	// keeps every series and the names, with kubernetes_up 0. Started
+	// again: up 1, and a pod made since is named.
+	t.Run("runtime stopped and started", func(t *testing.T) {
+		named := c.namedAsCrictlSays(t, pods)
+		c.stop(t)
+		e.scrapeUntil(t, allOf(kubernetesUp(0), exactSeriesFor(sleepers), named))
+		c.start(t)
+		pod4 := c.runPod(t, "cvx-pod4", cgroupfsParent, "app")
+		pods = append(pods, pod4)
+		sleepers = sleepersOf(pods)
+		e.scrapeUntil(t, allOf(kubernetesUp(1), exactSeriesFor(sleepers), c.namedAsCrictlSays(t, pods)))
+		// One log line per change, not one per scrape: answering (at
+		// start), not answering, answering.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		logs, err := c.command(ctx, "crictl", "logs", e.id).CombinedOutput()
+		if err != nil {
+			t.Fatalf("crictl logs: %v: %s", err, logs)
+		}
+		up, down := strings.Count(string(logs), "CRI runtime answering"), strings.Count(string(logs), "CRI runtime not answering")
+		if up != 2 || down != 1 {
+			t.Errorf("exporter logged the runtime answering %d times and not answering %d times, want 2 and 1:\n%s", up, down, logs)
+		}
+	})
+
+	// A pod removed: its series go, the other pods' stay.
 	t.Run("pod removed", func(t *testing.T) {
 		c.crictl(t, "stopp", pod2.id)
 		c.crictl(t, "rmp", pod2.id)
-		e.scrapeUntil(t, func(f map[string]*dto.MetricFamily) error {
-			if err := exactSeriesFor(sleepers[:1])(f); err != nil {
+		var kept []*criPod
+		for _, p := range pods {
+			if p != pod2 {
+				kept = append(kept, p)
+			}
+		}
+		e.scrapeUntil(t, allOf(exactSeriesFor(sleepersOf(kept)), noSeriesFor(sleepersOf([]*criPod{pod2}))))
+	})
+}
+
+func sleepersOf(pods []*criPod) []*sleeperContainer {
+	var out []*sleeperContainer
+	for _, p := range pods {
+		out = append(out, &p.sleeperContainer)
+	}
+	return out
+}
+
+// allOf accepts a scrape that every cond accepts.
+func allOf(conds ...func(map[string]*dto.MetricFamily) error) func(map[string]*dto.MetricFamily) error {
+	return func(f map[string]*dto.MetricFamily) error {
+		for _, cond := range conds {
+			if err := cond(f); err != nil {
 				return err
 			}
-			return noSeriesFor(sleepers[1:])(f)
-		})
-	})
+		}
+		return nil
+	}
+}
+
+// kubernetesUp accepts a scrape with container_vnic_kubernetes_up want.
+func kubernetesUp(want float64) func(map[string]*dto.MetricFamily) error {
+	return func(f map[string]*dto.MetricFamily) error {
+		if got, ok := gaugeValue(f, "container_vnic_kubernetes_up"); !ok || got != want {
+			return fmt.Errorf("container_vnic_kubernetes_up %v (present %v), want %v", got, ok, want)
+		}
+		return nil
+	}
+}
+
+// namedAsCrictlSays returns a condition accepting a scrape in which the
+// vNIC series of each pod's netns carry the pod's namespace and name, and
+// container_vnic_container_info has exactly the pod's running containers,
+// all as crictl reports them now. The exporter's own pod, in the host's
+// network namespace (hostNetwork), has none.
+func (c *containerd) namedAsCrictlSays(t *testing.T, pods []*criPod) func(map[string]*dto.MetricFamily) error {
+	t.Helper()
+	type names struct {
+		namespace, pod string
+		containers     []string // container/id/image, sorted
+	}
+	want := map[string]names{} // by netns label
+	for _, p := range pods {
+		var sandbox struct {
+			Status struct {
+				Metadata struct{ Name, Namespace string }
+			}
+		}
+		if err := json.Unmarshal([]byte(c.crictl(t, "inspectp", "-o", "json", p.id)), &sandbox); err != nil {
+			t.Fatalf("crictl inspectp %s: %v", p.id, err)
+		}
+		var ps struct {
+			Containers []struct {
+				ID       string
+				Metadata struct{ Name string }
+				Image    struct {
+					Image              string
+					UserSpecifiedImage string
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(c.crictl(t, "ps", "-o", "json", "--state", "running", "--pod", p.id)), &ps); err != nil {
+			t.Fatalf("crictl ps --pod %s: %v", p.id, err)
+		}
+		n := names{namespace: sandbox.Status.Metadata.Namespace, pod: sandbox.Status.Metadata.Name}
+		if n.pod != p.name {
+			t.Fatalf("crictl names pod %s %q", p.id, n.pod)
+		}
+		for _, ctr := range ps.Containers {
+			image := cmp.Or(ctr.Image.UserSpecifiedImage, ctr.Image.Image)
+			n.containers = append(n.containers, ctr.Metadata.Name+"/"+ctr.ID+"/"+image)
+		}
+		if len(n.containers) != len(p.idOfPID)-1 {
+			t.Fatalf("%s: crictl lists %d running containers, the pod has %d: %v", p.name, len(n.containers), len(p.idOfPID)-1, n.containers)
+		}
+		slices.Sort(n.containers)
+		want[p.netnsLabel()] = n
+	}
+	return func(f map[string]*dto.MetricFamily) error {
+		got := map[string][]string{}
+		for _, l := range seriesLabels(f, "container_vnic_container_info") {
+			if l["pod"] == "cvx-exporter" {
+				return fmt.Errorf("the exporter's hostNetwork pod has a container_info series: %v", l)
+			}
+			if w, ok := want[l["netns"]]; ok {
+				if l["namespace"] != w.namespace || l["pod"] != w.pod {
+					return fmt.Errorf("container_info %v, want namespace %q pod %q", l, w.namespace, w.pod)
+				}
+				got[l["netns"]] = append(got[l["netns"]], l["container"]+"/"+l["container_id"]+"/"+l["image"])
+			}
+		}
+		for netns, w := range want {
+			slices.Sort(got[netns])
+			if !slices.Equal(got[netns], w.containers) {
+				return fmt.Errorf("%s: container_info %v, crictl says %v", w.pod, got[netns], w.containers)
+			}
+			for _, family := range []string{"container_vnic_info", "container_vnic_receive_bytes_total", "container_vnic_host_transmit_bytes_total"} {
+				seen := 0
+				for _, l := range seriesLabels(f, family) {
+					if l["netns"] != netns {
+						continue
+					}
+					seen++
+					if l["namespace"] != w.namespace || l["pod"] != w.pod {
+						return fmt.Errorf("%s series %v, want namespace %q pod %q", family, l, w.namespace, w.pod)
+					}
+				}
+				if seen == 0 {
+					return fmt.Errorf("no %s series for %s's netns %s", family, w.pod, netns)
+				}
+			}
+		}
+		return nil
+	}
 }
 
 // requireCRITools returns the path of a static busybox, for the app image.
@@ -177,8 +334,9 @@ func requireCRITools(t *testing.T) string {
 // same.
 type containerd struct {
 	dir    string
-	socket string
+	socket string // in a directory of its own, mounted in the exporter's pod
 	bridge string
+	daemon *daemonProcess // nil while stopped
 }
 
 func startContainerd(t *testing.T) *containerd {
@@ -188,8 +346,8 @@ func startContainerd(t *testing.T) *containerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &containerd{dir: dir, socket: filepath.Join(dir, "containerd.sock"), bridge: "cvxcri" + netnstest.Suffix()}
-	for _, sub := range []string{"cni", "logs"} {
+	c := &containerd{dir: dir, socket: filepath.Join(dir, "run", "containerd.sock"), bridge: "cvxcri" + netnstest.Suffix()}
+	for _, sub := range []string{"cni", "logs", "run"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -231,20 +389,18 @@ state = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.socket, pauseImage, cniBinDir, filepath.Join(dir, "cni")))
 	writeFile(t, filepath.Join(dir, "crictl.yaml"), "")
 
-	log, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cgroupsBefore := kubepodsCgroups()
 	// Host-wide directories containerd's shims and the CNI library make.
 	removeHostDirs := newHostDirs("/run/containerd", "/var/lib/cni")
-	daemon := startDaemon(t, "containerd", exec.Command("containerd", "--config", filepath.Join(dir, "config.toml")), log)
 	ready := false
 	t.Cleanup(func() {
 		if ready {
+			if c.daemon == nil { // stopped by a test that failed before starting it again
+				c.start(t)
+			}
 			c.cleanup(t)
 		}
-		daemon.stop(t)
+		c.stop(t)
 		// Shims outlive containerd by design; after the pods are gone none
 		// should be left. Any left is this test's: end it.
 		for _, pid := range pidsWithArg(c.socket) {
@@ -263,22 +419,42 @@ state = %q
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-
-	// Ready when its CRI answers.
-	daemon.waitReady(t, func() ([]byte, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return c.command(ctx, "crictl", "info").CombinedOutput()
-	})
+	c.start(t)
 	ready = true
 	return c
 }
 
-// kubepodsCgroups returns the cgroup directories of kubelet's cgroupfs
-// layout, in every hierarchy: on a Kubernetes node, a real kubelet's.
+// start starts the containerd (again), and waits until its CRI answers.
+func (c *containerd) start(t *testing.T) {
+	t.Helper()
+	log, err := os.OpenFile(filepath.Join(c.dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.daemon = startDaemon(t, "containerd", exec.Command("containerd", "--config", filepath.Join(c.dir, "config.toml")), log)
+	c.daemon.waitReady(t, func() ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return c.command(ctx, "crictl", "info").CombinedOutput()
+	})
+}
+
+// stop stops the containerd; its shims, and so its pods, keep running.
+func (c *containerd) stop(t *testing.T) {
+	if c.daemon != nil {
+		c.daemon.stop(t)
+		c.daemon = nil
+	}
+}
+
+// kubepodsCgroups returns the cgroup directories of kubelet's layouts
+// (cgroupfs driver: kubepods, systemd driver: kubepods.slice), in every
+// hierarchy: on a Kubernetes node, a real kubelet's.
 func kubepodsCgroups() map[string]bool {
 	dirs := map[string]bool{}
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	sliceRoots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods.slice")
+	roots = append(roots, sliceRoots...)
 	for _, root := range roots {
 		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
@@ -505,14 +681,33 @@ type criPod struct {
 	sleeperContainer        // the sandbox's pause process, and its netns
 	id               string // the sandbox id crictl reports
 	uid              string
+	runtime          string // the runtime its cgroup path tells
 	// idOfPID is the container id of each process of the pod, from
 	// crictl: the sandbox's for the pause process.
 	idOfPID map[int]string
 }
 
-// runPod runs a pod sandbox in kubelet's cgroupfs layout for a BestEffort
-// pod, and in it a container running sleep for each name.
-func (c *containerd) runPod(t *testing.T, name string, containers ...string) *criPod {
+// cgroupfsParent is the cgroup parent kubelet gives a BestEffort pod under
+// the cgroupfs driver.
+func cgroupfsParent(uid string) string { return "/kubepods/besteffort/pod" + uid }
+
+// systemdParent is the cgroup parent kubelet gives a BestEffort pod under
+// the systemd driver, with "-" in the UID turned to "_". containerd gives
+// runc, for a parent ending in .slice, systemd's form
+// kubepods-besteffort-pod<uid>.slice:cri-containerd:<id>; runc, with the
+// cgroupfs driver here (no systemd on the test machines), makes that a
+// directory of that name, which /proc/PID/cgroup shows as it is. Under
+// the systemd driver it is
+// .../kubepods-besteffort-pod<uid>.slice/cri-containerd-<id>.scope: the
+// same pod cgroup name, read the same way (internal/cgroupid).
+func systemdParent(uid string) string {
+	return "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice"
+}
+
+// runPod runs a pod sandbox in the namespace "default", with the cgroup
+// parent kubelet gives a BestEffort pod (cgroupfsParent or systemdParent),
+// and in it a container running sleep for each name.
+func (c *containerd) runPod(t *testing.T, name string, cgroupParent func(uid string) string, containers ...string) *criPod {
 	t.Helper()
 	p := &criPod{uid: newUUID(t), idOfPID: map[int]string{}}
 	p.name = name
@@ -523,9 +718,18 @@ func (c *containerd) runPod(t *testing.T, name string, containers ...string) *cr
 	writeJSON(t, podConfig, map[string]any{
 		"metadata":      map[string]any{"name": name, "namespace": "default", "uid": p.uid, "attempt": 0},
 		"log_directory": filepath.Join(c.dir, "logs", name),
-		"linux":         map[string]any{"cgroup_parent": "/kubepods/besteffort/pod" + p.uid},
+		"linux":         map[string]any{"cgroup_parent": cgroupParent(p.uid)},
 	})
 	p.id = c.crictl(t, "runp", podConfig)
+	podCgroup := filepath.Base(cgroupParent(p.uid))
+	switch cg := readCgroup(t, c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.info.pid}}", p.id)); {
+	case strings.Contains(cg, "/"+podCgroup+":cri-containerd:"+p.id+"\n"):
+		p.runtime = "containerd" // systemd's form: cri-containerd-<id>.scope
+	case strings.Contains(cg, cgroupParent(p.uid)+"/"+p.id+"\n"):
+		p.runtime = "" // any CRI runtime makes the cgroupfs layout alike
+	default:
+		t.Fatalf("%s: sandbox %s not in a cgroup of parent %s: %s", name, p.id, cgroupParent(p.uid), cg)
+	}
 
 	var sandbox struct {
 		Info struct {
@@ -615,6 +819,16 @@ func pidsWrapBelow(t *testing.T, pid int) {
 	}
 }
 
+// readCgroup returns /proc/PID/cgroup.
+func readCgroup(t *testing.T, pid string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strings.TrimSpace(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func writeJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -672,12 +886,15 @@ const exporterCRIImage = "localhost/container_vnic_exporter:cri-test"
 type criExporter struct {
 	c   *containerd
 	id  string // the exporter's container
+	pid int
 	url string
 }
 
 // runExporterPod runs the exporter in a pod with the DaemonSet's settings,
 // in the CRI's terms: the node's network and PID namespaces, the node's
-// /proc read-only at /host/proc, user 0 with every capability dropped but
+// /proc read-only at /host/proc, the directory of the runtime's socket
+// read-only where --path.rootfs=/host finds it (containerd's default
+// socket, /host/run/containerd/containerd.sock), user 0 with every capability dropped but
 // SYS_PTRACE, NET_ADMIN and NET_BROADCAST, no_new_privs
 // (allowPrivilegeEscalation: false), a read-only root filesystem and the
 // runtime's default seccomp profile, in a Burstable pod's cgroup (requests
@@ -709,8 +926,19 @@ func (c *containerd) runExporterPod(t *testing.T) *criExporter {
 	writeJSON(t, config, map[string]any{
 		"metadata": map[string]any{"name": "container-vnic-exporter"},
 		"image":    map[string]any{"image": exporterCRIImage},
-		"args":     []string{"--path.procfs=/host/proc", "--web.listen-address=" + addr, "--collector.container-identity"},
-		"mounts":   []map[string]any{{"container_path": "/host/proc", "host_path": "/proc", "readonly": true}},
+		// The DaemonSet names the socket (--kubernetes.cri-endpoint); here
+		// the exporter finds it as the first default socket under
+		// --path.rootfs, the same mount. A refresh interval shorter than the
+		// default 15 s, so that the runtime's stop and start show within the
+		// scrape loop's 30 s.
+		"args": []string{"--path.procfs=/host/proc", "--web.listen-address=" + addr, "--collector.container-identity",
+			"--collector.kubernetes", "--path.rootfs=/host", "--kubernetes.refresh-interval=1s"},
+		"mounts": []map[string]any{
+			{"container_path": "/host/proc", "host_path": "/proc", "readonly": true},
+			// The directory, not the socket: a runtime that restarts makes
+			// its socket anew, which a mount of the old one would not see.
+			{"container_path": "/host/run/containerd", "host_path": filepath.Dir(c.socket), "readonly": true},
+		},
 		"log_path": "exporter.log",
 		"linux": map[string]any{
 			"security_context": map[string]any{
@@ -773,6 +1001,7 @@ func (c *containerd) runExporterPod(t *testing.T) *criExporter {
 	if netnsInode(t, inspect.Info.PID) != netnsInode(t, os.Getpid()) {
 		t.Errorf("exporter process %d is not in the node's network namespace", inspect.Info.PID)
 	}
+	e.pid = inspect.Info.PID
 	return e
 }
 
@@ -781,7 +1010,28 @@ func (c *containerd) runExporterPod(t *testing.T) *criExporter {
 func (e *criExporter) scrapeUntil(t *testing.T, cond func(map[string]*dto.MetricFamily) error) map[string]*dto.MetricFamily {
 	t.Helper()
 	return scrapeUntil(t, "exporter container", e.url, cond, func() (string, bool) {
+		if e.c.daemon == nil { // containerd stopped: ask the kernel
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", e.pid)); err != nil {
+				return "gone", false
+			}
+			return "running", true
+		}
 		state := e.c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", e.id)
 		return state, state == "CONTAINER_RUNNING"
 	})
+}
+
+// excerpt returns the lines of a scrape about p's namespace, and
+// container_vnic_kubernetes_up.
+func (e *criExporter) excerpt(t *testing.T, p *criPod) string {
+	t.Helper()
+	var lines []string
+	for _, line := range strings.Split(get(t, e.url), "\n") {
+		if strings.Contains(line, `netns="`+p.netnsLabel()+`"`) && (strings.HasPrefix(line, "container_vnic_info") ||
+			strings.HasPrefix(line, "container_vnic_container_info") || strings.HasPrefix(line, "container_vnic_receive_bytes_total")) ||
+			strings.HasPrefix(line, "container_vnic_kubernetes_up") {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "\n")
 }

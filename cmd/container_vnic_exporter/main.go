@@ -27,6 +27,7 @@ import (
 	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/collector"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/kube"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -73,6 +74,20 @@ func run() int {
 		nested = kingpin.Flag("collector.container-identity.nested",
 			"With --collector.container-identity, name a process by the innermost runtime cgroup it is in, not the outermost: the containers of kind nodes and Docker-in-Docker get their own identities, but a container allowed to make sub-cgroups (privileged, or with a delegated cgroup v2 subtree) can then take another container's identity by naming a sub-cgroup after it. Turn on only where every such container is trusted.").
 			Default("false").Bool()
+		kubernetes = kingpin.Flag("collector.kubernetes",
+			"Add namespace and pod labels to the vNIC series, and export container_vnic_container_info and container_vnic_kubernetes_up, from the node's container runtime over the CRI (pods matched by the pod_uid of --collector.container-identity, which this turns on).").
+			Default("false").Bool()
+		criEndpoint = kingpin.Flag("kubernetes.cri-endpoint",
+			"The container runtime's CRI socket (unix:///path or a path). Default: the first that exists of "+strings.Join(kube.DefaultSockets, ", ")+", under --path.rootfs.").
+			String()
+		criTimeout = kingpin.Flag("kubernetes.cri-timeout",
+			"How long a scrape waits for the container runtime before answering with the names last seen and container_vnic_kubernetes_up 0.").
+			Default("1s").Duration()
+		criRefresh = kingpin.Flag("kubernetes.refresh-interval",
+			"How old pod names may get before the runtime is asked again (in the background; a scrape answers from the names last seen). A new pod is named in the scrape that first sees it, whatever this says. 0 asks at every scrape.").
+			Default("15s").Duration()
+		rootfsPath = kingpin.Flag("path.rootfs", "The host's root filesystem mountpoint, e.g. /host in a container: where the default CRI sockets are looked for.").
+				Default("/").String()
 		counters = kingpin.Flag("collector.counters",
 			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one link dump per namespace. --no-collector.counters turns them off.").
 			Default("true").Bool()
@@ -102,6 +117,10 @@ func run() int {
 	logger.Info("Starting "+exporterName, "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
 
+	if *kubernetes && *criTimeout <= 0 {
+		logger.Error("--kubernetes.cri-timeout must be positive: how long a scrape waits for the container runtime, e.g. 1s", "value", *criTimeout)
+		return 1
+	}
 	resolver, err := vnic.New(vnic.Options{ProcfsPath: *procfsPath, NoCache: !*useCache, Counters: *counters})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
@@ -121,10 +140,21 @@ func run() int {
 		// As kingpin answers any other bad flag: stderr, exit 1.
 		kingpin.Fatalf("%v", err)
 	}
-	if *identity {
+	if *identity || *kubernetes {
 		vnicCollector.WithIdentity(cgroupid.Options{Nested: *nested}.Lookup(*procfsPath).Identity)
 	} else if *nested {
 		logger.Warn("--collector.container-identity.nested does nothing without --collector.container-identity")
+	}
+	if *kubernetes {
+		cri, err := kube.New(kube.Options{Endpoint: *criEndpoint, Root: *rootfsPath, Timeout: *criTimeout, RefreshInterval: *criRefresh, Logger: logger})
+		if err != nil {
+			logger.Error("cannot start", "err", err)
+			return 1
+		}
+		defer func() { _ = cri.Close() }()
+		logger.Info("naming pods from the container runtime", "endpoint", cri.Endpoint())
+		// After the identity labels, whose pod_uid names the pod.
+		vnicCollector.WithKubernetes(cri)
 	}
 	if !*labelsOnCounters {
 		vnicCollector.WithSourceLabelsOnInfoOnly()

@@ -249,6 +249,29 @@ func TestServeBadProcfs(t *testing.T) {
 	}
 }
 
+// A --kubernetes.cri-timeout that is not positive fails at startup with one
+// line naming the flag, and exit 1. A runtime that is not there is no
+// start-up error (internal/kube's tests, TestCRIPods).
+func TestServeBadCRITimeout(t *testing.T) {
+	bin := exporterBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--collector.kubernetes", "--kubernetes.cri-timeout=0s",
+		"--web.listen-address="+freeLoopbackAddr(t)).CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Fatalf("%v, want exit 1\n%s", err, out)
+	}
+	var errLines []string
+	for s := bufio.NewScanner(bytes.NewReader(out)); s.Scan(); {
+		if strings.Contains(s.Text(), "level=ERROR") {
+			errLines = append(errLines, s.Text())
+		}
+	}
+	if len(errLines) != 1 || !strings.Contains(errLines[0], "--kubernetes.cri-timeout") {
+		t.Errorf("want one error line naming --kubernetes.cri-timeout, got %q", errLines)
+	}
+}
+
 // A host veth whose name has a backslash, valid UTF-8, comes out of the
 // real binary, parsed by Prometheus' text parser, exactly as the kernel
 // has it, so it joins with node_exporter's device label (issue 21: the

@@ -1,0 +1,353 @@
+// Package kube names the pods of a Kubernetes node from its container
+// runtime, over the CRI gRPC API, as kubelet itself sees them: no API
+// server and no RBAC. A pod sandbox is matched to a network namespace by
+// the pod UID that the namespace's cgroup gives (internal/cgroupid), so
+// this works the same under the cgroupfs and systemd cgroup drivers and
+// under any CRI runtime.
+//
+// Only the exporter links this package: psnic must not link gRPC.
+package kube
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// DefaultSockets are the well-known CRI sockets, in the order they are
+// tried: containerd's, CRI-O's and k3s's (its embedded containerd).
+var DefaultSockets = []string{
+	"/run/containerd/containerd.sock",
+	"/run/crio/crio.sock",
+	"/run/k3s/containerd/containerd.sock",
+}
+
+// Pod is what the runtime tells of a pod.
+type Pod struct {
+	Namespace, Name string
+	Containers      []Container // the running ones, by name
+}
+
+// Container is a running container of a pod.
+type Container struct {
+	ID, Name, Image string
+}
+
+// Options configure a Client.
+type Options struct {
+	// Endpoint is the runtime's socket, as a path or unix:// URL. Empty:
+	// the first of DefaultSockets under Root that exists, looked for at
+	// every connection attempt (a runtime that starts after the exporter
+	// is found).
+	Endpoint string
+	// Root is the host's root filesystem as the exporter sees it ("/",
+	// or e.g. /host in a container): where DefaultSockets are looked for.
+	Root string
+	// Timeout bounds each query of the runtime.
+	Timeout time.Duration
+	// RefreshInterval is how old names may get before they are asked
+	// again in the background, when no new pod appeared; 0 asks at every
+	// Pods call. See Pods.
+	RefreshInterval time.Duration
+	Logger          *slog.Logger
+}
+
+// Client asks the runtime for the pods of the node, and remembers what it
+// last answered. It is safe for concurrent use.
+type Client struct {
+	opts   Options
+	conn   *grpc.ClientConn
+	client runtimeapi.RuntimeServiceClient
+
+	dialMu   sync.Mutex
+	dialErr  error  // the last connection attempt's, for a readable log line
+	dialPath string // the socket it tried
+
+	queryMu sync.Mutex // one query at a time
+
+	mu         sync.Mutex
+	pods       map[string]Pod  // by pod UID, as last answered
+	covered    map[string]bool // UIDs the last query answered or was asked for
+	last       time.Time       // when the last query ended
+	refreshing bool            // a background query is under way
+	state      int             // 0 not asked yet, 1 up, 2 down: logged on change
+}
+
+const (
+	stateUnknown = iota
+	stateUp
+	stateDown
+)
+
+// New returns a Client. It does not connect: the first Pods call does, and
+// a runtime away then or later is reported there, not here.
+func New(opts Options) (*Client, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Timeout <= 0 {
+		return nil, fmt.Errorf("CRI timeout %v: must be positive", opts.Timeout)
+	}
+	c := &Client{opts: opts, pods: map[string]Pod{}}
+	conn, err := grpc.NewClient("passthrough:///cri",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(c.dial),
+		// Back within a second of the runtime's return, not the default
+		// two minutes: names come back without a restart.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: opts.Timeout,
+		}),
+		// Kubelet's limit: a node's full list is far from it.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("CRI client for %s: %w", c.Endpoint(), err)
+	}
+	c.conn, c.client = conn, runtimeapi.NewRuntimeServiceClient(conn)
+	return c, nil
+}
+
+// Close closes the connection to the runtime.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Endpoint describes where the runtime is asked: the socket given, or the
+// well-known ones looked for.
+func (c *Client) Endpoint() string {
+	if c.opts.Endpoint != "" {
+		return socketPath(c.opts.Endpoint)
+	}
+	return "first of " + strings.Join(c.defaultSockets(), ", ")
+}
+
+func (c *Client) defaultSockets() []string {
+	root := cmp.Or(c.opts.Root, "/")
+	out := make([]string, len(DefaultSockets))
+	for i, s := range DefaultSockets {
+		out[i] = filepath.Join(root, s)
+	}
+	return out
+}
+
+// socketPath accepts the forms kubelet's --container-runtime-endpoint does:
+// unix:///path, unix:/path, or a bare path.
+func socketPath(endpoint string) string {
+	if p, ok := strings.CutPrefix(endpoint, "unix://"); ok {
+		return p
+	}
+	if p, ok := strings.CutPrefix(endpoint, "unix:"); ok {
+		return p
+	}
+	return endpoint
+}
+
+func (c *Client) dial(ctx context.Context, _ string) (net.Conn, error) {
+	path := ""
+	var err error
+	if c.opts.Endpoint != "" {
+		path = socketPath(c.opts.Endpoint)
+	} else {
+		path, err = c.findSocket()
+	}
+	var conn net.Conn
+	if err == nil {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "unix", path)
+	}
+	c.dialMu.Lock()
+	c.dialErr, c.dialPath = err, path
+	c.dialMu.Unlock()
+	return conn, err
+}
+
+// findSocket returns the first default socket that exists.
+func (c *Client) findSocket() (string, error) {
+	candidates := c.defaultSockets()
+	for _, p := range candidates {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no CRI socket at any of %s", strings.Join(candidates, ", "))
+}
+
+// Pods returns the names of the pods with the given UIDs, and whether the
+// runtime answered the last query. UIDs the runtime does not know are left
+// out. The runtime is asked with two calls (pod sandboxes, running
+// containers) for all the UIDs at once, never one per pod:
+//
+//   - at once, when a UID appears that the last query did not cover (a
+//     new pod), or with a RefreshInterval of 0;
+//   - otherwise in the background, when the last query is RefreshInterval
+//     old: this call answers from what the runtime last told, the next
+//     from the refreshed names. At most one query runs at a time.
+//
+// When the runtime does not answer in time, the pods it last told of are
+// kept for the UIDs still asked for: a namespace keeps its names while it
+// exists.
+func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
+	c.mu.Lock()
+	unknown := c.last.IsZero() || c.opts.RefreshInterval <= 0
+	for _, uid := range uids {
+		if !c.covered[uid] {
+			unknown = true
+			break
+		}
+	}
+	c.mu.Unlock()
+	if unknown {
+		c.refresh(uids, false)
+	} else {
+		c.mu.Lock()
+		if !c.refreshing && time.Since(c.last) >= c.opts.RefreshInterval {
+			c.refreshing = true
+			go c.refresh(slices.Clone(uids), true)
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]Pod, len(uids))
+	for _, uid := range uids {
+		if p, ok := c.pods[uid]; ok {
+			out[uid] = p
+		}
+	}
+	return out, c.state == stateUp
+}
+
+// refresh asks the runtime, for the namespaces of uids, and remembers the
+// answer; a failed query keeps the pods of uids as last seen.
+func (c *Client) refresh(uids []string, background bool) {
+	c.queryMu.Lock()
+	fresh, err := c.query()
+	c.queryMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if background {
+		c.refreshing = false
+	}
+	c.last = time.Now()
+	covered := make(map[string]bool, len(uids)+len(fresh))
+	for _, uid := range uids {
+		covered[uid] = true
+	}
+	if err == nil {
+		c.pods = fresh
+		for uid := range fresh {
+			covered[uid] = true
+		}
+	} else {
+		// Forget pods whose namespaces are gone: their names cannot
+		// come back, and the cache would only grow.
+		kept := make(map[string]Pod, len(uids))
+		for _, uid := range uids {
+			if p, ok := c.pods[uid]; ok {
+				kept[uid] = p
+			}
+		}
+		c.pods = kept
+	}
+	c.covered = covered
+	c.logChange(err)
+}
+
+// logChange logs the runtime answering or not, once per change.
+func (c *Client) logChange(err error) {
+	if err == nil {
+		if c.state != stateUp {
+			c.dialMu.Lock()
+			socket := c.dialPath
+			c.dialMu.Unlock()
+			c.opts.Logger.Info("CRI runtime answering: pods are named", "socket", socket)
+		}
+		c.state = stateUp
+		return
+	}
+	if c.state != stateDown {
+		c.opts.Logger.Warn("CRI runtime not answering: container_vnic_kubernetes_up is 0, names last seen are kept for namespaces still present, and come back when it answers (mount its socket, or set --kubernetes.cri-endpoint)",
+			"endpoint", c.Endpoint(), "err", c.readable(err))
+	}
+	c.state = stateDown
+}
+
+// readable prefers the socket's own error (no such file, permission
+// denied, refused) to gRPC's wrapping of it.
+func (c *Client) readable(err error) error {
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
+	if c.dialErr != nil && !errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "Unavailable") {
+		return c.dialErr
+	}
+	return err
+}
+
+// query asks the runtime for every pod sandbox and running container.
+func (c *Client) query() (map[string]Pod, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	sandboxes, err := c.client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("ListPodSandbox: %w", err)
+	}
+	containers, err := c.client.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
+		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("ListContainers: %w", err)
+	}
+	return podsOf(sandboxes.GetItems(), containers.GetContainers()), nil
+}
+
+// podsOf joins containers to their sandboxes' pods, by pod UID. A pod
+// whose sandbox was made again (its old one not yet removed) has two
+// sandboxes with the same UID and names: the containers of both are its.
+func podsOf(sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Container) map[string]Pod {
+	pods := make(map[string]Pod, len(sandboxes))
+	uidOf := make(map[string]string, len(sandboxes))
+	for _, s := range sandboxes {
+		m := s.GetMetadata()
+		if m.GetUid() == "" {
+			continue
+		}
+		uidOf[s.GetId()] = m.GetUid()
+		if _, ok := pods[m.GetUid()]; !ok || s.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
+			pods[m.GetUid()] = Pod{Namespace: m.GetNamespace(), Name: m.GetName(), Containers: pods[m.GetUid()].Containers}
+		}
+	}
+	for _, ctr := range containers {
+		uid, ok := uidOf[ctr.GetPodSandboxId()]
+		if !ok {
+			continue
+		}
+		p := pods[uid]
+		p.Containers = append(p.Containers, Container{ID: ctr.GetId(), Name: ctr.GetMetadata().GetName(), Image: imageOf(ctr)})
+		pods[uid] = p
+	}
+	for _, p := range pods {
+		slices.SortFunc(p.Containers, func(a, b Container) int {
+			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+		})
+	}
+	return pods
+}
+
+// imageOf is the image as the pod spec names it when the runtime kept that
+// (kubelet passes it as user_specified_image), else as the runtime names
+// it.
+func imageOf(c *runtimeapi.Container) string {
+	return cmp.Or(c.GetImage().GetUserSpecifiedImage(), c.GetImage().GetImage())
+}

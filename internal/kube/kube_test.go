@@ -1,0 +1,370 @@
+package kube_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	critest "k8s.io/cri-api/pkg/apis/testing"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/kube"
+	"github.com/container-vnic/container_vnic_exporter/internal/kube/kubetest"
+)
+
+// logBuffer collects log records, safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+func newClient(t *testing.T, opts kube.Options) (*kube.Client, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	c, err := kube.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, logs
+}
+
+func serveFake(t *testing.T, socket string) *kubetest.FakeRuntime {
+	t.Helper()
+	f, err := kubetest.ServeFake(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	return f
+}
+
+const (
+	uidA = "0a7b1c2d-0000-4000-8000-00000000000a"
+	uidB = "0a7b1c2d-0000-4000-8000-00000000000b"
+	uidC = "0a7b1c2d-0000-4000-8000-00000000000c"
+)
+
+// Two pods, one with two containers; a third UID the runtime does not know.
+func TestPods(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "cri.sock")
+	f := serveFake(t, socket)
+	f.SetPods([]kubetest.FakePod{
+		{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"nginx", "app"}},
+		{UID: uidB, Namespace: "kube-system", Name: "coredns-x", Containers: []string{"coredns"}},
+	})
+	c, _ := newClient(t, kube.Options{Endpoint: "unix://" + socket})
+	pods, up := c.Pods([]string{uidA, uidB, uidC})
+	if !up {
+		t.Fatal("up = false against a runtime that answers")
+	}
+	want := map[string]kube.Pod{
+		uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{
+			{ID: uidA + "-1", Name: "app", Image: "registry.example/app:1"},
+			{ID: uidA + "-0", Name: "nginx", Image: "registry.example/nginx:1"},
+		}},
+		uidB: {Namespace: "kube-system", Name: "coredns-x", Containers: []kube.Container{
+			{ID: uidB + "-0", Name: "coredns", Image: "registry.example/coredns:1"},
+		}},
+	}
+	if !reflect.DeepEqual(pods, want) {
+		t.Errorf("pods:\n got %+v\nwant %+v", pods, want)
+	}
+	// Asked for one UID: one pod, from the same two calls.
+	calls := len(f.GetCalls())
+	if pods, _ := c.Pods([]string{uidB}); len(pods) != 1 || pods[uidB].Name != "coredns-x" {
+		t.Errorf("pods for %s: %+v", uidB, pods)
+	}
+	if got := f.GetCalls()[calls:]; !reflect.DeepEqual(got, []string{"ListPodSandbox", "ListContainers"}) {
+		t.Errorf("one Pods call made the calls %v, want ListPodSandbox and ListContainers once", got)
+	}
+}
+
+// Exited containers are not listed; a pod whose sandbox was made again
+// keeps its names and gets the new sandbox's containers, and kubelet's
+// user_specified_image is the image shown.
+func TestPodsStatesAndImages(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "cri.sock")
+	f := serveFake(t, socket)
+	f.SetFakeSandboxes([]*critest.FakePodSandbox{
+		{PodSandboxStatus: runtimeapi.PodSandboxStatus{Id: "old", State: runtimeapi.PodSandboxState_SANDBOX_NOTREADY,
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "web-1", Namespace: "shop", Uid: uidA}}},
+		{PodSandboxStatus: runtimeapi.PodSandboxStatus{Id: "new", State: runtimeapi.PodSandboxState_SANDBOX_READY,
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "web-1", Namespace: "shop", Uid: uidA}}},
+		// Not made by kubelet: no UID, never matched.
+		{PodSandboxStatus: runtimeapi.PodSandboxStatus{Id: "bare", State: runtimeapi.PodSandboxState_SANDBOX_READY,
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "bare"}}},
+	})
+	f.SetFakeContainers([]*critest.FakeContainer{
+		{SandboxID: "old", ContainerStatus: runtimeapi.ContainerStatus{Id: "c-old", State: runtimeapi.ContainerState_CONTAINER_EXITED,
+			Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "sha256:aaa"}}},
+		{SandboxID: "new", ContainerStatus: runtimeapi.ContainerStatus{Id: "c-new", State: runtimeapi.ContainerState_CONTAINER_RUNNING,
+			Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "sha256:bbb", UserSpecifiedImage: "nginx:1.27"}}},
+		{SandboxID: "bare", ContainerStatus: runtimeapi.ContainerStatus{Id: "c-bare", State: runtimeapi.ContainerState_CONTAINER_RUNNING,
+			Metadata: &runtimeapi.ContainerMetadata{Name: "x"}, Image: &runtimeapi.ImageSpec{Image: "x"}}},
+	})
+	c, _ := newClient(t, kube.Options{Endpoint: socket})
+	pods, up := c.Pods([]string{uidA, ""})
+	want := map[string]kube.Pod{uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{{ID: "c-new", Name: "app", Image: "nginx:1.27"}}}}
+	if !up || !reflect.DeepEqual(pods, want) {
+		t.Errorf("pods (up %v):\n got %+v\nwant %+v", up, pods, want)
+	}
+}
+
+// The runtime away in every way the exporter meets it, and back: the
+// answer comes, up is 0, names last seen are kept for the UIDs still
+// asked for, and the log has one line per change of state.
+func TestPodsRuntimeAway(t *testing.T) {
+	root := t.TempDir()
+	// The default endpoint under a host root: k3s's socket, the third
+	// looked for.
+	socket := filepath.Join(root, "run/k3s/containerd/containerd.sock")
+	c, logs := newClient(t, kube.Options{Root: root, Timeout: 300 * time.Millisecond})
+	if !strings.Contains(c.Endpoint(), filepath.Join(root, "run/containerd/containerd.sock")) {
+		t.Errorf("endpoint %q does not name containerd's socket under %s", c.Endpoint(), root)
+	}
+
+	check := func(step string, uids []string, wantUp bool, want map[string]string, wantLogs int) {
+		t.Helper()
+		pods, up := c.Pods(uids)
+		got := map[string]string{}
+		for uid, p := range pods {
+			got[uid] = p.Namespace + "/" + p.Name
+		}
+		if up != wantUp || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: up %v, pods %v; want up %v, pods %v", step, up, got, wantUp, want)
+		}
+		if lines := logs.lines(); len(lines) != wantLogs {
+			t.Errorf("%s: %d log lines, want %d: %q", step, len(lines), wantLogs, lines)
+		}
+	}
+	none := map[string]string{}
+
+	// No socket at all.
+	check("no socket", []string{uidA}, false, none, 1)
+	check("no socket, again", []string{uidA}, false, none, 1)
+	if l := logs.lines()[0]; !strings.Contains(l, "no CRI socket at any of") || !strings.Contains(l, socket) {
+		t.Errorf("log line does not say which sockets were looked for: %s", l)
+	}
+
+	// The runtime starts: names, without a new client.
+	f, err := kubetest.ServeFake(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetPods([]kubetest.FakePod{
+		{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}},
+		{UID: uidB, Namespace: "shop", Name: "web-2", Containers: []string{"app"}},
+	})
+	both := map[string]string{uidA: "shop/web-1", uidB: "shop/web-2"}
+	waitUp(t, c)
+	check("runtime started", []string{uidA, uidB}, true, both, 2)
+
+	// Slow: the call gives up at the timeout; names kept.
+	f.Block()
+	check("slow", []string{uidA, uidB}, false, both, 3)
+	f.Unblock()
+	check("answers again", []string{uidA, uidB}, true, both, 4)
+
+	// Gone (socket removed), with pod B's namespace gone too: B forgotten.
+	f.Stop()
+	check("stopped", []string{uidA}, false, map[string]string{uidA: "shop/web-1"}, 5)
+	check("stopped, B back", []string{uidA, uidB}, false, map[string]string{uidA: "shop/web-1"}, 5)
+
+	// Refused: the socket file is there, nobody listens.
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	_ = l.Close()
+	check("refused", []string{uidA}, false, map[string]string{uidA: "shop/web-1"}, 5)
+	if err := os.Remove(socket); err != nil {
+		t.Fatal(err)
+	}
+
+	// Back: names come back, up 1, one line.
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	waitUp(t, c)
+	check("restarted", []string{uidA, uidB}, true, both, 6)
+	t.Logf("log:\n%s", strings.Join(logs.lines(), "\n"))
+}
+
+// waitUp asks until the runtime answers: the client reconnects on its own,
+// with a backoff of at most a second.
+func waitUp(t *testing.T, c *kube.Client) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, up := c.Pods(nil); up {
+			return
+		}
+	}
+	t.Fatal("the runtime did not answer within 30 s of starting")
+}
+
+func TestNewBadTimeout(t *testing.T) {
+	if _, err := kube.New(kube.Options{Timeout: 0}); err == nil {
+		t.Error("New accepted a zero timeout")
+	}
+}
+
+// The one CRI query of a scrape at 1,000 pods (2,000 running containers,
+// labelled as kubelet labels them), over a unix socket:
+//
+//	go test -run '^$' -bench Pods -benchmem ./internal/kube/
+func BenchmarkPods(b *testing.B) {
+	const n = 1000
+	fake, err := kubetest.ServeFake(filepath.Join(b.TempDir(), "cri.sock"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(fake.Stop)
+	var pods []kubetest.FakePod
+	var uids []string
+	for i := 0; i < n; i++ {
+		uid := fmt.Sprintf("0f1e2d3c-4b5a-4978-8796-%012x", i)
+		uids = append(uids, uid)
+		pods = append(pods, kubetest.FakePod{UID: uid, Namespace: fmt.Sprintf("team-%d", i%20), Name: fmt.Sprintf("web-%d-7d4b9c8f6-x%04d", i, i),
+			Containers: []string{"app", "sidecar"}})
+	}
+	fake.SetPods(pods)
+	c, err := kube.New(kube.Options{Endpoint: fake.Socket, Timeout: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if got, up := c.Pods(uids); !up || len(got) != n {
+			b.Fatalf("up %v, %d pods", up, len(got))
+		}
+	}
+}
+
+// With a refresh interval, the runtime is asked at once only for a UID the
+// last query did not cover, and otherwise in the background once the
+// names are that old.
+func TestPodsCached(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "cri.sock")
+	f := serveFake(t, socket)
+	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}}})
+	c, _ := newClient(t, kube.Options{Endpoint: socket, RefreshInterval: time.Hour})
+	queries := func() int { return len(f.GetCalls()) / 2 }
+	ask := func(step string, wantQueries int, uids ...string) map[string]kube.Pod {
+		t.Helper()
+		pods, up := c.Pods(uids)
+		if !up || queries() != wantQueries {
+			t.Errorf("%s: up %v, %d queries, want up and %d", step, up, queries(), wantQueries)
+		}
+		return pods
+	}
+	ask("first", 1, uidA)
+	ask("same pod", 1, uidA)
+	ask("no pod", 1)
+	// A UID the runtime does not know (a cgroup shaped like a pod's): asked
+	// once, not at every scrape.
+	ask("unknown UID", 2, uidA, uidC)
+	ask("unknown UID again", 2, uidA, uidC)
+	// A new pod: asked at once, and named in the same call.
+	f.SetPods([]kubetest.FakePod{
+		{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}},
+		{UID: uidB, Namespace: "shop", Name: "web-2", Containers: []string{"app"}},
+	})
+	if p := ask("new pod", 3, uidA, uidB); p[uidB].Name != "web-2" {
+		t.Errorf("new pod not named at once: %+v", p)
+	}
+
+	// Names that old are refreshed in the background: a container
+	// restarted in pod A (new id) shows in a later call.
+	c2, _ := newClient(t, kube.Options{Endpoint: socket, RefreshInterval: time.Nanosecond})
+	if p, _ := c2.Pods([]string{uidA}); len(p[uidA].Containers) != 1 || p[uidA].Containers[0].ID != uidA+"-0" {
+		t.Fatalf("pods: %+v", p)
+	}
+	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"init", "app"}}})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, _ := c2.Pods([]string{uidA})
+		if len(p[uidA].Containers) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background refresh never showed the new container: %+v", p)
+		}
+	}
+}
+
+// A socket the exporter may not connect to (mode 0600, root's; the
+// exporter as another user, or as a root without CAP_DAC_OVERRIDE that
+// does not own it): up 0, and the log says permission denied. The test
+// binary runs itself as user 65534 for that.
+func TestPodsPermissionDenied(t *testing.T) {
+	if socket := os.Getenv("KUBE_TEST_DENIED_SOCKET"); socket != "" {
+		c, logs := newClient(t, kube.Options{Endpoint: socket})
+		if _, up := c.Pods([]string{uidA}); up {
+			t.Fatalf("up as user %d on a socket of mode 0600", os.Getuid())
+		}
+		if l := logs.lines(); len(l) != 1 || !strings.Contains(l[0], "permission denied") || !strings.Contains(l[0], socket) {
+			t.Fatalf("log does not say permission denied on %s: %q", socket, l)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run as another user")
+	}
+	dir, err := os.MkdirTemp("", "kube-denied-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(dir, "cri.sock")
+	serveFake(t, socket)
+	if err := os.Chmod(socket, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "kube.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPodsPermissionDenied$", "-test.v")
+	cmd.Env = append(os.Environ(), "KUBE_TEST_DENIED_SOCKET="+socket)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestPodsPermissionDenied") {
+		t.Fatalf("as user 65534: %v\n%s", err, out)
+	}
+}
