@@ -99,15 +99,6 @@ func TestCachedCountersEqualFreshDump(t *testing.T) {
 	if snap.Refreshed == 0 {
 		t.Fatalf("after traffic: no namespace took the cached path (refreshed 0): %+v", snap)
 	}
-	// The dumps made during the walk are used unless a link changed
-	// anywhere meanwhile (other tests may be adding links): ask again until
-	// a call used them, each compared with a fresh dump.
-	for i := 0; snap.Prefetched == 0 && i < 20; i++ {
-		snap = compare("after traffic, again")
-	}
-	if snap.Prefetched == 0 {
-		t.Fatalf("after traffic: no call used the dumps made during the walk (prefetched 0 in 20 calls): %+v", snap)
-	}
 	if v := vnicOf(snap, inoA, "eth0"); v.ContainerStats == nil || v.ContainerStats.TxPackets < 3 || v.HostStats == nil || v.HostStats.RxPackets < 3 {
 		t.Fatalf("after three datagrams: eth0 counters %+v, host end %+v", v.ContainerStats, v.HostStats)
 	}

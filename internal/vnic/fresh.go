@@ -1,100 +1,73 @@
 package vnic
 
-import "golang.org/x/sys/unix"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
+)
 
 // refresh dumps again the links of a cached namespace, aimed at the id
 // already known, so that their counters are fresh; the fd, RTM_GETNSID
 // and pairing proofs of a first query are not repeated. It reports false
 // when the kernel refused (the namespace may be gone, its id free): the
-// caller then asks as for a namespace it never saw. A dump prefetch made
-// during the walk is used instead, if no link changed since.
-func (r *Resolver) refresh(c *cachedNetns, pre *prefetched, snap *Snapshot) bool {
-	got, ok := pre.take(c)
+// caller then asks as for a namespace it never saw. A dump refreshAll
+// already made (in prefetched) is used instead of a new one.
+func (r *Resolver) refresh(c *cachedNetns, prefetched map[*cachedNetns]refreshed) bool {
+	got, ok := prefetched[c]
 	if !ok {
 		got.links, got.err = r.nl.Links(c.nsid)
 	}
 	if got.err != nil {
 		return false
 	}
-	if ok {
-		snap.Prefetched++
-	}
 	c.links, c.stale = got.links, false
 	return true
 }
 
-// prefetched holds the aimed dumps of cached namespaces that prefetch
-// made while the walk ran.
-type prefetched struct {
-	done  chan struct{}
-	index map[*cachedNetns]int // into got
-	got   []refreshed
-	// changed is true when the notifications applied after the walk told
-	// of a link event: the dumps may predate it, and none is used.
-	changed bool
-}
-
+// refreshed is one aimed dump refreshAll made.
 type refreshed struct {
 	links []link
 	err   error
 }
 
-// prefetch starts, with counters and a cache, the aimed dumps of every
-// cached namespace on their own socket, so that the kernel's link dumps
-// run while the walk reads /proc (on another CPU): they are the same
-// dumps refresh makes one after the other, and more sockets than one do
-// not help, since the kernel serialises link dumps (rtnl_dumpit takes
-// the RTNL mutex, on 6.18). The dumps read only an entry's id, which
-// never changes; what they return is put in the cache by refresh, in the
-// sequential order, and only for an entry still there after the
-// notifications are applied (a deleted id drops it) and when they told of
-// no link event anywhere: then nothing the sequential dumps could see
-// had changed since (the notification socket hears every namespace with
-// an id, and every cached one has one).
-func (r *Resolver) prefetch() *prefetched {
-	if r.aim == nil || r.watcher == nil || len(r.cache.byInode) == 0 {
-		return nil
-	}
-	p := &prefetched{done: make(chan struct{}), index: make(map[*cachedNetns]int, len(r.cache.byInode))}
-	nsids := make([]int, 0, len(r.cache.byInode))
-	for _, c := range r.cache.byInode {
-		p.index[c] = len(nsids)
-		nsids = append(nsids, c.nsid)
-	}
-	p.got = make([]refreshed, len(nsids))
-	go func() {
-		defer close(p.done)
-		for i, nsid := range nsids {
-			p.got[i].links, p.got[i].err = r.aim.Links(nsid)
+// poolSize is how many request sockets of their own the aimed dumps of
+// counters are spread over: they are the kernel's work, which only more
+// CPUs speed up.
+func poolSize() int { return min(runtime.GOMAXPROCS(0), 4) }
+
+// refreshAll makes, over the pool's sockets at once, the aimed dumps
+// refresh would make one after the other for every cached namespace the
+// walk found, while the caller's goroutine runs also. The dumps only read
+// an entry's id (which never changes); refresh applies them to the cache
+// afterwards, in the caller's order, so the result is the sequential one.
+func (r *Resolver) refreshAll(found map[uint64]*netnsProcs, also func()) map[*cachedNetns]refreshed {
+	var todo []*cachedNetns
+	for ino := range found {
+		if c := r.cache.byInode[ino]; c != nil {
+			todo = append(todo, c)
 		}
-	}()
-	return p
-}
-
-// wait returns once every prefetched dump is made.
-func (p *prefetched) wait() {
-	if p != nil {
-		<-p.done
 	}
-}
-
-// observe notes whether a notification tells of a link event.
-func (p *prefetched) observe(ev Notification) {
-	if p != nil && (ev.Type == unix.RTM_NEWLINK || ev.Type == unix.RTM_DELLINK) {
-		p.changed = true
+	got := make([]refreshed, len(todo))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, conn := range r.pool {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
+				got[i].links, got[i].err = conn.Links(todo[i].nsid)
+			}
+		})
 	}
-}
-
-// take returns the prefetched dump of c, if there is one still good.
-func (p *prefetched) take(c *cachedNetns) (refreshed, bool) {
-	if p == nil || p.changed {
-		return refreshed{}, false
+	also()
+	wg.Wait()
+	byEntry := make(map[*cachedNetns]refreshed, len(todo))
+	for i, c := range todo {
+		byEntry[c] = got[i]
 	}
-	i, ok := p.index[c]
-	if !ok {
-		return refreshed{}, false
-	}
-	return p.got[i], true
+	return byEntry
 }
 
 // dropReassigned removes from snap the namespaces refreshed through a
@@ -159,4 +132,25 @@ func (r *Resolver) withHostStats(cached func(int) (link, bool, error)) func(int)
 		}
 		return l, ok, err
 	}
+}
+
+// openPool opens the pool's sockets: none when there is only one CPU to
+// run them on.
+func openPool() ([]*rtnl.Conn, error) {
+	n := poolSize()
+	if n < 2 {
+		return nil, nil
+	}
+	pool := make([]*rtnl.Conn, 0, n)
+	for range n {
+		c, err := rtnl.Open()
+		if err != nil {
+			for _, c := range pool {
+				c.Close()
+			}
+			return nil, err
+		}
+		pool = append(pool, c)
+	}
+	return pool, nil
 }
