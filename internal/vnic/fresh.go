@@ -1,73 +1,19 @@
 package vnic
 
-import (
-	"runtime"
-	"sync"
-	"sync/atomic"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
-)
+import "golang.org/x/sys/unix"
 
 // refresh dumps again the links of a cached namespace, aimed at the id
 // already known, so that their counters are fresh; the fd, RTM_GETNSID
 // and pairing proofs of a first query are not repeated. It reports false
 // when the kernel refused (the namespace may be gone, its id free): the
-// caller then asks as for a namespace it never saw. A dump refreshAll
-// already made (in prefetched) is used instead of a new one.
-func (r *Resolver) refresh(c *cachedNetns, prefetched map[*cachedNetns]refreshed) bool {
-	got, ok := prefetched[c]
-	if !ok {
-		got.links, got.err = r.nl.Links(c.nsid)
-	}
-	if got.err != nil {
+// caller then asks as for a namespace it never saw.
+func (r *Resolver) refresh(c *cachedNetns) bool {
+	links, err := r.nl.Links(c.nsid)
+	if err != nil {
 		return false
 	}
-	c.links, c.stale = got.links, false
+	c.links, c.stale = links, false
 	return true
-}
-
-// refreshed is one aimed dump refreshAll made.
-type refreshed struct {
-	links []link
-	err   error
-}
-
-// poolSize is how many request sockets of their own the aimed dumps of
-// counters are spread over: they are the kernel's work, which only more
-// CPUs speed up.
-func poolSize() int { return min(runtime.GOMAXPROCS(0), 4) }
-
-// refreshAll makes, over the pool's sockets at once, the aimed dumps
-// refresh would make one after the other for every cached namespace the
-// walk found, while the caller's goroutine runs also. The dumps only read
-// an entry's id (which never changes); refresh applies them to the cache
-// afterwards, in the caller's order, so the result is the sequential one.
-func (r *Resolver) refreshAll(found map[uint64]*netnsProcs, also func()) map[*cachedNetns]refreshed {
-	var todo []*cachedNetns
-	for ino := range found {
-		if c := r.cache.byInode[ino]; c != nil {
-			todo = append(todo, c)
-		}
-	}
-	got := make([]refreshed, len(todo))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for _, conn := range r.pool {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
-				got[i].links, got[i].err = conn.Links(todo[i].nsid)
-			}
-		})
-	}
-	also()
-	wg.Wait()
-	byEntry := make(map[*cachedNetns]refreshed, len(todo))
-	for i, c := range todo {
-		byEntry[c] = got[i]
-	}
-	return byEntry
 }
 
 // dropReassigned removes from snap the namespaces refreshed through a
@@ -132,25 +78,4 @@ func (r *Resolver) withHostStats(cached func(int) (link, bool, error)) func(int)
 		}
 		return l, ok, err
 	}
-}
-
-// openPool opens the pool's sockets: none when there is only one CPU to
-// run them on.
-func openPool() ([]*rtnl.Conn, error) {
-	n := poolSize()
-	if n < 2 {
-		return nil, nil
-	}
-	pool := make([]*rtnl.Conn, 0, n)
-	for range n {
-		c, err := rtnl.Open()
-		if err != nil {
-			for _, c := range pool {
-				c.Close()
-			}
-			return nil, err
-		}
-		pool = append(pool, c)
-	}
-	return pool, nil
 }

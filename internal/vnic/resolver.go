@@ -64,9 +64,6 @@ type Resolver struct {
 	hostIno  uint64
 	hostNS   *os.File // our own netns: the host's
 	nl       *rtnl.Conn
-	// pool holds request sockets of their own for the aimed dumps of
-	// counters (Options.Counters), made at once; none without counters.
-	pool []*rtnl.Conn
 	// selfNSID caches the id the host gives itself, once the kernel has
 	// assigned one (ids never change while a namespace lives); -1 until then.
 	selfNSID atomic.Int64
@@ -119,13 +116,6 @@ func New(opts Options) (*Resolver, error) {
 	}
 	r := &Resolver{procRoot: root, hostIno: st.Ino, hostNS: hostNS, nl: nl, canPtrace: HasCapability(capSysPtrace),
 		counters: opts.Counters}
-	if opts.Counters {
-		if r.pool, err = openPool(); err != nil {
-			nl.Close()
-			hostNS.Close()
-			return nil, err
-		}
-	}
 	r.holders.procRoot = root
 	r.selfNSID.Store(noNSID)
 	r.cache.reset()
@@ -161,9 +151,6 @@ func checkProcfs(root string) error {
 // Close releases the resolver's sockets and file descriptors.
 func (r *Resolver) Close() error {
 	r.nl.Close()
-	for _, c := range r.pool {
-		c.Close()
-	}
 	if r.watcher != nil {
 		r.watcher.Close()
 	}
@@ -287,26 +274,50 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		r.cache.prune(found)
 		return snap, nil
 	}
-	// With counters, the namespaces already cached are dumped again over
-	// the pool while this goroutine deals with the host links.
-	var prefetched map[*cachedNetns]refreshed
-	var lookup func(int) (link, bool, error)
-	var hostErr error
-	hostSide := func() { lookup, hostErr = r.hostLookup(&snap) }
-	if r.counters && len(r.pool) > 0 {
-		prefetched = r.refreshAll(found, hostSide)
-	} else {
-		hostSide()
+	if r.cache.host == nil {
+		hostLinks, err := r.nl.Links(noNSID)
+		switch {
+		case err == nil:
+			r.cache.setHost(hostLinks)
+			snap.HostDumped = true
+		case errors.Is(err, rtnl.ErrDumpInterrupted):
+			// The host links kept changing for the whole budget: ask for
+			// the host ends one by one, as ResolvePID does, and check
+			// every cached namespace afresh, since nothing can be checked
+			// against a host table.
+			snap.HostByLink = true
+			for _, e := range r.cache.byInode {
+				e.stale = true
+			}
+		default:
+			return Snapshot{}, fmt.Errorf("listing host links: %w", err)
+		}
 	}
-	if hostErr != nil {
-		return Snapshot{}, hostErr
+	lookup := r.nl.LinkByIndex
+	if byIndex := r.cache.host; byIndex != nil {
+		lookup = func(index int) (link, bool, error) {
+			l, ok := byIndex[index]
+			return l, ok, nil
+		}
+		self, err := r.selfID()
+		if err != nil {
+			return Snapshot{}, fmt.Errorf("asking the host's own namespace id: %w", err)
+		}
+		for _, e := range r.cache.byInode {
+			if !e.stale && !consistent(e, r.cache.hostPeers, self) {
+				e.stale = true
+			}
+		}
+		if r.counters && !snap.HostDumped {
+			lookup = r.withHostStats(lookup)
+		}
 	}
 	var aimed map[uint64]int
 	if r.counters {
 		aimed = map[uint64]int{}
 	}
 	for _, ns := range found {
-		vnics, err := r.resolveCached(ns, lookup, &snap, aimed, prefetched)
+		vnics, err := r.resolveCached(ns, lookup, &snap, aimed)
 		r.holders.keep(ns)
 		switch cause := CauseOf(err); {
 		case err == nil, cause == CauseNoVNIC:
@@ -324,61 +335,11 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	return snap, nil
 }
 
-// hostLookup lists the host links afresh if the cache lost them, marks
-// stale the cached namespaces they contradict, and returns how ResolveAll
-// finds a host link by index: from the cache (with fresh counters when
-// asked for), or from the kernel one by one.
-func (r *Resolver) hostLookup(snap *Snapshot) (func(int) (link, bool, error), error) {
-	if r.cache.host == nil {
-		hostLinks, err := r.nl.Links(noNSID)
-		switch {
-		case err == nil:
-			r.cache.setHost(hostLinks)
-			snap.HostDumped = true
-		case errors.Is(err, rtnl.ErrDumpInterrupted):
-			// The host links kept changing for the whole budget: ask for
-			// the host ends one by one, as ResolvePID does, and check
-			// every cached namespace afresh, since nothing can be checked
-			// against a host table.
-			snap.HostByLink = true
-			for _, e := range r.cache.byInode {
-				e.stale = true
-			}
-		default:
-			return nil, fmt.Errorf("listing host links: %w", err)
-		}
-	}
-	lookup := r.nl.LinkByIndex
-	if byIndex := r.cache.host; byIndex != nil {
-		lookup = func(index int) (link, bool, error) {
-			l, ok := byIndex[index]
-			return l, ok, nil
-		}
-		self, err := r.selfID()
-		if err != nil {
-			return nil, fmt.Errorf("asking the host's own namespace id: %w", err)
-		}
-		for _, e := range r.cache.byInode {
-			if !e.stale && !consistent(e, r.cache.hostPeers, self) {
-				e.stale = true
-			}
-		}
-		if r.counters && !snap.HostDumped {
-			lookup = r.withHostStats(lookup)
-		}
-	}
-	return lookup, nil
-}
-
 // resolveCached pairs a namespace's links, from the cache when they are
 // there and still valid, from the kernel otherwise.
-//
-// prefetched holds the dumps refreshAll made of cached namespaces (nil:
-// refresh them here).
-func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot, aimed map[uint64]int,
-	prefetched map[*cachedNetns]refreshed) ([]VNIC, error) {
+func (r *Resolver) resolveCached(ns *netnsProcs, host func(int) (link, bool, error), snap *Snapshot, aimed map[uint64]int) ([]VNIC, error) {
 	c := r.cache.byInode[ns.Inode]
-	if aimed != nil && c != nil && r.refresh(c, prefetched) {
+	if aimed != nil && c != nil && r.refresh(c) {
 		aimed[ns.Inode] = c.nsid
 		snap.Refreshed++
 		snap.Reused++
