@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"flag"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -357,10 +358,18 @@ func TestConcurrentScrapesShareMemory(t *testing.T) {
 		return after.TotalAlloc - before.TotalAlloc
 	}
 	allocated(4) // warm the pools
-	four, twenty := allocated(4), allocated(20)
-	perScrape := (float64(twenty) - float64(four)) / 16
-	t.Logf("4 scrapes allocate %.2f MB, 20: %.2f MB, %.0f KB per additional scrape", float64(four)/1e6, float64(twenty)/1e6, perScrape/1e3)
-	if perScrape > 100e3 {
+	// The least of three tries: a GC during one (the race detector makes
+	// them frequent) can empty the pools and charge a compressor to it.
+	perScrape := math.Inf(1)
+	for range 3 {
+		four, twenty := allocated(4), allocated(20)
+		p := (float64(twenty) - float64(four)) / 16
+		t.Logf("4 scrapes allocate %.2f MB, 20: %.2f MB, %.0f KB per additional scrape", float64(four)/1e6, float64(twenty)/1e6, p/1e3)
+		perScrape = min(perScrape, p)
+	}
+	// A body of its own is over 3 MB per scrape here; the budget
+	// is 2 MB of RSS per additional scrape. Measured: 6-200 KB.
+	if perScrape > 1e6 {
 		t.Errorf("each additional concurrent scrape allocates %.0f KB: scrapes do not share the flight's encoding", perScrape/1e3)
 	}
 }
