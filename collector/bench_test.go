@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -166,8 +167,10 @@ func BenchmarkKubernetes(b *testing.B) {
 			ContainerStats: &vnic.Stats{RxBytes: uint64(i) << 20, TxBytes: 1 << 30, RxPackets: 12345, TxPackets: 67890},
 			HostStats:      &vnic.Stats{RxBytes: 1 << 30, TxBytes: uint64(i) << 20, RxPackets: 67890, TxPackets: 12345}}
 		snap.Namespaces = append(snap.Namespaces, vnic.Netns{Inode: 4026532000 + uint64(i), PID: 10000 + i, VNICs: []vnic.VNIC{v}})
-		uid := fmt.Sprintf("0f1e2d3c-4b5a-4978-8796-%012x", i)
-		ids[10000+i] = cgroupid.Identity{ContainerID: fmt.Sprintf("%064x", i), PodUID: uid}
+		// Real ids are random: as compressible as theirs, not runs of zeros.
+		u := sha256.Sum256([]byte("pod" + strconv.Itoa(i)))
+		uid := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+		ids[10000+i] = cgroupid.Identity{ContainerID: fmt.Sprintf("%x", sha256.Sum256([]byte("ctr"+strconv.Itoa(i)))), PodUID: uid}
 		pods = append(pods, kubetest.FakePod{UID: uid, Namespace: fmt.Sprintf("team-%d", i%20), Name: fmt.Sprintf("web-%d-7d4b9c8f6-x%04d", i, i),
 			Containers: []string{"app", "sidecar"}})
 	}
@@ -178,18 +181,34 @@ func BenchmarkKubernetes(b *testing.B) {
 	}
 	b.Cleanup(fake.Stop)
 	fake.SetPods(pods)
+	// The cases: names off (identity on the counters, the exporter's
+	// default without --collector.kubernetes); names on with the identity
+	// on container_vnic_info only (its default with it); names on with the
+	// identity on the counters too (--collector.counters.identity given);
+	// the runtime asked on every scrape; every source label on info only.
 	for _, tc := range []struct {
-		on       bool
-		refresh  time.Duration
-		infoOnly bool
-	}{{false, 0, false}, {true, 15 * time.Second, false}, {true, 0, false}, {false, 0, true}, {true, 15 * time.Second, true}} {
+		on           bool
+		refresh      time.Duration
+		identityInfo bool // identity labels on container_vnic_info only
+		infoOnly     bool // every source's labels on container_vnic_info only
+	}{{false, 0, false, false}, {true, 15 * time.Second, true, false}, {true, 15 * time.Second, false, false},
+		{true, 0, true, false}, {false, 0, false, true}, {true, 15 * time.Second, false, true}} {
 		on, refresh := tc.on, tc.refresh
 		name := "kubernetes=false"
 		if on {
 			name = fmt.Sprintf("kubernetes=true/refresh=%v", refresh)
 		}
-		b.Run(fmt.Sprintf("%s/counters.identity=%v/netns=%d", name, !tc.infoOnly, n), func(b *testing.B) {
-			col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).WithIdentity(identity)
+		where := "counters"
+		if tc.infoOnly || tc.identityInfo {
+			where = "info"
+		}
+		if tc.infoOnly {
+			where += "/names=info"
+		}
+		b.Run(fmt.Sprintf("%s/identity=%s/netns=%d", name, where, n), func(b *testing.B) {
+			src := IdentitySource(identity)
+			src.InfoOnly = tc.identityInfo
+			col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).WithLabels(src)
 			if on {
 				cri, err := kube.New(kube.Options{Endpoint: fake.Socket, Timeout: 5 * time.Second, RefreshInterval: refresh})
 				if err != nil {
@@ -254,7 +273,8 @@ func BenchmarkKubernetesMachine(b *testing.B) {
 		defer mu.Unlock()
 		id, ok := ids[netns]
 		if !ok {
-			id = cgroupid.Identity{ContainerID: fmt.Sprintf("%064x", netns), PodUID: fmt.Sprintf("0f1e2d3c-4b5a-4978-8796-%012x", netns&0xffffffffffff)}
+			c, u := sha256.Sum256([]byte("ctr"+strconv.FormatUint(netns, 10))), sha256.Sum256([]byte("pod"+strconv.FormatUint(netns, 10)))
+			id = cgroupid.Identity{ContainerID: fmt.Sprintf("%x", c), PodUID: fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])}
 			ids[netns] = id
 		}
 		return id
@@ -265,9 +285,22 @@ func BenchmarkKubernetesMachine(b *testing.B) {
 	}
 	fake.SetPods(pods)
 	identity := func(netns uint64, _ int) (cgroupid.Identity, error) { return uidOf(netns), nil }
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("kubernetes=%v/netns=%d", on, len(snap.Namespaces)), func(b *testing.B) {
-			col := New(r, promslog.NewNopLogger()).WithIdentity(identity)
+	// Without names: no identity, identity on the counters (the default
+	// with --collector.container-identity); with names: the default of
+	// --collector.kubernetes (identity on container_vnic_info only).
+	for _, tc := range []struct {
+		name     string
+		identity bool
+		on       bool
+	}{{"identity=none/kubernetes=false", false, false}, {"identity=counters/kubernetes=false", true, false}, {"identity=info/kubernetes=true", true, true}} {
+		on := tc.on
+		b.Run(fmt.Sprintf("%s/netns=%d", tc.name, len(snap.Namespaces)), func(b *testing.B) {
+			col := New(r, promslog.NewNopLogger())
+			if tc.identity {
+				src := IdentitySource(identity)
+				src.InfoOnly = on
+				col.WithLabels(src)
+			}
 			if on {
 				cri, err := kube.New(kube.Options{Endpoint: fake.Socket, Timeout: 5 * time.Second, RefreshInterval: 15 * time.Second})
 				if err != nil {

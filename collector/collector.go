@@ -77,6 +77,11 @@ type LabelSource struct {
 	// gave it: a source that asks something once for all namespaces (the
 	// container runtime, for pod names by pod_uid) asks it here.
 	Prepare func(namespaces []NamespaceLabels)
+	// InfoOnly keeps this source's labels on container_vnic_info only, off
+	// the per-vNIC families (a join on netns and container_ifname brings
+	// them back): for labels that identify what other labels on the
+	// counters already name.
+	InfoOnly bool
 }
 
 // NamespaceLabels is a namespace with vNICs and the labels the earlier
@@ -137,12 +142,18 @@ var IdentityLabels = []string{"container_id", "pod_uid", "runtime"}
 // for where they go. Unknown layouts and unreadable cgroups give empty
 // values.
 func (c *Collector) WithIdentity(id IdentityFunc) *Collector {
-	return c.WithLabels(LabelSource{Names: IdentityLabels, Values: func(netns uint64, pid int) []string {
+	return c.WithLabels(IdentitySource(id))
+}
+
+// IdentitySource is the LabelSource of WithIdentity, for a caller that
+// sets its InfoOnly.
+func IdentitySource(id IdentityFunc) LabelSource {
+	return LabelSource{Names: IdentityLabels, Values: func(netns uint64, pid int) []string {
 		// A process gone since the walk, or unreadable, has no identity
 		// to tell; its series keeps empty values rather than vanish.
 		i, _ := id(netns, pid)
 		return []string{i.ContainerID, i.PodUID, i.Runtime}
-	}})
+	}}
 }
 
 // WithLabels adds the labels of src after those added before. It panics
@@ -190,6 +201,18 @@ func (c *Collector) WithSeries(ends, kinds string) (*Collector, error) {
 func (c *Collector) WithSourceLabelsOnInfoOnly() *Collector {
 	c.infoOnly = true
 	return c
+}
+
+// onVNIC says, for each of extraNames, whether it goes on the per-vNIC
+// families too.
+func (c *Collector) onVNIC() []bool {
+	var on []bool
+	for _, s := range c.sources {
+		for range s.Names {
+			on = append(on, !c.infoOnly && !s.InfoOnly)
+		}
+	}
+	return on
 }
 
 func (c *Collector) extraNames() []string {
@@ -250,7 +273,7 @@ func (c *Collector) extraValues(s *vnic.Snapshot, then func()) [][]string {
 }
 
 func (c *Collector) defs() *defs {
-	c.defsOnce.Do(func() { c.defsVal = newDefs(c.extraNames(), c.infoOnly, c.ends, c.kinds, c.kube != nil) })
+	c.defsOnce.Do(func() { c.defsVal = newDefs(c.extraNames(), c.onVNIC(), c.ends, c.kinds, c.kube != nil) })
 	return c.defsVal
 }
 

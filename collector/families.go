@@ -117,7 +117,7 @@ type sample struct {
 type defs struct {
 	info, parentInfo *familyDef
 	vnic             *schema // of the container and host ends' families
-	infoOnly         bool    // the extra labels are not on them
+	onVNIC           []bool  // per extra label: on them too, or on info only
 	// ends holds, per end (containerEnd, hostEnd, parentEnd), one def per
 	// chosen vnicField, nil where the end or the field's kind is off.
 	ends [numEnds][]*familyDef
@@ -156,12 +156,14 @@ var (
 
 // newDefs decides the families of a collector with extra per-namespace
 // labels and the chosen ends and kinds.
-func newDefs(extra []string, infoOnly bool, ends [numEnds]bool, kinds map[string]bool, kube bool) *defs {
+func newDefs(extra []string, onVNIC []bool, ends [numEnds]bool, kinds map[string]bool, kube bool) *defs {
 	d := &defs{info: newDef(namespace+"_info", infoHelpText, dto.MetricType_GAUGE, concat(infoLabels, extra)...),
-		parentInfo: parentInfo, infoOnly: infoOnly}
-	vnicExtra := extra
-	if infoOnly {
-		vnicExtra = nil
+		parentInfo: parentInfo, onVNIC: onVNIC}
+	var vnicExtra []string
+	for i, n := range extra {
+		if onVNIC[i] {
+			vnicExtra = append(vnicExtra, n)
+		}
 	}
 	d.vnic = newSchema(concat(vnicLabels, vnicExtra)...)
 	d.all = append([]*familyDef{d.info}, scalarDefs...)
@@ -241,8 +243,10 @@ func (c *Collector) build(f *flight) []family {
 			}
 			if v.ContainerStats != nil || v.HostStats != nil && v.Kind == "veth" {
 				values := []string{ino, cont, strconv.Itoa(v.ContainerIfindex), host, strconv.Itoa(v.HostIfindex)}
-				if !d.infoOnly {
-					values = append(values, extra...)
+				for k, v := range extra {
+					if d.onVNIC[k] {
+						values = append(values, v)
+					}
 				}
 				rows = append(rows, vnicRow{v, d.vnic.series(values...)})
 			}

@@ -262,3 +262,21 @@ container_vnic_info{container_ifname="eth0",first="p30",host_ifname="veth30",net
 		t.Errorf("%d prepares, saw %q; want one, with the first source's labels", prepares, seen)
 	}
 }
+
+// A source marked InfoOnly puts its labels on container_vnic_info only;
+// the others' go on the per-vNIC families too.
+func TestLabelSourceInfoOnly(t *testing.T) {
+	snap := vnic.Snapshot{Namespaces: []vnic.Netns{{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", ContainerIfindex: 2,
+		HostIfname: "veth10", HostIfindex: 7, Kind: "veth", ContainerStats: &vnic.Stats{RxBytes: 5}}}}}}
+	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).
+		WithLabels(LabelSource{Names: []string{"long_id"}, InfoOnly: true, Values: func(uint64, int) []string { return []string{"abc"} }}).
+		WithLabels(LabelSource{Names: []string{"name"}, Values: func(uint64, int) []string { return []string{"web"} }})
+	want := infoHelp + `container_vnic_info{container_ifname="eth0",host_ifname="veth10",long_id="abc",name="web",netns="1001",pid="10"} 1
+# HELP container_vnic_receive_bytes_total Container end (the container's own interface, veth or macvlan-like): bytes received, as the container counts: its own view, and the one to use under eBPF host routing.
+# TYPE container_vnic_receive_bytes_total counter
+container_vnic_receive_bytes_total{container_ifindex="2",container_ifname="eth0",host_ifindex="7",host_ifname="veth10",name="web",netns="1001"} 5
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_info", "container_vnic_receive_bytes_total"); err != nil {
+		t.Fatal(err)
+	}
+}

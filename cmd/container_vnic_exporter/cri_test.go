@@ -286,6 +286,12 @@ func (c *containerd) namedAsCrictlSays(t *testing.T, pods []*criPod) func(map[st
 					if l["namespace"] != w.namespace || l["pod"] != w.pod {
 						return fmt.Errorf("%s series %v, want namespace %q pod %q", family, l, w.namespace, w.pod)
 					}
+					// With names, the identity labels stay on the info
+					// family by default: namespace and pod name the pod.
+					_, uid := l["pod_uid"]
+					if onInfo := family == "container_vnic_info"; uid != onInfo {
+						return fmt.Errorf("%s series %v: pod_uid present %v, want %v", family, l, uid, onInfo)
+					}
 				}
 				if seen == 0 {
 					return fmt.Errorf("no %s series for %s's netns %s", family, w.pod, netns)

@@ -56,6 +56,7 @@ func stampVersion() {
 }
 
 func run() int {
+	var labelsOnCountersSet bool // --collector.counters.identity given, either way
 	var (
 		metricsPath = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").
 				Default("/metrics").String()
@@ -98,8 +99,8 @@ func run() int {
 			"With counters, the families of each end to export, comma-separated: bytes, packets, errors, drops (the *_total counters) and state (*_up, *_carrier, *_mtu_bytes gauges).").
 			Default(strings.Join(collector.Kinds, ",")).String()
 		labelsOnCounters = kingpin.Flag("collector.counters.identity",
-			"Put the identity labels (--collector.container-identity) on every counter and state series too, so one selector finds a container's traffic; --no-collector.counters.identity keeps them on container_vnic_info only (half the bytes of a scrape with 64-character container ids; join on netns and container_ifname).").
-			Default("true").Bool()
+			"Put the identity labels (--collector.container-identity) on every counter and state series too, so one selector finds a container's traffic; --no-collector.counters.identity keeps them on container_vnic_info only (half the bytes of a scrape with 64-character container ids; join on netns and container_ifname). Default: on, but off with --collector.kubernetes, whose namespace and pod labels on the counters already name the pod.").
+			Default("true").IsSetByUser(&labelsOnCountersSet).Bool()
 		useCache = kingpin.Flag("resolver.cache",
 			"Keep what is known of each namespace between scrapes, kept exact by link notifications (needs CAP_NET_BROADCAST). --no-resolver.cache asks the kernel about every namespace on every scrape.").
 			Default("true").Bool()
@@ -141,7 +142,12 @@ func run() int {
 		kingpin.Fatalf("%v", err)
 	}
 	if *identity || *kubernetes {
-		vnicCollector.WithIdentity(cgroupid.Options{Nested: *nested}.Lookup(*procfsPath).Identity)
+		src := collector.IdentitySource(cgroupid.Options{Nested: *nested}.Lookup(*procfsPath).Identity)
+		// With pod names on the counters, container_id, pod_uid and
+		// runtime there would double their bytes for nothing a join
+		// needs (docs/exporter.md): info only, unless asked for.
+		src.InfoOnly = *kubernetes && !labelsOnCountersSet
+		vnicCollector.WithLabels(src)
 	} else if *nested {
 		logger.Warn("--collector.container-identity.nested does nothing without --collector.container-identity")
 	}
