@@ -229,7 +229,7 @@ func BenchmarkTransports(b *testing.B) {
 		for _, tr := range transports {
 			t := tr.t
 			b.Run(fmt.Sprintf("host-dump/netns=%d/%s", n, tr.name), func(b *testing.B) {
-				stop := reportCPU(b)
+				stop := netnstest.ReportCPU(b)
 				defer stop()
 				for i := 0; i < b.N; i++ {
 					if got, err := t.dump(rtnl.NoNSID); err != nil || got < n {
@@ -238,7 +238,7 @@ func BenchmarkTransports(b *testing.B) {
 				}
 			})
 			b.Run(fmt.Sprintf("aimed-dumps/netns=%d/%s", n, tr.name), func(b *testing.B) {
-				stop := reportCPU(b)
+				stop := netnstest.ReportCPU(b)
 				defer stop()
 				for i := 0; i < b.N; i++ {
 					for _, id := range nsids {
@@ -249,7 +249,7 @@ func BenchmarkTransports(b *testing.B) {
 				}
 			})
 			b.Run(fmt.Sprintf("gets/netns=%d/%s", n, tr.name), func(b *testing.B) {
-				stop := reportCPU(b)
+				stop := netnstest.ReportCPU(b)
 				defer stop()
 				for i := 0; i < b.N; i++ {
 					for _, index := range indexes {
@@ -274,20 +274,4 @@ func rounds(tb testing.TB) int {
 		tb.Fatalf("BENCH_ROUNDS=%q: want a positive number", v)
 	}
 	return n
-}
-
-// reportCPU reports the process's CPU time (user and system, which
-// includes the kernel's work for the requests) per op: on a machine shared
-// with other work, wall time mostly measures the wait for a CPU.
-func reportCPU(b *testing.B) func() {
-	var start unix.Rusage
-	_ = unix.Getrusage(unix.RUSAGE_SELF, &start)
-	return func() {
-		var end unix.Rusage
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &end)
-		us := func(r unix.Rusage) float64 {
-			return float64(r.Utime.Sec+r.Stime.Sec)*1e6 + float64(r.Utime.Usec+r.Stime.Usec)
-		}
-		b.ReportMetric((us(end)-us(start))/float64(b.N), "cpu-us/op")
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
 
 // BenchmarkProcfsWalk groups every process of this machine by network
@@ -21,7 +23,7 @@ func BenchmarkProcfsWalk(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stop := reportCPU(b)
+	stop := netnstest.ReportCPU(b)
 	defer stop()
 	for i := 0; i < b.N; i++ {
 		procs, err := fs.AllProcs()

@@ -92,7 +92,7 @@ func BenchmarkMachine(b *testing.B) {
 	netnstest.RequireRoot(b)
 	b.Run("walk", func(b *testing.B) {
 		r := benchResolver(b, Options{NoCache: true})
-		defer reportCPU(b)()
+		defer netnstest.ReportCPU(b)()
 		for i := 0; i < b.N; i++ {
 			if _, _, err := walk(r.procRoot, r.hostIno, r.canPtrace); err != nil {
 				b.Fatal(err)

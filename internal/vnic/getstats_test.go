@@ -3,8 +3,6 @@ package vnic
 import (
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
 
@@ -26,7 +24,7 @@ func BenchmarkHostCounters(b *testing.B) {
 	}
 	c := r.cache.byInode[snap.Namespaces[0].Inode]
 	b.Run("RTM_GETLINK/host", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer netnstest.ReportCPU(b)()
 		for i := 0; i < b.N; i++ {
 			if _, err := r.nl.Links(noNSID); err != nil {
 				b.Fatal(err)
@@ -34,7 +32,7 @@ func BenchmarkHostCounters(b *testing.B) {
 		}
 	})
 	b.Run("RTM_GETSTATS/host", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer netnstest.ReportCPU(b)()
 		for i := 0; i < b.N; i++ {
 			if _, err := r.nl.HostStats(); err != nil {
 				b.Fatal(err)
@@ -42,27 +40,11 @@ func BenchmarkHostCounters(b *testing.B) {
 		}
 	})
 	b.Run("RTM_GETLINK/aimed-nsid", func(b *testing.B) {
-		defer reportCPU(b)()
+		defer netnstest.ReportCPU(b)()
 		for i := 0; i < b.N; i++ {
 			if _, err := r.nl.Links(c.nsid); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-}
-
-// reportCPU reports the process's CPU time (user and system) per op: on a
-// machine shared with other work, wall time mostly measures the wait for
-// a CPU.
-func reportCPU(b *testing.B) func() {
-	var start unix.Rusage
-	_ = unix.Getrusage(unix.RUSAGE_SELF, &start)
-	return func() {
-		var end unix.Rusage
-		_ = unix.Getrusage(unix.RUSAGE_SELF, &end)
-		us := func(r unix.Rusage) float64 {
-			return float64(r.Utime.Sec+r.Stime.Sec)*1e6 + float64(r.Utime.Usec+r.Stime.Usec)
-		}
-		b.ReportMetric((us(end)-us(start))/float64(b.N), "cpu-us/op")
-	}
 }
