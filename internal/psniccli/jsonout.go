@@ -1,8 +1,10 @@
-package main
+package psniccli
 
 import (
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
 // psnic writes its JSON itself: encoding/json is the one package only psnic
@@ -11,37 +13,50 @@ import (
 // paid at every run. The output is byte for byte what encoding/json gives
 // for the same values (TestJSONMatchesEncodingJSON, FuzzJSONString).
 
-// field is one member of a JSON object, its value already encoded.
-type field struct{ key, value string }
+// Row is one line of psnic's output: a container interface and its host
+// end, and the container the PID is in (empty where its cgroup layout is
+// unknown).
+type Row = vnicwatch.Row
 
-// rowFields are r's members, in encoding/json's order for row.
-func rowFields(r row) []field {
-	return []field{
+// Change is one line of psnic watch's stream.
+type Change struct {
+	Event string `json:"event"`
+	Time  string `json:"time"`
+	Row
+	Old *Row `json:"old,omitempty"`
+}
+
+// Field is one member of a JSON object, its value already encoded.
+type Field struct{ key, value string }
+
+// RowFields are r's members, in encoding/json's order for Row.
+func RowFields(r Row) []Field {
+	return []Field{
 		{"pid", strconv.Itoa(r.PID)},
 		{"netns", strconv.FormatUint(r.Netns, 10)},
-		{"container_ifname", jsonString(r.ContainerIfname)},
+		{"container_ifname", JSONString(r.ContainerIfname)},
 		{"container_ifindex", strconv.Itoa(r.ContainerIfindex)},
-		{"host_ifname", jsonString(r.HostIfname)},
+		{"host_ifname", JSONString(r.HostIfname)},
 		{"host_ifindex", strconv.Itoa(r.HostIfindex)},
-		{"kind", jsonString(r.Kind)},
-		{"container_id", jsonString(r.ContainerID)},
-		{"pod_uid", jsonString(r.PodUID)},
-		{"runtime", jsonString(r.Runtime)},
+		{"kind", JSONString(r.Kind)},
+		{"container_id", JSONString(r.ContainerID)},
+		{"pod_uid", JSONString(r.PodUID)},
+		{"runtime", JSONString(r.Runtime)},
 	}
 }
 
-// changeFields are c's members, in encoding/json's order for change.
-func changeFields(c change) []field {
-	fs := append([]field{{"event", jsonString(c.Event)}, {"time", jsonString(c.Time)}}, rowFields(c.row)...)
+// ChangeFields are c's members, in encoding/json's order for Change.
+func ChangeFields(c Change) []Field {
+	fs := append([]Field{{"event", JSONString(c.Event)}, {"time", JSONString(c.Time)}}, RowFields(c.Row)...)
 	if c.Old != nil {
-		fs = append(fs, field{"old", string(appendObject(nil, rowFields(*c.Old), "", ""))})
+		fs = append(fs, Field{"old", string(AppendObject(nil, RowFields(*c.Old), "", ""))})
 	}
 	return fs
 }
 
-// appendObject appends the object of fs: compact when indent is "", else as
+// AppendObject appends the object of fs: compact when indent is "", else as
 // encoding/json's Indent with that indent, the object starting at prefix.
-func appendObject(b []byte, fs []field, prefix, indent string) []byte {
+func AppendObject(b []byte, fs []Field, prefix, indent string) []byte {
 	b = append(b, '{')
 	for i, f := range fs {
 		if i > 0 {
@@ -50,7 +65,7 @@ func appendObject(b []byte, fs []field, prefix, indent string) []byte {
 		if indent != "" {
 			b = append(append(append(b, '\n'), prefix...), indent...)
 		}
-		b = append(append(b, jsonString(f.key)...), ':')
+		b = append(append(b, JSONString(f.key)...), ':')
 		if indent != "" {
 			b = append(b, ' ')
 		}
@@ -62,9 +77,9 @@ func appendObject(b []byte, fs []field, prefix, indent string) []byte {
 	return append(b, '}')
 }
 
-// appendRowsJSON appends rows as encoding/json's Encoder with SetIndent("", "  ")
+// AppendRowsJSON appends rows as encoding/json's Encoder with SetIndent("", "  ")
 // writes them: an indented array, and a newline.
-func appendRowsJSON(b []byte, rows []row) []byte {
+func AppendRowsJSON(b []byte, rows []Row) []byte {
 	if len(rows) == 0 {
 		return append(b, "[]\n"...)
 	}
@@ -74,14 +89,14 @@ func appendRowsJSON(b []byte, rows []row) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, "\n  "...)
-		b = appendObject(b, rowFields(r), "  ", "  ")
+		b = AppendObject(b, RowFields(r), "  ", "  ")
 	}
 	return append(b, "\n]\n"...)
 }
 
-// jsonString is s as encoding/json encodes a string: HTML-safe, invalid
+// JSONString is s as encoding/json encodes a string: HTML-safe, invalid
 // UTF-8 as U+FFFD, U+2028 and U+2029 escaped.
-func jsonString(s string) string {
+func JSONString(s string) string {
 	const hex = "0123456789abcdef"
 	b := make([]byte, 0, len(s)+2)
 	b = append(b, '"')
