@@ -18,12 +18,12 @@ const watchBinary = "psnic-watch"
 func execWatch(args []string, stderr io.Writer) int {
 	self, err := os.Executable()
 	if err != nil {
-		io.WriteString(stderr, "psnic watch: cannot find psnic's own path: "+err.Error()+" (run "+watchBinary+" directly)\n")
+		_, _ = io.WriteString(stderr, "psnic watch: cannot find psnic's own path: "+err.Error()+" (run "+watchBinary+" directly)\n")
 		return exitNoWatch
 	}
 	path := filepath.Join(filepath.Dir(self), watchBinary)
 	err = syscall.Exec(path, append([]string{watchBinary}, args...), os.Environ())
-	io.WriteString(stderr, "psnic watch: cannot run "+path+": "+err.Error()+" (psnic watch is "+watchBinary+
+	_, _ = io.WriteString(stderr, "psnic watch: cannot run "+path+": "+err.Error()+" (psnic watch is "+watchBinary+
 		", which ships with psnic: install it next to psnic)\n")
 	return exitNoWatch
 }

@@ -84,8 +84,10 @@ type OneOf struct {
 	Allowed []string
 }
 
+// String is the value (flag.Value).
 func (o *OneOf) String() string { return o.Value }
 
+// Set takes v if it is one of the allowed words (flag.Value).
 func (o *OneOf) Set(v string) error {
 	for _, a := range o.Allowed {
 		if v == a {
@@ -99,5 +101,8 @@ func (o *OneOf) Set(v string) error {
 // List is a repeatable string flag.
 type List []string
 
-func (l *List) String() string     { return strings.Join(*l, ",") }
+// String is the values, comma-separated (flag.Value).
+func (l *List) String() string { return strings.Join(*l, ",") }
+
+// Set appends v (flag.Value).
 func (l *List) Set(v string) error { *l = append(*l, v); return nil }
