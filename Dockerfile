@@ -1,5 +1,4 @@
-# The image: FROM scratch with the static binaries (the exporter, psnic and
-# psnic-watch, which `psnic watch` runs), run as nobody.
+# The image: FROM scratch with the two static binaries, run as nobody.
 #
 #   docker build .       builds the binaries inside, in a Go stage: a clone is
 #   podman build .       all it needs (Docker with BuildKit, the default with
@@ -33,7 +32,7 @@ ENTRYPOINT ["/bin/container_vnic_exporter"]
 FROM base AS prebuilt
 ARG OS="linux"
 ARG ARCH="amd64"
-COPY .build/${OS}-${ARCH}/container_vnic_exporter .build/${OS}-${ARCH}/psnic .build/${OS}-${ARCH}/psnic-watch /bin/
+COPY .build/${OS}-${ARCH}/container_vnic_exporter .build/${OS}-${ARCH}/psnic /bin/
 
 # Binaries built here, static (the image has no C library). The version
 # comes from VERSION, which the binaries embed.
@@ -45,4 +44,4 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags netgo -o /out/ ./cmd/...
 
 FROM base
-COPY --from=build /out/container_vnic_exporter /out/psnic /out/psnic-watch /bin/
+COPY --from=build /out/container_vnic_exporter /out/psnic /bin/

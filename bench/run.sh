@@ -256,7 +256,7 @@ echo "== building" >&2
 mkdir -p "$bin"
 : >"$out/exporter.log"
 bash "$root/bench/fixture.sh" down "$fx" # what an interrupted run left
-(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/psnic-watch ./cmd/container_vnic_exporter \
+(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter \
 	./bench/scrapetime ./bench/watchlatency ./bench/gonothing)
 for c in paper_psnic floor timeit; do gcc -O2 -Wall -o "$bin/$c" "$root/bench/c/$c.c"; done
 

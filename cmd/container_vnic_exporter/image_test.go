@@ -414,7 +414,7 @@ func buildImageContext(t *testing.T) (root, contextDir string) {
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
-	for _, bin := range []string{"container_vnic_exporter", "psnic", "psnic-watch"} {
+	for _, bin := range []string{"container_vnic_exporter", "psnic"} {
 		if err := checkStatic(filepath.Join(out, bin)); err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -27,53 +26,5 @@ func TestPsnicLinksNoTemplates(t *testing.T) {
 			pkg == "encoding/json", strings.HasPrefix(pkg, "google.golang.org/grpc"), strings.HasPrefix(pkg, "k8s.io/"):
 			t.Errorf("psnic links %s", pkg)
 		}
-	}
-}
-
-// Nor what only `psnic watch` runs: that is psnic-watch, a binary of its
-// own (watch.go), and its process events, signal handling, hooks (os/exec)
-// and the stream would be paged in at every start. What the binary holds is
-// checked, not what `go list -deps` lists: psnic imports vnicwatch for its
-// Row, and nothing of the stream comes with it.
-func TestPsnicLinksNoWatch(t *testing.T) {
-	out, err := exec.Command("go", "tool", "nm", psnicBin).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go tool nm: %v\n%s", err, out)
-	}
-	linked := map[string]int{}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		for _, pkg := range []string{"os/exec.", "os/signal.", "github.com/container-vnic/container_vnic_exporter/internal/procevents.",
-			"github.com/container-vnic/container_vnic_exporter/vnicwatch.(*Stream)", "github.com/container-vnic/container_vnic_exporter/vnicwatch.Open"} {
-			if strings.HasPrefix(f[len(f)-1], pkg) {
-				linked[pkg]++
-			}
-		}
-	}
-	for pkg, n := range linked {
-		t.Errorf("psnic links %d symbol(s) of %s (psnic watch's, psnic-watch's only)", n, strings.TrimSuffix(pkg, "."))
-	}
-	if !strings.Contains(string(out), " main.execWatch") {
-		t.Error("no main.execWatch in psnic: the check above reads the wrong symbols")
-	}
-}
-
-// maxPsnicBytes bounds the psnic binary as `go build` makes it (as the
-// benchmark builds it): every 64 KiB of text and read-only data it runs
-// through is a page fault of 11-15 µs on the VMs measured, so a regrowth
-// shows here before it shows in docs/benchmarks.md. 3.24 MB when set (the
-// watch split off: 3.73 MB before); a Go program that does nothing is 1.8 MB.
-const maxPsnicBytes = 3_400_000
-
-func TestPsnicBinarySize(t *testing.T) {
-	fi, err := os.Stat(psnicBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Size() > maxPsnicBytes {
-		t.Errorf("psnic is %d bytes, more than %d: what made it grow? (docs/psnic.md, \"Start-up\")", fi.Size(), maxPsnicBytes)
 	}
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,17 +13,15 @@ import (
 
 	containervnicexporter "github.com/container-vnic/container_vnic_exporter"
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
-	"github.com/container-vnic/container_vnic_exporter/internal/psniccli"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
 // Exit codes, documented in --help and docs/psnic.md.
 const (
-	exitOK       = psniccli.ExitOK
-	exitFailed   = psniccli.ExitFailed
-	exitUsage    = psniccli.ExitUsage
-	exitNoWatch  = 127       // psnic watch: no psnic-watch next to psnic (a shell's "command not found")
+	exitOK       = 0         // every PID resolved
+	exitFailed   = 1         // at least one PID could not be resolved
+	exitUsage    = 2         // bad flags or arguments
 	maxPID       = 1<<22 - 1 // PID_MAX_LIMIT is 1<<22: the highest PID is one less
 	helpExitText = `Prints the host-side virtual NIC (veth, or the parent of a macvlan) of each
 interface of a process's network namespace.
@@ -33,30 +32,31 @@ interface of a process's network namespace.
   psnic watch        a stream of changes (see psnic watch --help)
 
 Exit status: 0 every PID resolved; 1 at least one PID failed (one line on
-stderr each, naming the PID and the cause); 2 usage error; 127 psnic watch
-without psnic-watch installed next to psnic.
+stderr each, naming the PID and the cause); 2 usage error.
 Needs root, or CAP_SYS_PTRACE (to open other processes' namespaces) and
 CAP_NET_ADMIN (to query them).`
 )
 
-type row = psniccli.Row
+// row is one line of output: a container interface and its host end, and
+// the container the PID is in (empty where its cgroup layout is unknown).
+type row = vnicwatch.Row
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "watch" {
-		os.Exit(execWatch(os.Args[2:], os.Stderr))
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := psniccli.NewFlagSet("psnic", helpExitText, stdout)
-	output := &psniccli.OneOf{Value: "text", Allowed: []string{"text", "json"}}
+	if len(args) > 0 && args[0] == "watch" {
+		return runWatch(args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("psnic", helpExitText, stdout)
+	output := &oneOf{"text", []string{"text", "json"}}
 	fs.Var(output, "o", "Output format: text or json.")
 	fs.Var(output, "output", "Output format: text or json (-o).")
 	all := fs.Bool("all", false, "Resolve every network namespace other than the host's.")
 	procfs := fs.String("path.procfs", "/proc", "procfs mountpoint.")
 	version := fs.Bool("version", false, "Show the version and exit.")
-	pidsText, code, done := psniccli.ParseFlags(fs, args, stderr)
+	pidsText, code, done := parseFlags(fs, args, stderr)
 	if done {
 		return code
 	}
@@ -77,14 +77,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs, NoCache: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic: %v\n", err)
-		return psniccli.NewFailed(err)
+		return newFailed(err)
 	}
 	defer r.Close()
 
 	// The text output has no column for the container: reading cgroups for
 	// it would be start-up time spent on nothing.
 	var identity *cgroupid.Lookup
-	if output.Value == "json" {
+	if output.value == "json" {
 		identity = cgroupid.NewLookup(*procfs)
 	}
 	var rows []row
@@ -93,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		rows, code = resolvePIDs(r, pids, identity, stderr)
 	}
-	if err := write(stdout, rows, output.Value, *all || len(pids) > 1); err != nil {
+	if err := write(stdout, rows, output.value, *all || len(pids) > 1); err != nil {
 		fmt.Fprintf(stderr, "psnic: writing output: %v\n", err)
 		return exitFailed
 	}
@@ -145,6 +145,15 @@ func resolvePIDs(r *vnic.Resolver, pids []int, identity *cgroupid.Lookup, stderr
 	return rows, code
 }
 
+// newFailed is the exit code for a resolver that could not be made: a bad
+// --path.procfs is a usage error, anything else a failure.
+func newFailed(err error) int {
+	if errors.Is(err, vnic.ErrProcfs) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
 // parsePIDs checks every argument is a PID; repeated PIDs are resolved once.
 // A PID is ASCII decimal digits, leading zeros allowed (05 is 5, as kill(1)
 // reads it). A plus sign, a space, a base prefix or any other byte make it
@@ -194,7 +203,7 @@ func write(w io.Writer, rows []row, format string, prefixPID bool) error {
 		for _, r := range rows {
 			out = append(out, r.Escaped())
 		}
-		_, err := w.Write(psniccli.AppendRowsJSON(nil, out))
+		_, err := w.Write(appendRowsJSON(nil, out))
 		return err
 	}
 	for _, r := range rows {

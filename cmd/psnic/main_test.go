@@ -16,17 +16,12 @@ import (
 	"time"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
-	"github.com/container-vnic/container_vnic_exporter/internal/psniccli"
 )
 
 var psnicBin string
 
-// change is a line of `psnic watch -o json`.
-type change = psniccli.Change
-
-// TestMain builds the real binaries once, psnic and psnic-watch side by side
-// as they are installed: the command-level tests run them as a user would
-// (`psnic watch` too) and check stdout, stderr and the exit code.
+// TestMain builds the real binary once: the command-level tests run it as a
+// user would and check stdout, stderr and the exit code.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "psnic-test")
 	if err != nil {
@@ -34,8 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	psnicBin = filepath.Join(dir, "psnic")
-	if out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../psnic-watch").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building psnic and psnic-watch: %v\n%s", err, out)
+	if out, err := exec.Command("go", "build", "-o", psnicBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building psnic: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -98,32 +93,6 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("psnic %q: exit %d, stdout %q, stderr %q; want exit 2 and one line containing %q",
 				tc.args, code, stdout, stderr, tc.stderr)
 		}
-	}
-}
-
-// psnic watch is psnic-watch, run from psnic's directory: without it there,
-// one line naming where it was looked for, and exit 127.
-func TestWatchWithoutPsnicWatch(t *testing.T) {
-	alone := filepath.Join(t.TempDir(), "psnic")
-	bin, err := os.ReadFile(psnicBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(alone, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	cmd := exec.Command(alone, "watch", "-o", "text")
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	var exit *exec.ExitError
-	if err := cmd.Run(); !errors.As(err, &exit) || exit.ExitCode() != exitNoWatch || out.Len() != 0 ||
-		strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "psnic watch: cannot run "+filepath.Join(filepath.Dir(alone), "psnic-watch")+": no such file") {
-		t.Fatalf("psnic watch without psnic-watch: %v, stdout %q, stderr %q; want exit %d and one line naming %s",
-			err, out.String(), errb.String(), exitNoWatch, filepath.Join(filepath.Dir(alone), "psnic-watch"))
-	}
-	// And with it, psnic watch is psnic-watch: its usage, its name.
-	if _, stderr, code := runPsnic(t, "watch", "--bogus"); code != exitUsage || !strings.HasPrefix(stderr, "psnic watch: flag provided but not defined: -bogus") {
-		t.Fatalf("psnic watch --bogus: exit %d, stderr %q", code, stderr)
 	}
 }
 
@@ -467,7 +436,7 @@ func TestTextMarksStackedParent(t *testing.T) {
 	ns := netnstest.NewNetns(t, "cvpm")
 	veth, parent := "cvpv"+netnstest.Suffix(), "cvpp"+netnstest.Suffix()
 	ns.Veth(veth, "eth0")
-	ns.Macvlan(parent, "cvpm"+netnstest.Suffix())
+	addMacvlan(t, parent, ns, "cvpm"+netnstest.Suffix())
 	pid := ns.Spawn()
 	want := veth + "\n" + parent + " (macvlan parent)\n"
 	stdout, stderr, code := runPsnic(t, itoa(pid))

@@ -63,8 +63,22 @@ func newMacvlanSentinel(t *testing.T) string {
 	ns := netnstest.NewNetns(t, "cvws")
 	ns.Spawn()
 	parent := "cvs" + netnstest.Suffix()
-	ns.Macvlan(parent, "cvm"+netnstest.Suffix())
+	addMacvlan(t, parent, ns, "cvm"+netnstest.Suffix())
 	return parent
+}
+
+// addMacvlan makes a macvlan named name inside ns on the host interface
+// parent, a bridge it creates if needed (and deletes when t ends).
+func addMacvlan(t *testing.T, parent string, ns *netnstest.Netns, name string) {
+	t.Helper()
+	if exec.Command("ip", "link", "show", "dev", parent).Run() != nil {
+		netnstest.IP(t, "link", "add", parent, "type", "bridge")
+		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", parent).Run() })
+		netnstest.IP(t, "link", "set", parent, "up")
+	}
+	// Named once, in the host: a rename inside would be a change of its own.
+	netnstest.IP(t, "link", "add", name, "link", parent, "type", "macvlan", "mode", "bridge")
+	netnstest.IP(t, "link", "set", name, "netns", ns.Name)
 }
 
 func startWatch(t *testing.T, prefix string, args ...string) *watcher {
@@ -302,7 +316,7 @@ exec "$2"`
 	a := netnstest.NewNetns(t, "cvxa")
 	pid := a.Spawn()
 	// A macvlan on a host parent first: neither printed nor hooked.
-	a.Macvlan(prefix+"par", prefix+"mv0")
+	addMacvlan(t, prefix+"par", a, prefix+"mv0")
 	for _, suffix := range []string{"fail", "hang", "ok"} {
 		host := prefix + suffix
 		a.Veth(host, "e"+suffix)
@@ -359,14 +373,14 @@ func TestWatchFilters(t *testing.T) {
 	pid := a.Spawn()
 	par := prefix + "par"
 	m1, m2 := prefix+"m1", prefix+"m2"
-	a.Macvlan(par, m1)
+	addMacvlan(t, par, a, m1)
 	macvlans.expect(t, "added", m1, par, pid)
 	parents.expect(t, "added", m1, par, pid)
 	a.Veth(prefix+"v1", "e1")
 	parents.expect(t, "added", "e1", prefix+"v1", pid)
 	veths.expect(t, "added", "e1", prefix+"v1", pid)
 	named.expect(t, "added", "e1", prefix+"v1", pid)
-	a.Macvlan(par, m2)
+	addMacvlan(t, par, a, m2)
 	macvlans.expect(t, "added", m2, par, pid)
 	parents.expect(t, "added", m2, par, pid)
 	a.Veth(prefix+"v2", "e2")

@@ -128,20 +128,6 @@ func (n *Netns) Veth(hostName, peerName string) {
 	n.IP("link", "set", peerName, "up")
 }
 
-// Macvlan makes a macvlan named name inside n on the host interface
-// parent, a bridge it creates if needed (and deletes when t ends). It is
-// named in the host, once: a rename inside would be a change of its own.
-func (n *Netns) Macvlan(parent, name string) {
-	n.t.Helper()
-	if exec.Command("ip", "link", "show", "dev", parent).Run() != nil {
-		IP(n.t, "link", "add", parent, "type", "bridge")
-		n.t.Cleanup(func() { _ = exec.Command("ip", "link", "del", parent).Run() })
-		IP(n.t, "link", "set", parent, "up")
-	}
-	IP(n.t, "link", "add", name, "link", parent, "type", "macvlan", "mode", "bridge")
-	IP(n.t, "link", "set", name, "netns", n.Name)
-}
-
 // Spawn starts a process inside n that lives until t ends, and returns its
 // PID. It returns once the process is inside the namespace.
 func (n *Netns) Spawn() int {

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/container-vnic/container_vnic_exporter/internal/psniccli"
 )
 
 // What `psnic watch` does with each change, apart from the stream that
@@ -111,12 +109,12 @@ func (w *watch) work(ctx context.Context) {
 func (w *watch) print(c change) {
 	if w.json {
 		j := c
-		j.Row = c.Escaped() // the embedded row
+		j.row = c.Escaped() // the embedded row
 		if c.Old != nil {
 			old := c.Old.Escaped()
 			j.Old = &old
 		}
-		_, _ = w.out.Write(append(psniccli.AppendObject(nil, psniccli.ChangeFields(j), "", ""), '\n'))
+		_, _ = w.out.Write(append(appendObject(nil, changeFields(j), "", ""), '\n'))
 		return
 	}
 	line := fmt.Sprintf("%s %-7s pid=%d netns=%d %s(%d) -> %s(%d) %s", c.Time, c.Event, c.PID, c.Netns,

@@ -1,10 +1,8 @@
-package psniccli
+package main
 
 import (
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/container-vnic/container_vnic_exporter/vnicwatch"
 )
 
 // psnic writes its JSON itself: encoding/json is the one package only psnic
@@ -13,50 +11,37 @@ import (
 // paid at every run. The output is byte for byte what encoding/json gives
 // for the same values (TestJSONMatchesEncodingJSON, FuzzJSONString).
 
-// Row is one line of psnic's output: a container interface and its host
-// end, and the container the PID is in (empty where its cgroup layout is
-// unknown).
-type Row = vnicwatch.Row
+// field is one member of a JSON object, its value already encoded.
+type field struct{ key, value string }
 
-// Change is one line of psnic watch's stream.
-type Change struct {
-	Event string `json:"event"`
-	Time  string `json:"time"`
-	Row
-	Old *Row `json:"old,omitempty"`
-}
-
-// Field is one member of a JSON object, its value already encoded.
-type Field struct{ key, value string }
-
-// RowFields are r's members, in encoding/json's order for Row.
-func RowFields(r Row) []Field {
-	return []Field{
+// rowFields are r's members, in encoding/json's order for row.
+func rowFields(r row) []field {
+	return []field{
 		{"pid", strconv.Itoa(r.PID)},
 		{"netns", strconv.FormatUint(r.Netns, 10)},
-		{"container_ifname", JSONString(r.ContainerIfname)},
+		{"container_ifname", jsonString(r.ContainerIfname)},
 		{"container_ifindex", strconv.Itoa(r.ContainerIfindex)},
-		{"host_ifname", JSONString(r.HostIfname)},
+		{"host_ifname", jsonString(r.HostIfname)},
 		{"host_ifindex", strconv.Itoa(r.HostIfindex)},
-		{"kind", JSONString(r.Kind)},
-		{"container_id", JSONString(r.ContainerID)},
-		{"pod_uid", JSONString(r.PodUID)},
-		{"runtime", JSONString(r.Runtime)},
+		{"kind", jsonString(r.Kind)},
+		{"container_id", jsonString(r.ContainerID)},
+		{"pod_uid", jsonString(r.PodUID)},
+		{"runtime", jsonString(r.Runtime)},
 	}
 }
 
-// ChangeFields are c's members, in encoding/json's order for Change.
-func ChangeFields(c Change) []Field {
-	fs := append([]Field{{"event", JSONString(c.Event)}, {"time", JSONString(c.Time)}}, RowFields(c.Row)...)
+// changeFields are c's members, in encoding/json's order for change.
+func changeFields(c change) []field {
+	fs := append([]field{{"event", jsonString(c.Event)}, {"time", jsonString(c.Time)}}, rowFields(c.row)...)
 	if c.Old != nil {
-		fs = append(fs, Field{"old", string(AppendObject(nil, RowFields(*c.Old), "", ""))})
+		fs = append(fs, field{"old", string(appendObject(nil, rowFields(*c.Old), "", ""))})
 	}
 	return fs
 }
 
-// AppendObject appends the object of fs: compact when indent is "", else as
+// appendObject appends the object of fs: compact when indent is "", else as
 // encoding/json's Indent with that indent, the object starting at prefix.
-func AppendObject(b []byte, fs []Field, prefix, indent string) []byte {
+func appendObject(b []byte, fs []field, prefix, indent string) []byte {
 	b = append(b, '{')
 	for i, f := range fs {
 		if i > 0 {
@@ -65,7 +50,7 @@ func AppendObject(b []byte, fs []Field, prefix, indent string) []byte {
 		if indent != "" {
 			b = append(append(append(b, '\n'), prefix...), indent...)
 		}
-		b = append(append(b, JSONString(f.key)...), ':')
+		b = append(append(b, jsonString(f.key)...), ':')
 		if indent != "" {
 			b = append(b, ' ')
 		}
@@ -77,9 +62,9 @@ func AppendObject(b []byte, fs []Field, prefix, indent string) []byte {
 	return append(b, '}')
 }
 
-// AppendRowsJSON appends rows as encoding/json's Encoder with SetIndent("", "  ")
+// appendRowsJSON appends rows as encoding/json's Encoder with SetIndent("", "  ")
 // writes them: an indented array, and a newline.
-func AppendRowsJSON(b []byte, rows []Row) []byte {
+func appendRowsJSON(b []byte, rows []row) []byte {
 	if len(rows) == 0 {
 		return append(b, "[]\n"...)
 	}
@@ -89,14 +74,14 @@ func AppendRowsJSON(b []byte, rows []Row) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, "\n  "...)
-		b = AppendObject(b, RowFields(r), "  ", "  ")
+		b = appendObject(b, rowFields(r), "  ", "  ")
 	}
 	return append(b, "\n]\n"...)
 }
 
-// JSONString is s as encoding/json encodes a string: HTML-safe, invalid
+// jsonString is s as encoding/json encodes a string: HTML-safe, invalid
 // UTF-8 as U+FFFD, U+2028 and U+2029 escaped.
-func JSONString(s string) string {
+func jsonString(s string) string {
 	const hex = "0123456789abcdef"
 	b := make([]byte, 0, len(s)+2)
 	b = append(b, '"')

@@ -1,4 +1,4 @@
-package psniccli
+package main
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 )
 
 // sampleRow fills every JSON field of a row (by reflection, so that a field
-// added to vnicwatch.Row without a place in RowFields fails the comparison)
+// added to vnicwatch.Row without a place in rowFields fails the comparison)
 // with values derived from s and n.
-func sampleRow(s string, n int) Row {
-	var r Row
+func sampleRow(s string, n int) row {
+	var r row
 	var fill func(v reflect.Value)
 	fill = func(v reflect.Value) {
 		for i := 0; i < v.NumField(); i++ {
@@ -38,35 +38,35 @@ func sampleRow(s string, n int) Row {
 // and for the lines psnic watch prints, with and without "old".
 func TestJSONMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "eth0", `a"b\c`, "<&>", "tab\there\n", "\b\f\x01\x1f\x7f", "é€😀", "\u2028\u2029", "bad\xffutf8"} {
-		rows := []Row{sampleRow(s, 1), sampleRow(s+"x", 1<<30)}
+		rows := []row{sampleRow(s, 1), sampleRow(s+"x", 1<<30)}
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rows); err != nil {
 			t.Fatal(err)
 		}
-		if got := AppendRowsJSON(nil, rows); string(got) != want.String() {
+		if got := appendRowsJSON(nil, rows); string(got) != want.String() {
 			t.Errorf("rows of %q:\ngot  %s\nwant %s", s, got, want.String())
 		}
 		old := rows[1]
-		for _, c := range []Change{
-			{Event: string(vnicwatch.Added), Time: s, Row: rows[0]},
-			{Event: string(vnicwatch.Changed), Time: s, Row: rows[0], Old: &old},
+		for _, c := range []change{
+			{Event: string(vnicwatch.Added), Time: s, row: rows[0]},
+			{Event: string(vnicwatch.Changed), Time: s, row: rows[0], Old: &old},
 		} {
 			want, err := json.Marshal(c)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := AppendObject(nil, ChangeFields(c), "", ""); string(got) != string(want) {
+			if got := appendObject(nil, changeFields(c), "", ""); string(got) != string(want) {
 				t.Errorf("change of %q:\ngot  %s\nwant %s", s, got, want)
 			}
 		}
 	}
 	var want bytes.Buffer
-	if err := json.NewEncoder(&want).Encode([]Row{}); err != nil {
+	if err := json.NewEncoder(&want).Encode([]row{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := AppendRowsJSON(nil, nil); string(got) != want.String() {
+	if got := appendRowsJSON(nil, nil); string(got) != want.String() {
 		t.Errorf("no rows: got %q, want %q", got, want.String())
 	}
 }
@@ -80,8 +80,8 @@ func FuzzJSONString(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := JSONString(s); got != string(want) {
-			t.Fatalf("JSONString(%q) = %s, want %s", s, got, want)
+		if got := jsonString(s); got != string(want) {
+			t.Fatalf("jsonString(%q) = %s, want %s", s, got, want)
 		}
 	})
 }
