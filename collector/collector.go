@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
@@ -53,7 +52,8 @@ type Collector struct {
 	defsOnce sync.Once
 	defsVal  *defs
 
-	flights   singleflight.Group
+	flights   flights
+	bufs      bufPool
 	overflows atomic.Uint64
 	since     func(time.Time) time.Duration // time.Since; fixed in tests
 }
@@ -105,6 +105,7 @@ func (n NamespaceLabels) Value(name string) string {
 // flight is the outcome of one resolution, shared by the scrapes that
 // waited for it.
 type flight struct {
+	flightRefs
 	snap      vnic.Snapshot
 	err       error
 	duration  time.Duration
@@ -287,6 +288,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	f := c.resolve()
+	defer f.release()
 	f.metricsOnce.Do(func() { f.metrics = constMetrics(c.familiesOf(f)) })
 	for _, m := range f.metrics {
 		ch <- m
@@ -299,20 +301,22 @@ func (c *Collector) familiesOf(f *flight) []family {
 	return f.families
 }
 
-// resolve runs one resolution, or waits for the one already running.
+// resolve runs one resolution, or waits for the one already running, and
+// returns it with a reference the caller drops with release.
 func (c *Collector) resolve() *flight {
-	v, _, _ := c.flights.Do("", c.resolveNow)
-	return v.(*flight)
+	f := c.join()
+	<-f.done
+	return f
 }
 
-// resolveChan is resolve for a caller that may stop waiting.
-func (c *Collector) resolveChan() <-chan singleflight.Result {
-	return c.flights.DoChan("", c.resolveNow)
+// join is resolve for a caller that may stop waiting: the flight is ready
+// when its done is closed.
+func (c *Collector) join() *flight {
+	return c.flights.join(c.resolveInto, c.recycle)
 }
 
-func (c *Collector) resolveNow() (any, error) {
+func (c *Collector) resolveInto(f *flight) {
 	start := time.Now()
-	f := &flight{}
 	f.snap, f.err = c.resolver.ResolveAll()
 	f.duration = c.since(start)
 	switch {
@@ -337,7 +341,6 @@ func (c *Collector) resolveNow() (any, error) {
 	} else {
 		f.overflows = c.overflows.Load()
 	}
-	return f, nil
 }
 
 // constMetrics hands families to client_golang: a metric per sample whose

@@ -2,7 +2,8 @@ package collector
 
 import (
 	"bytes"
-	"compress/flate"
+
+	"github.com/klauspost/compress/flate"
 	"math"
 	"runtime"
 	"strconv"
@@ -29,6 +30,17 @@ type encoded struct {
 
 	mu       sync.Mutex
 	segments map[[2]int]*segment
+	pool     *bufPool // buf and the segments' come from it
+}
+
+// recycle gives e's buffers back to its pool, when no scrape reads them
+// any more.
+func (e *encoded) recycle() {
+	e.pool.put(e.buf)
+	for _, s := range e.segments {
+		e.pool.put(s.deflated)
+	}
+	e.buf, e.segments = nil, nil
 }
 
 type encodedOnce struct {
@@ -45,7 +57,7 @@ type segment struct {
 
 // encode writes fams in format, one block per family, as client_golang's
 // expfmt writes them (TestFastPathMatchesClientGolang).
-func encode(fams []family, format int) *encoded {
+func encode(fams []family, format int, pool *bufPool) *encoded {
 	size := 0
 	for _, f := range fams {
 		size += 2*len(f.def.name) + len(f.def.help) + 32
@@ -53,8 +65,8 @@ func encode(fams []family, format int) *encoded {
 			size += len(f.def.name) + len(s.series.text) + 26
 		}
 	}
-	buf := make([]byte, 0, size)
-	e := &encoded{names: make([]string, len(fams)), off: make([]int, 0, len(fams)+1), segments: map[[2]int]*segment{}}
+	buf := pool.get(size)
+	e := &encoded{names: make([]string, len(fams)), off: make([]int, 0, len(fams)+1), segments: map[[2]int]*segment{}, pool: pool}
 	for i, f := range fams {
 		e.off = append(e.off, len(buf))
 		buf = appendFamily(buf, f, format)
@@ -140,7 +152,7 @@ func (e *encoded) segment(i, j int) []byte {
 		e.segments[[2]int{i, j}] = s
 	}
 	e.mu.Unlock()
-	s.once.Do(func() { s.deflated = deflateParallel(e.run(i, j)) })
+	s.once.Do(func() { s.deflated = deflateParallel(e.run(i, j), e.pool) })
 	return s.deflated
 }
 
@@ -152,10 +164,10 @@ const parallelChunk = 256 << 10
 // chunk's stream ends in a sync flush and refers to nothing before it, so
 // they follow one another as one stream. The first gzip scrape of a
 // resolution waits for this; on 2 CPUs it takes half as long.
-func deflateParallel(b []byte) []byte {
+func deflateParallel(b []byte, pool *bufPool) []byte {
 	n := min(runtime.GOMAXPROCS(0), len(b)/parallelChunk)
 	if n < 2 {
-		return deflate(nil, b)
+		return deflate(pool.get(len(b)/deflateRatio+64), b)
 	}
 	chunks := make([][]byte, n)
 	out := make([][]byte, n)
@@ -175,19 +187,29 @@ func deflateParallel(b []byte) []byte {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[k] = deflate(nil, chunks[k])
+			out[k] = deflate(pool.get(len(chunks[k])/deflateRatio+64), chunks[k])
 		}()
 	}
 	wg.Wait()
-	return bytes.Join(out, nil)
+	size := 0
+	for _, o := range out {
+		size += len(o)
+	}
+	joined := pool.get(size)
+	for _, o := range out {
+		joined = append(joined, o...)
+		pool.put(o)
+	}
+	return joined
 }
+
+// deflateRatio is about how many times smaller the exposition deflates:
+// 15 at 1,000 vNICs; room is made for 1/8th.
+const deflateRatio = 8
 
 // deflate appends b to dst as a raw deflate stream ending in a sync flush.
 func deflate(dst, b []byte) []byte {
 	out := bytes.NewBuffer(dst)
-	if dst == nil {
-		out.Grow(len(b)/6 + 64)
-	}
 	w := getFlate(out)
 	w.Write(b) //nolint:errcheck // a bytes.Buffer does not fail
 	w.Flush()  //nolint:errcheck // as above

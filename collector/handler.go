@@ -103,7 +103,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		kind, format = formatText, expfmt.NewFormat(expfmt.TypeTextPlain)
 	}
-	if f, ok := h.wait(w, r); ok {
+	f := h.c.join()
+	defer f.release()
+	if h.wait(w, r, f) {
 		h.serve(w, r, f, kind, format)
 	}
 }
@@ -132,10 +134,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, f *flight, kind 
 	forEachPart(ours, rest, func(b []byte, _, _ int) { w.Write(b) }) //nolint:errcheck // a scraper gone is no error of ours
 }
 
-// wait returns the flight the scrape shares, or answers 503 when the
+// wait waits for the flight the scrape shares, or answers 503 when the
 // scrape's deadline passes first.
-func (h *handler) wait(w http.ResponseWriter, r *http.Request) (*flight, bool) {
-	ch := h.c.resolveChan()
+func (h *handler) wait(w http.ResponseWriter, r *http.Request, f *flight) bool {
 	var timeout <-chan time.Time
 	if h.opts.Deadline != nil {
 		if d, ok := h.opts.Deadline(r); ok {
@@ -145,20 +146,20 @@ func (h *handler) wait(w http.ResponseWriter, r *http.Request) (*flight, bool) {
 		}
 	}
 	select {
-	case res := <-ch:
-		return res.Val.(*flight), true
+	case <-f.done:
+		return true
 	case <-timeout:
 		http.Error(w, "scrape timed out waiting for the resolution; it goes on, and the next scrape shares it",
 			http.StatusServiceUnavailable)
 	case <-r.Context().Done():
 	}
-	return nil, false
+	return false
 }
 
 // encoded returns f's families in format, encoded on first demand.
 func (c *Collector) encoded(f *flight, format int) *encoded {
 	e := &f.encoded[format]
-	e.once.Do(func() { e.enc = encode(c.familiesOf(f), format) })
+	e.once.Do(func() { e.enc = encode(c.familiesOf(f), format, &c.bufs) })
 	return e.enc
 }
 
