@@ -245,7 +245,7 @@ func TestChurn(t *testing.T) {
 				end := time.Now()
 				if err == nil {
 					// A scrape that arrives while a resolution runs shares it
-					// (the collector shares one resolution among the scrapes that arrive while it runs): its answer may be as old as that
+					// (collector/flight.go): its answer may be as old as that
 					// resolution, plus encoding, before the scrape began.
 					sc.start, sc.end = start.Add(-sc.resolution-sharedSlack), end
 					err = g.check(prefix, sc.info, sc.counterLabels, sc.start, end)
