@@ -213,15 +213,30 @@ func (c *Conn) Links(nsid int) ([]Link, error) {
 // zero Link). The link is written in place, not returned: it is asked for
 // at the deepest point of a resolution (see parseLink).
 func (c *Conn) LinkByIndex(index int, l *Link) (ok bool, err error) {
+	return c.LinkIn(NoNSID, index, l)
+}
+
+// LinkIn is LinkByIndex in the namespace with id nsid as this socket's
+// namespace numbers it (IFLA_TARGET_NETNSID), or in the socket's own
+// namespace when nsid is NoNSID: one message, where a dump of that
+// namespace also sends its lo and a closing NLMSG_DONE. A reply that does
+// not carry nsid back is ErrTargetIgnored.
+func (c *Conn) LinkIn(nsid, index int, l *Link) (ok bool, err error) {
 	err = c.do(func(b request) request {
 		r := newRequest(b, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
 		ne.PutUint32(r.body()[4:], uint32(int32(index)))
+		if nsid != NoNSID {
+			r = r.u32(unix.IFLA_TARGET_NETNSID, uint32(nsid))
+		}
 		return r
 	}, unix.RTM_NEWLINK, func(m []byte) error {
 		err := parseLink(m, l)
 		ok = err == nil
 		return err
 	})
+	if err == nil && ok && l.TargetNSID != nsid {
+		err = fmt.Errorf("link ifindex %d aimed at namespace id %d: %w", index, nsid, ErrTargetIgnored)
+	}
 	if err != nil || !ok {
 		*l = Link{}
 	}

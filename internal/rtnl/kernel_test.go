@@ -80,8 +80,18 @@ func TestConnAgainstKernel(t *testing.T) {
 		t.Fatalf("host dump: no %s(%d) pointing at eth0(%d) in namespace %d", host, hostIndex, eth0.Index, nsid)
 	}
 
+	var got Link
+	ok, err := c.LinkIn(nsid, eth0.Index, &got)
+	if err != nil || !ok || got.Name != "eth0" || got.TargetNSID != nsid || got.PeerIndex != hostIndex || got.Stats == nil {
+		t.Fatalf("LinkIn(%d, %d) = %+v %v %v; want eth0 with counters, from namespace %d", nsid, eth0.Index, got, ok, err, nsid)
+	}
+	// An index the namespace does not have (the host end's is the host's).
+	if ok, err := c.LinkIn(nsid, eth0.Index+1000, &got); ok || err != nil || got.Name != "" {
+		t.Fatalf("LinkIn of an index the namespace lacks = %+v %v %v; want none", got, ok, err)
+	}
+
 	var l Link
-	ok, err := c.LinkByIndex(hostIndex, &l)
+	ok, err = c.LinkByIndex(hostIndex, &l)
 	if err != nil || !ok || l.Name != host || l.PeerNSID != nsid {
 		t.Fatalf("LinkByIndex(%d) = %+v %v %v", hostIndex, l, ok, err)
 	}
