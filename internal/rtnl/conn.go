@@ -249,6 +249,101 @@ func (c *Conn) LinkIn(nsid, index int, l *Link) (ok bool, err error) {
 	return ok, nil
 }
 
+// LinkRef names one link of another namespace: the id the socket's
+// namespace gives that namespace, and the link's ifindex in it.
+type LinkRef struct{ NSID, Index int }
+
+// linksInBatch is how many gets LinksIn writes at once. Their answers wait
+// in the socket's receive buffer until read, and the kernel drops what
+// does not fit (the next read then fails with ENOBUFS): sixteen link
+// messages of 1.5 KB, in buffers of up to 4 KB each, fill about a third
+// of the default 208 KiB.
+const linksInBatch = 16
+
+// LinksIn asks for many links of other namespaces at once: found[i]
+// reports whether the link refs[i] names exists, and out[i] is that link
+// (the zero Link when not). The gets are written linksInBatch to a write
+// and their answers matched by sequence number: one write where LinkIn
+// makes one per link, which at 1,000 namespaces takes a fifth off the
+// time (BenchmarkRefresh in internal/vnic). A link the kernel refused
+// (ENODEV, or an id no longer assigned: EINVAL) is not found; an answer
+// that does not carry its target id back is ErrTargetIgnored. Any other
+// error leaves out and found incomplete.
+func (c *Conn) LinksIn(refs []LinkRef, out []Link, found []bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for from := 0; from < len(refs); from += linksInBatch {
+		to := min(from+linksInBatch, len(refs))
+		if err := c.linksIn(refs[from:to], out[from:to], found[from:to]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// linksIn is one batch of LinksIn.
+func (c *Conn) linksIn(refs []LinkRef, out []Link, found []bool) error {
+	first := c.seq + 1
+	c.req = c.req[:0]
+	var one request
+	for _, ref := range refs {
+		c.seq++
+		one = newRequest(one, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
+		ne.PutUint32(one.body()[4:], uint32(int32(ref.Index)))
+		one = one.u32(unix.IFLA_TARGET_NETNSID, uint32(ref.NSID))
+		one.seal(c.seq)
+		c.req = append(c.req, one...)
+	}
+	for i := range out {
+		out[i], found[i] = Link{}, false
+	}
+	if _, err := unix.Write(c.fd, c.req); err != nil {
+		return fmt.Errorf("RTM_GETLINK: %w", err)
+	}
+	for pending := len(refs); pending > 0; {
+		n, err := unix.Read(c.fd, c.buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("RTM_GETLINK: %w", err)
+		}
+		err = Messages(c.buf[:n], func(m Message) error {
+			i := int(m.Seq - first) // in uint32, so that it survives the wrap
+			if i >= len(refs) {
+				return nil // an answer to an earlier request
+			}
+			switch m.Type {
+			case unix.NLMSG_ERROR:
+				pending--
+				if len(m.Data) < 4 {
+					return errors.New("netlink: short error message")
+				}
+				switch errno := unix.Errno(-int32(ne.Uint32(m.Data))); errno {
+				case 0, unix.ENODEV, unix.EINVAL:
+					return nil
+				default:
+					return fmt.Errorf("RTM_GETLINK ifindex %d in namespace id %d: netlink: %w", refs[i].Index, refs[i].NSID, errno)
+				}
+			case unix.RTM_NEWLINK:
+				pending--
+				if err := parseLink(m.Data, &out[i]); err != nil {
+					return err
+				}
+				if out[i].TargetNSID != refs[i].NSID {
+					return fmt.Errorf("link ifindex %d aimed at namespace id %d: %w", refs[i].Index, refs[i].NSID, ErrTargetIgnored)
+				}
+				found[i] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // NSIDOf returns the id the socket's namespace gives the namespace open at
 // fd, or NoNSID when it has none yet (RTM_GETNSID with NETNSA_FD).
 func (c *Conn) NSIDOf(fd int) (int, error) {

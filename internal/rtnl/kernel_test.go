@@ -90,6 +90,30 @@ func TestConnAgainstKernel(t *testing.T) {
 		t.Fatalf("LinkIn of an index the namespace lacks = %+v %v %v; want none", got, ok, err)
 	}
 
+	// Batched, across more than one write: eth0 again and again, with an
+	// index the namespace lacks and an id nothing has in between.
+	var refs []LinkRef
+	for i := 0; i < 2*linksInBatch+3; i++ {
+		switch i % 5 {
+		case 1:
+			refs = append(refs, LinkRef{NSID: nsid, Index: eth0.Index + 1000})
+		case 3:
+			refs = append(refs, LinkRef{NSID: 1 << 30, Index: eth0.Index})
+		default:
+			refs = append(refs, LinkRef{NSID: nsid, Index: eth0.Index})
+		}
+	}
+	out, exists := make([]Link, len(refs)), make([]bool, len(refs))
+	if err := c.LinksIn(refs, out, exists); err != nil {
+		t.Fatal(err)
+	}
+	for i, ref := range refs {
+		want := ref == LinkRef{NSID: nsid, Index: eth0.Index}
+		if exists[i] != want || want && (out[i].Name != "eth0" || out[i].PeerIndex != hostIndex || out[i].Stats == nil) || !want && out[i].Name != "" {
+			t.Fatalf("LinksIn %d %+v: found %v, %+v; want found %v", i, ref, exists[i], out[i], want)
+		}
+	}
+
 	var l Link
 	ok, err = c.LinkByIndex(hostIndex, &l)
 	if err != nil || !ok || l.Name != host || l.PeerNSID != nsid {
