@@ -21,6 +21,7 @@
 /* One link as a dump reports it; peer is IFLA_LINK (0 when the kernel leaves it out). */
 struct nl_link {
 	int index, peer;
+	int peer_nsid; /* IFLA_LINK_NETNSID; -1 when absent (peer in the same netns) */
 	char name[IF_NAMESIZE];
 };
 
@@ -75,7 +76,7 @@ static inline int nl_read(int fd, nl_link_fn *fn, void *arg, int *nsid)
 			if (!fn)
 				continue;
 			struct ifinfomsg *ifi = NLMSG_DATA(h);
-			struct nl_link l = { .index = ifi->ifi_index };
+			struct nl_link l = { .index = ifi->ifi_index, .peer_nsid = -1 };
 			int alen = IFLA_PAYLOAD(h);
 
 			for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
@@ -83,6 +84,8 @@ static inline int nl_read(int fd, nl_link_fn *fn, void *arg, int *nsid)
 					snprintf(l.name, sizeof l.name, "%s", (char *)RTA_DATA(a));
 				else if (a->rta_type == IFLA_LINK)
 					memcpy(&l.peer, RTA_DATA(a), sizeof l.peer);
+				else if (a->rta_type == IFLA_LINK_NETNSID)
+					memcpy(&l.peer_nsid, RTA_DATA(a), sizeof l.peer_nsid);
 			}
 			fn(arg, &l);
 		}
@@ -109,6 +112,49 @@ static inline int nl_dump_links(int fd, int target, nl_link_fn *fn, void *arg)
 	if (send(fd, &req, req.h.nlmsg_len, 0) < 0)
 		return -errno;
 	return nl_read(fd, fn, arg, NULL);
+}
+
+/* Gets the links index[i] of the netns with nsid target[i], as seen from
+ * the current one, for i < n: n requests in one send, one message back for
+ * each (n at most 16, so that the answers fit the receive buffer). Returns
+ * how many links came back, or -errno. */
+static inline int nl_get_links(int fd, const int *target, const int *index, int n)
+{
+	struct req {
+		struct nlmsghdr h;
+		struct ifinfomsg ifi;
+		struct rtattr a;
+		int nsid;
+	} req[16];
+	static char buf[1 << 16] __attribute__((aligned(NLMSG_ALIGNTO)));
+	int answers = 0, links = 0;
+
+	if (n > 16)
+		return -EINVAL;
+	for (int i = 0; i < n; i++)
+		req[i] = (struct req){
+			.h = { .nlmsg_len = sizeof req[i], .nlmsg_type = RTM_GETLINK,
+			       .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = i + 1 },
+			.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = index[i] },
+			.a = { .rta_len = RTA_LENGTH(sizeof(int)), .rta_type = IFLA_TARGET_NETNSID },
+			.nsid = target[i],
+		};
+	if (send(fd, req, n * sizeof req[0], 0) < 0)
+		return -errno;
+	while (answers < n) {
+		ssize_t len = recv(fd, buf, sizeof buf, 0);
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			answers++;
+			links += h->nlmsg_type == RTM_NEWLINK;
+		}
+	}
+	return links;
 }
 
 /* The nsid the current netns has for the netns open at nsfd; -1 when none

@@ -124,3 +124,68 @@ func BenchmarkMachine(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRefresh is the per-scrape cost of fresh counters for every
+// cached namespace, per namespace: a dump aimed at each (refresh, what a
+// scrape did before) against one batch of aimed gets of the links that
+// pair (refreshAll), and against the same gets one per exchange (LinkIn).
+func BenchmarkRefresh(b *testing.B) {
+	for _, n := range fleetSizes {
+		fleet := netnstest.Fleet(b, n, 1)
+		r := benchResolver(b, Options{Counters: true})
+		if _, err := r.ResolveAll(); err != nil {
+			b.Fatal(err)
+		}
+		var entries []*cachedNetns
+		found := map[uint64]*netnsProcs{}
+		for _, ns := range fleet {
+			ino, err := strconv.ParseUint(netnstest.NetnsLabel(b, ns.PIDs[0]), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := r.cache.byInode[ino]
+			if e == nil {
+				b.Fatalf("namespace of PID %d not cached", ns.PIDs[0])
+			}
+			entries = append(entries, e)
+			found[ino] = &netnsProcs{Inode: ino, PID: ns.PIDs[0]}
+		}
+		perNetns := func(b *testing.B) {
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(entries)), "ns/netns")
+		}
+		b.Run(fmt.Sprintf("dump/netns=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				for _, e := range entries {
+					if !r.refresh(e) {
+						b.Fatalf("refresh of namespace id %d failed", e.nsid)
+					}
+				}
+			}
+			perNetns(b)
+		})
+		b.Run(fmt.Sprintf("gets/netns=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if fresh := r.refreshAll(found); len(fresh) != len(entries) {
+					b.Fatalf("refreshed %d of %d namespaces", len(fresh), len(entries))
+				}
+			}
+			perNetns(b)
+		})
+		b.Run(fmt.Sprintf("get-each/netns=%d", n), func(b *testing.B) {
+			var l link
+			for i := 0; i < b.N; i++ {
+				for _, e := range entries {
+					for _, old := range e.links {
+						if !crosses(old) {
+							continue
+						}
+						if ok, err := r.nl.LinkIn(e.nsid, old.Index, &l); !ok || err != nil {
+							b.Fatalf("LinkIn(%d, %d): %v %v", e.nsid, old.Index, ok, err)
+						}
+					}
+				}
+			}
+			perNetns(b)
+		})
+	}
+}

@@ -315,11 +315,13 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		}
 	}
 	var aimed map[uint64]int
+	var fresh map[uint64]bool
 	if r.counters {
 		aimed = map[uint64]int{}
+		fresh = r.refreshAll(found)
 	}
 	for _, ns := range found {
-		vnics, err := r.resolveCached(ns, lookup, &snap, aimed)
+		vnics, err := r.resolveCached(ns, lookup, &snap, aimed, fresh[ns.Inode])
 		r.holders.keep(ns)
 		switch cause := CauseOf(err); {
 		case err == nil, cause == CauseNoVNIC:
@@ -339,9 +341,9 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 
 // resolveCached pairs a namespace's links, from the cache when they are
 // there and still valid, from the kernel otherwise.
-func (r *Resolver) resolveCached(ns *netnsProcs, host hostLookup, snap *Snapshot, aimed map[uint64]int) ([]VNIC, error) {
+func (r *Resolver) resolveCached(ns *netnsProcs, host hostLookup, snap *Snapshot, aimed map[uint64]int, fresh bool) ([]VNIC, error) {
 	c := r.cache.byInode[ns.Inode]
-	if aimed != nil && c != nil && r.refresh(c) {
+	if aimed != nil && c != nil && (fresh || r.refresh(c)) {
 		aimed[ns.Inode] = c.nsid
 		snap.Refreshed++
 		snap.Reused++
