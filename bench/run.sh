@@ -114,14 +114,15 @@ node_exporter_bin() {
 	command -v node_exporter || true
 }
 node_pid=
-# node_scrape: median µs of node_exporter's netdev collector alone (its
-# self-metrics off), or "-" when node_exporter is not installed.
-node_scrape() {
-	local ne port nurl t
+nurl=
+# node_start: node_exporter's netdev collector alone (its self-metrics off),
+# serving $nurl; $nurl stays empty when node_exporter is not installed.
+node_start() {
+	local ne port
+	nurl=
 	ne=$(node_exporter_bin)
 	if [[ -z $ne ]]; then
 		echo "bench: no node_exporter (run .ci/install-prometheus.sh): its column stays empty" >&2
-		echo -
 		return
 	fi
 	port=$((20000 + RANDOM % 20000))
@@ -129,12 +130,15 @@ node_scrape() {
 		--web.disable-exporter-metrics --log.level=warn 2>>"$out/exporter.log" &
 	node_pid=$!
 	nurl=http://127.0.0.1:$port/metrics
-	for _ in $(seq 200); do curl -sf -o /dev/null "$nurl" && break; sleep 0.05; done
-	t=$("$bin/scrapetime" -n 100 "$nurl" | kv median)
+	for _ in $(seq 200); do curl -sf -o /dev/null "$nurl" && return; sleep 0.05; done
+	echo "bench: node_exporter did not answer on $nurl" >&2
+	exit 1
+}
+node_stop() {
+	[[ -n $node_pid ]] || return 0
 	kill "$node_pid" 2>/dev/null || true
 	wait "$node_pid" 2>/dev/null || true
 	node_pid=
-	echo "${t:--}"
 }
 scrape_columns() {
 	row netns procs floor_us aimed_us gets_us scrape_us scrape_nocounters_us scrape_nocache_us scrape10_us node_us \
@@ -148,7 +152,16 @@ scrape_run() {
 	start_exporter
 	series=$(curl -s "$url" | grep -c '^container_vnic_info{')
 	bytes=$(curl -s "$url" | wc -c)
-	t1=$("$bin/scrapetime" -n 100 "$url" | kv median)
+	# The exporter and node_exporter alternately, GET for GET: the ratio
+	# of the two under the same load of the moment.
+	node_start
+	tne=-
+	if [[ -n $nurl ]]; then
+		{ read -r t1; read -r tne; } < <("$bin/scrapetime" -n 100 "$url" "$nurl" | kv median)
+	else
+		t1=$("$bin/scrapetime" -n 100 "$url" | kv median)
+	fi
+	node_stop
 	rss_seq=$(vmhwm)
 	t10=$("$bin/scrapetime" -n 30 -c 10 "$url" | kv median)
 	rss=$(vmhwm)
@@ -156,7 +169,6 @@ scrape_run() {
 	"$bin/scrapetime" -n 10 -c 20 -plain 10 "$url" >/dev/null
 	rss20=$(vmhwm)
 	stop_exporter
-	tne=$(node_scrape)
 	start_exporter --no-collector.counters
 	tnk=$("$bin/scrapetime" -n 100 "$url" | kv median)
 	rss_nk=$(vmhwm)
@@ -173,7 +185,8 @@ scrape_report() {
 	echo "the /proc walk plus one host link dump (\"floor\", what a scrape without counters must do), and that plus one"
 	echo "link dump aimed at every namespace by nsid (\"+ aimed\", the issue's floor for fresh counters of every container)"
 	echo "or one aimed get of every container link that pairs (\"+ gets\", the lower floor: what the cached scrape asks);"
-	echo "and against node_exporter's netdev collector alone on the same host (its counters of the host ends only)."
+	echo "and against node_exporter's netdev collector alone on the same host (its counters of the host ends only), scraped"
+	echo "alternately with the exporter, GET for GET."
 	echo "Medians, µs. Targets (issue 19): counters/(floor + aimed) ≤ 1.5, counters/node_exporter ≤ 0.5, no counters/floor ≤ 1.0."
 	echo
 	echo "| netns | procs/ns | floor | floor + aimed | floor + gets | scrape (counters) | /(floor + aimed) | /(floor + gets) | node_exporter netdev | counters/node_exporter | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | series | bytes |"
@@ -241,7 +254,7 @@ watch_report() {
 # ------------------------------------------------------------------- main
 cleanup() {
 	stop_exporter
-	[[ -z $node_pid ]] || kill "$node_pid" 2>/dev/null || true
+	node_stop
 	bash "$root/bench/fixture.sh" down "$fx" || true
 }
 trap cleanup EXIT
