@@ -1,5 +1,5 @@
 /* floor.c - what the exporter's job costs at the least on this host, in
- * three parts, each timed REPS times (median and min printed):
+ * four parts, each timed REPS times (median and min printed):
  *
  *   walk   readdir(/proc) and readlinkat(PID/ns/net) of every process,
  *          keeping the distinct network namespaces other than our own;
@@ -35,7 +35,7 @@ static int get_nsid[MAXGETS], get_index[MAXGETS], n_gets, cur_nsid;
 static void add_get(void *arg, const struct nl_link *l)
 {
 	(void)arg;
-	if (l->peer_nsid >= 0 && n_gets < MAXGETS) {
+	if (l->peer_nsid >= 0 && l->peer > 0 && n_gets < MAXGETS) { /* as the exporter's crosses() */
 		get_nsid[n_gets] = cur_nsid;
 		get_index[n_gets++] = l->index;
 	}

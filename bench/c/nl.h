@@ -1,6 +1,7 @@
 /* nl.h - the little rtnetlink the C baselines need: a link dump of the
  * current network namespace (or of another one, named by its nsid), read
- * through a callback. Header-only so each baseline stays one gcc command.
+ * through a callback; gets of links of other namespaces, sixteen to a send;
+ * a namespace's nsid. Header-only so each baseline stays one gcc command.
  */
 #ifndef BENCH_NL_H
 #define BENCH_NL_H
@@ -116,8 +117,8 @@ static inline int nl_dump_links(int fd, int target, nl_link_fn *fn, void *arg)
 
 /* Gets the links index[i] of the netns with nsid target[i], as seen from
  * the current one, for i < n: n requests in one send, one message back for
- * each (n at most 16, so that the answers fit the receive buffer). Returns
- * how many links came back, or -errno. */
+ * each, matched by sequence number (n at most 16, so that the answers fit
+ * the receive buffer). Returns how many links came back, or -errno. */
 static inline int nl_get_links(int fd, const int *target, const int *index, int n)
 {
 	struct req {
@@ -127,6 +128,8 @@ static inline int nl_get_links(int fd, const int *target, const int *index, int 
 		int nsid;
 	} req[16];
 	static char buf[1 << 16] __attribute__((aligned(NLMSG_ALIGNTO)));
+	static unsigned seq;
+	unsigned first = seq + 1;
 	int answers = 0, links = 0;
 
 	if (n > 16)
@@ -134,7 +137,7 @@ static inline int nl_get_links(int fd, const int *target, const int *index, int 
 	for (int i = 0; i < n; i++)
 		req[i] = (struct req){
 			.h = { .nlmsg_len = sizeof req[i], .nlmsg_type = RTM_GETLINK,
-			       .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = i + 1 },
+			       .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = ++seq },
 			.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = index[i] },
 			.a = { .rta_len = RTA_LENGTH(sizeof(int)), .rta_type = IFLA_TARGET_NETNSID },
 			.nsid = target[i],
@@ -150,6 +153,8 @@ static inline int nl_get_links(int fd, const int *target, const int *index, int 
 			return -errno;
 		}
 		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_seq - first >= (unsigned)n)
+				continue; /* an answer to an earlier batch */
 			answers++;
 			links += h->nlmsg_type == RTM_NEWLINK;
 		}

@@ -90,7 +90,7 @@ func run() int {
 		rootfsPath = kingpin.Flag("path.rootfs", "The host's root filesystem mountpoint, e.g. /host in a container: where the default CRI sockets are looked for.").
 				Default("/").String()
 		counters = kingpin.Flag("collector.counters",
-			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one link dump per namespace. --no-collector.counters turns them off.").
+			"Export the traffic counters of both ends of every vNIC (container_vnic_receive_bytes_total, container_vnic_host_*, container_vnic_parent_*), read fresh on every scrape: one netlink get per container link, sixteen to a request. --no-collector.counters turns them off.").
 			Default("true").Bool()
 		ends = kingpin.Flag("collector.counters.ends",
 			"With counters, the ends of each vNIC to export, comma-separated: container (container_vnic_*), host (container_vnic_host_*), parent (container_vnic_parent_*, the host interface under macvlan-like links).").

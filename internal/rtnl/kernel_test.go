@@ -2,6 +2,7 @@ package rtnl
 
 import (
 	"errors"
+	"math"
 	"os"
 	osexec "os/exec"
 	"testing"
@@ -180,3 +181,68 @@ func TestNotifications(t *testing.T) {
 }
 
 func exec(name string, args ...string) error { return osexec.Command(name, args...).Run() }
+
+// LinksIn skips answers to requests given up on, across the wrap of the
+// sequence numbers; and when answers overflow the receive buffer it fails
+// and leaves the socket usable: the next request is answered, not left to
+// wait out its timeout.
+func TestLinksInRecovers(t *testing.T) {
+	c := openConn(t)
+	ns := netnstest.NewNetns(t, "cvrl")
+	ns.Veth("cvrl"+netnstest.Suffix(), "eth0")
+	f, err := os.Open(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := c.AssignNSID(int(f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	nsid, err := c.NSIDOf(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth0 := ns.Index("eth0")
+	refs := make([]LinkRef, 2*linksInBatch+3)
+	for i := range refs {
+		refs[i] = LinkRef{NSID: nsid, Index: eth0}
+	}
+	out, found := make([]Link, len(refs)), make([]bool, len(refs))
+
+	// A get whose answer nobody read, just before the sequence wraps.
+	c.seq = math.MaxUint32 - 3
+	c.seq++
+	stale := newRequest(nil, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
+	ne.PutUint32(stale.body()[4:], uint32(eth0))
+	stale = stale.u32(unix.IFLA_TARGET_NETNSID, uint32(nsid))
+	stale.seal(c.seq)
+	if _, err := unix.Write(c.fd, stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LinksIn(refs, out, found); err != nil {
+		t.Fatal(err)
+	}
+	for i := range refs {
+		if !found[i] || out[i].Name != "eth0" {
+			t.Fatalf("across the wrap, answer %d: found %v, %+v", i, found[i], out[i])
+		}
+	}
+
+	// A receive buffer that holds one answer at most.
+	if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LinksIn(refs, out, found); !errors.Is(err, unix.ENOBUFS) {
+		t.Fatalf("LinksIn with answers overflowing the buffer: %v, want ENOBUFS", err)
+	}
+	if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	requestTimeout := unix.Timeval{Sec: 2}
+	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &requestTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := c.NSIDOf(int(f.Fd())); err != nil || again != nsid {
+		t.Fatalf("NSIDOf after the overflow: %d, %v; want %d", again, err, nsid)
+	}
+}

@@ -37,7 +37,7 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// The cached counter path (aimed dumps at known ids, host counters from
+// The cached counter path (aimed gets at known ids, host counters from
 // RTM_GETSTATS over cached host links) gives the same vNICs, indexes and
 // counters as a fresh full dump, after traffic and after links are added,
 // moved between namespaces, renamed on either side and removed. The
@@ -98,6 +98,15 @@ func TestCachedCountersEqualFreshDump(t *testing.T) {
 	snap := compare("after traffic")
 	if snap.Refreshed == 0 {
 		t.Fatalf("after traffic: no namespace took the cached path (refreshed 0): %+v", snap)
+	}
+	// Unchanged, both namespaces are refreshed by the batch of gets, not
+	// by the dump each falls back to.
+	found, _, err := walk(procfs, cached.hostIno, cached.canPtrace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh := cached.refreshAll(found); !fresh[inoA] || !fresh[inoB] {
+		t.Fatalf("after traffic: the batched gets refreshed %v, want %d and %d", fresh, inoA, inoB)
 	}
 	if v := vnicOf(snap, inoA, "eth0"); v.ContainerStats == nil || v.ContainerStats.TxPackets < 3 || v.HostStats == nil || v.HostStats.RxPackets < 3 {
 		t.Fatalf("after three datagrams: eth0 counters %+v, host end %+v", v.ContainerStats, v.HostStats)

@@ -53,9 +53,11 @@ type Options struct {
 	// NoCache makes every ResolveAll ask the kernel about every namespace.
 	NoCache bool
 	// Counters makes ResolveAll read fresh counters of both ends of every
-	// vNIC (VNIC.ContainerStats, HostStats): one link dump per namespace
-	// and one of the host per call, whatever the cache holds. Without it
-	// VNICs carry no counters (cached ones would be stale).
+	// vNIC (VNIC.ContainerStats, HostStats), whatever the cache holds:
+	// every call asks again for each namespace's links that pair (a batch
+	// of aimed gets; a dump aimed at a namespace that changed) and for the
+	// host's counters (one RTM_GETSTATS dump). Without it VNICs carry no
+	// counters (cached ones would be stale).
 	Counters bool
 }
 
@@ -215,9 +217,10 @@ type Snapshot struct {
 	// kernel was asked about (whether or not it answered); Overflow is true when notifications were
 	// lost since the last call and the cache was rebuilt.
 	Reused, Queried int
-	// Refreshed counts cached namespaces whose links were dumped again
-	// only for fresh counters (Options.Counters), aimed at their known id;
-	// they are also counted in Reused.
+	// Refreshed counts cached namespaces whose links were read again only
+	// for fresh counters (Options.Counters), aimed at their known id (a
+	// namespace without a link that pairs needs no request); they are also
+	// counted in Reused.
 	Refreshed int
 	Overflow  bool
 	// HostDumped is true when the host links were listed afresh (a link
