@@ -165,7 +165,7 @@ func BenchmarkRefresh(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("gets/netns=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if fresh := r.refreshAll(found); len(fresh) != len(entries) {
+				if fresh := r.refreshAll(r.startRefresh(), found); len(fresh) != len(entries) {
 					b.Fatalf("refreshed %d of %d namespaces", len(fresh), len(entries))
 				}
 			}

@@ -105,7 +105,7 @@ func TestCachedCountersEqualFreshDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fresh := cached.refreshAll(found); !fresh[inoA] || !fresh[inoB] {
+	if fresh := cached.refreshAll(cached.startRefresh(), found); !fresh[inoA] || !fresh[inoB] {
 		t.Fatalf("after traffic: the batched gets refreshed %v, want %d and %d", fresh, inoA, inoB)
 	}
 	if v := vnicOf(snap, inoA, "eth0"); v.ContainerStats == nil || v.ContainerStats.TxPackets < 3 || v.HostStats == nil || v.HostStats.RxPackets < 3 {

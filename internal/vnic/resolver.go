@@ -251,6 +251,11 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	snap := Snapshot{Failed: map[Cause]int{}}
+	var pre *prefetch
+	if r.counters && r.watcher != nil {
+		pre = r.startRefresh()
+		defer pre.wait()
+	}
 	// Walk first, then apply the notifications: a namespace that died
 	// before the walk saw its inode reused had its RTM_DELNSID queued
 	// before the kernel freed the inode, so the drain drops its entry
@@ -321,7 +326,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	var fresh map[uint64]bool
 	if r.counters {
 		aimed = map[uint64]int{}
-		fresh = r.refreshAll(found)
+		fresh = r.refreshAll(pre, found)
 	}
 	for _, ns := range found {
 		vnics, err := r.resolveCached(ns, lookup, &snap, aimed, fresh[ns.Inode])
