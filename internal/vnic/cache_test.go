@@ -132,9 +132,16 @@ func wantVNICs(t *testing.T, got []VNIC, pairs ...string) {
 }
 
 // Every change made between two calls shows in the second, although the
-// first filled the cache.
+// first filled the cache; with counters too, whose gets are sent before
+// the walk and the notifications.
 func TestCacheStaysExact(t *testing.T) {
-	r := cachedResolver(t, Options{})
+	for _, counters := range []bool{false, true} {
+		t.Run(fmt.Sprintf("counters=%v", counters), func(t *testing.T) { testCacheStaysExact(t, counters) })
+	}
+}
+
+func testCacheStaysExact(t *testing.T, counters bool) {
+	r := cachedResolver(t, Options{Counters: counters})
 	a := netnstest.NewNetns(t, "cvka")
 	hostA := hostName("cvka")
 	a.Veth(hostA, "eth0")
@@ -154,7 +161,7 @@ func TestCacheStaysExact(t *testing.T) {
 	// pidA keeps other tests' namespaces out of the count; link events
 	// elsewhere still make the host links listed again, which
 	// TestCacheApply covers.)
-	only := cachedResolver(t, Options{ProcfsPath: netnstest.LinkedProcfs(t, pidA)})
+	only := cachedResolver(t, Options{ProcfsPath: netnstest.LinkedProcfs(t, pidA), Counters: counters})
 	for i := range 3 {
 		v, snap = vnicsOf(t, only, pidA)
 		wantVNICs(t, v, "eth0>"+hostA)

@@ -3,7 +3,9 @@ package vnic
 import (
 	"os/exec"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 )
@@ -156,4 +158,56 @@ func describe(ns Netns) string {
 		s += "; "
 	}
 	return "[" + s + "]"
+}
+
+// The gets sent before the walk count only for namespaces no notification
+// changed meanwhile: a link added to b after b's answers arrived leaves b
+// out of the batch (it is dumped whole), and the next call lists the link.
+func TestRefreshSkipsChangedMeanwhile(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a, b := quietNetns(t, "cvpa"), quietNetns(t, "cvpb")
+	hostA, hostB, hostB2 := hostName("cvpa"), hostName("cvpb"), hostName("cvpc")
+	quietVeth(t, a, hostA, "eth0")
+	quietVeth(t, b, hostB, "eth0")
+	pidA, pidB := a.Spawn(), b.Spawn()
+	procfs := netnstest.LinkedProcfs(t, pidA, pidB)
+	inoA, inoB := inodeOfPID(t, pidA), inodeOfPID(t, pidB)
+	r := cachedResolver(t, Options{ProcfsPath: procfs, Counters: true})
+	if _, err := r.ResolveAll(); err != nil {
+		t.Fatal(err)
+	}
+	entryB := r.cache.byInode[inoB]
+	if entryB == nil || entryB.stale {
+		t.Fatalf("b not cached, or stale: %+v", entryB)
+	}
+
+	p := r.startRefresh()
+	p.wait() // b's eth0 answered, before the change
+	quietVeth(t, b, hostB2, "eth1")
+	netnstest.Eventually(t, 10*time.Second, "b's link notification", func() bool {
+		if err := r.drainInto(nil); err != nil {
+			t.Fatal(err)
+		}
+		return entryB.stale
+	})
+	found, _, err := walk(procfs, r.hostIno, r.canPtrace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := r.refreshAll(p, found)
+	if !fresh[inoA] || fresh[inoB] {
+		t.Fatalf("refreshed %v: want a (%d) and not b (%d)", fresh, inoA, inoB)
+	}
+
+	snap, err := r.ResolveAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range namespacesByInode(snap)[inoB].VNICs {
+		names = append(names, v.ContainerIfname+">"+v.HostIfname)
+	}
+	if want := []string{"eth0>" + hostB, "eth1>" + hostB2}; !slices.Equal(names, want) {
+		t.Fatalf("b after the change: %v, want %v", names, want)
+	}
 }
