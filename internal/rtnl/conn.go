@@ -223,12 +223,7 @@ func (c *Conn) LinkByIndex(index int, l *Link) (ok bool, err error) {
 // not carry nsid back is ErrTargetIgnored.
 func (c *Conn) LinkIn(nsid, index int, l *Link) (ok bool, err error) {
 	err = c.do(func(b request) request {
-		r := newRequest(b, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
-		ne.PutUint32(r.body()[4:], uint32(int32(index)))
-		if nsid != NoNSID {
-			r = r.u32(unix.IFLA_TARGET_NETNSID, uint32(nsid))
-		}
-		return r
+		return getLink(b, nsid, index)
 	}, unix.RTM_NEWLINK, func(m []byte) error {
 		err := parseLink(m, l)
 		ok = err == nil
@@ -247,6 +242,18 @@ func (c *Conn) LinkIn(nsid, index int, l *Link) (ok bool, err error) {
 		return false, fmt.Errorf("RTM_GETLINK ifindex %d: %w", index, err)
 	}
 	return ok, nil
+}
+
+// getLink starts, into b's storage, an RTM_GETLINK get of the link with
+// ifindex index in the namespace with id nsid, or in the socket's own
+// namespace when nsid is NoNSID.
+func getLink(b request, nsid, index int) request {
+	r := newRequest(b, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
+	ne.PutUint32(r.body()[4:], uint32(int32(index)))
+	if nsid != NoNSID {
+		r = r.u32(unix.IFLA_TARGET_NETNSID, uint32(nsid))
+	}
+	return r
 }
 
 // LinkRef names one link of another namespace: the id the socket's
@@ -290,9 +297,7 @@ func (c *Conn) linksIn(refs []LinkRef, out []Link, found []bool) error {
 	var one request
 	for _, ref := range refs {
 		c.seq++
-		one = newRequest(one, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
-		ne.PutUint32(one.body()[4:], uint32(int32(ref.Index)))
-		one = one.u32(unix.IFLA_TARGET_NETNSID, uint32(ref.NSID))
+		one = getLink(one, ref.NSID, ref.Index)
 		one.seal(c.seq)
 		c.req = append(c.req, one...)
 	}

@@ -23,6 +23,25 @@ func openConn(t *testing.T) *Conn {
 	return c
 }
 
+// assignedNSID opens ns (closed when t ends), has the kernel give it an id
+// in the socket's namespace, and returns the file and that id.
+func assignedNSID(t *testing.T, c *Conn, ns *netnstest.Netns) (*os.File, int) {
+	t.Helper()
+	f, err := os.Open(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := c.AssignNSID(int(f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	nsid, err := c.NSIDOf(int(f.Fd()))
+	if err != nil || nsid == NoNSID {
+		t.Fatalf("NSIDOf: %d, %v", nsid, err)
+	}
+	return f, nsid
+}
+
 // Every request the package makes, against the kernel: a namespace with a
 // veth to the host, seen from the host by dump, aimed dump, get, id and
 // counters.
@@ -33,18 +52,7 @@ func TestConnAgainstKernel(t *testing.T) {
 	ns.Veth(host, "eth0")
 	hostIndex := netnstest.HostIndex(t, host)
 
-	f, err := os.Open(ns.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := c.AssignNSID(int(f.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	nsid, err := c.NSIDOf(int(f.Fd()))
-	if err != nil || nsid == NoNSID {
-		t.Fatalf("NSIDOf: %d, %v", nsid, err)
-	}
+	f, nsid := assignedNSID(t, c, ns)
 	// Twice: the second request on the socket must not read the first's reply.
 	if again, err := c.NSIDOf(int(f.Fd())); err != nil || again != nsid {
 		t.Fatalf("NSIDOf again: %d, %v; want %d", again, err, nsid)
@@ -190,18 +198,7 @@ func TestLinksInRecovers(t *testing.T) {
 	c := openConn(t)
 	ns := netnstest.NewNetns(t, "cvrl")
 	ns.Veth("cvrl"+netnstest.Suffix(), "eth0")
-	f, err := os.Open(ns.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := c.AssignNSID(int(f.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	nsid, err := c.NSIDOf(int(f.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, nsid := assignedNSID(t, c, ns)
 	eth0 := ns.Index("eth0")
 	refs := make([]LinkRef, 2*linksInBatch+3)
 	for i := range refs {
@@ -212,9 +209,7 @@ func TestLinksInRecovers(t *testing.T) {
 	// A get whose answer nobody read, just before the sequence wraps.
 	c.seq = math.MaxUint32 - 3
 	c.seq++
-	stale := newRequest(nil, unix.RTM_GETLINK, 0, unix.SizeofIfInfomsg)
-	ne.PutUint32(stale.body()[4:], uint32(eth0))
-	stale = stale.u32(unix.IFLA_TARGET_NETNSID, uint32(nsid))
+	stale := getLink(nil, nsid, eth0)
 	stale.seal(c.seq)
 	if _, err := unix.Write(c.fd, stale); err != nil {
 		t.Fatal(err)
