@@ -62,11 +62,7 @@ func (r *Resolver) startRefresh() *prefetch {
 }
 
 // wait waits for the gets to be answered.
-func (p *prefetch) wait() {
-	if p != nil {
-		<-p.done
-	}
-}
+func (p *prefetch) wait() { <-p.done }
 
 // refreshAll takes the answers of p for the namespaces the walk found
 // that are still cached and that no notification since has changed, and
