@@ -39,21 +39,41 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
+// quietPair is two quiet namespaces, a and b, each with an eth0 paired
+// with a host veth and one process, seen through a procfs that holds only
+// those two processes, and a cached resolver with counters over it.
+type quietPair struct {
+	a, b         *netnstest.Netns
+	hostA, hostB string
+	inoA, inoB   uint64
+	procfs       string
+	r            *Resolver
+}
+
+// newQuietPair makes a quietPair whose names start with prefix.
+func newQuietPair(t *testing.T, prefix string) quietPair {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	p := quietPair{a: quietNetns(t, prefix+"a"), b: quietNetns(t, prefix+"b"),
+		hostA: hostName(prefix + "a"), hostB: hostName(prefix + "b")}
+	quietVeth(t, p.a, p.hostA, "eth0")
+	quietVeth(t, p.b, p.hostB, "eth0")
+	pidA, pidB := p.a.Spawn(), p.b.Spawn()
+	p.procfs = netnstest.LinkedProcfs(t, pidA, pidB)
+	p.inoA, p.inoB = inodeOfPID(t, pidA), inodeOfPID(t, pidB)
+	p.r = cachedResolver(t, Options{ProcfsPath: p.procfs, Counters: true})
+	return p
+}
+
 // The cached counter path (aimed gets at known ids, host counters from
 // RTM_GETSTATS over cached host links) gives the same vNICs, indexes and
 // counters as a fresh full dump, after traffic and after links are added,
 // moved between namespaces, renamed on either side and removed. The
 // namespaces' links send nothing by themselves, so the counters are exact.
 func TestCachedCountersEqualFreshDump(t *testing.T) {
-	netnstest.RequireRoot(t)
-	a, b := quietNetns(t, "cvqa"), quietNetns(t, "cvqb")
-	hostA, hostB, hostA2 := hostName("cvqa"), hostName("cvqb"), hostName("cvqc")
-	quietVeth(t, a, hostA, "eth0")
-	quietVeth(t, b, hostB, "eth0")
-	pidA, pidB := a.Spawn(), b.Spawn()
-	procfs := netnstest.LinkedProcfs(t, pidA, pidB)
-	inoA, inoB := inodeOfPID(t, pidA), inodeOfPID(t, pidB)
-	cached := cachedResolver(t, Options{ProcfsPath: procfs, Counters: true})
+	q := newQuietPair(t, "cvq")
+	a, b, hostA, hostB, inoA, inoB, procfs, cached := q.a, q.b, q.hostA, q.hostB, q.inoA, q.inoB, q.procfs, q.r
+	hostA2 := hostName("cvqc")
 
 	// compare resolves with the cached resolver and with a new, uncached
 	// one, and wants the same answer for both namespaces.
@@ -164,15 +184,9 @@ func describe(ns Netns) string {
 // changed meanwhile: a link added to b after b's answers arrived leaves b
 // out of the batch (it is dumped whole), and the next call lists the link.
 func TestRefreshSkipsChangedMeanwhile(t *testing.T) {
-	netnstest.RequireRoot(t)
-	a, b := quietNetns(t, "cvpa"), quietNetns(t, "cvpb")
-	hostA, hostB, hostB2 := hostName("cvpa"), hostName("cvpb"), hostName("cvpc")
-	quietVeth(t, a, hostA, "eth0")
-	quietVeth(t, b, hostB, "eth0")
-	pidA, pidB := a.Spawn(), b.Spawn()
-	procfs := netnstest.LinkedProcfs(t, pidA, pidB)
-	inoA, inoB := inodeOfPID(t, pidA), inodeOfPID(t, pidB)
-	r := cachedResolver(t, Options{ProcfsPath: procfs, Counters: true})
+	q := newQuietPair(t, "cvp")
+	b, hostB, inoA, inoB, procfs, r := q.b, q.hostB, q.inoA, q.inoB, q.procfs, q.r
+	hostB2 := hostName("cvpc")
 	if _, err := r.ResolveAll(); err != nil {
 		t.Fatal(err)
 	}
