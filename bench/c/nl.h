@@ -39,23 +39,33 @@ static inline int nl_open(void)
 	return fd;
 }
 
+/* Receives one datagram of replies into nl_buf, retrying on EINTR: its
+ * length, or -errno. */
+static char nl_buf[1 << 16] __attribute__((aligned(NLMSG_ALIGNTO)));
+
+static inline ssize_t nl_recv(int fd)
+{
+	ssize_t len;
+
+	while ((len = recv(fd, nl_buf, sizeof nl_buf, 0)) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return len;
+}
+
 /* Reads replies to the request just sent until its end; calls fn for each
  * RTM_NEWLINK and stores NETNSA_NSID of an RTM_NEWNSID in *nsid. Returns the
  * number of RTM_NEWLINK messages, or -errno. */
 static inline int nl_read(int fd, nl_link_fn *fn, void *arg, int *nsid)
 {
-	static char buf[1 << 16] __attribute__((aligned(NLMSG_ALIGNTO)));
 	int links = 0;
 
 	for (;;) {
-		ssize_t len = recv(fd, buf, sizeof buf, 0);
+		ssize_t len = nl_recv(fd);
 
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+		if (len < 0)
+			return len;
+		for (struct nlmsghdr *h = (void *)nl_buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
 			if (h->nlmsg_type == NLMSG_DONE)
 				return links;
 			if (h->nlmsg_type == NLMSG_ERROR) {
@@ -127,7 +137,6 @@ static inline int nl_get_links(int fd, const int *target, const int *index, int 
 		struct rtattr a;
 		int nsid;
 	} req[16];
-	static char buf[1 << 16] __attribute__((aligned(NLMSG_ALIGNTO)));
 	static unsigned seq;
 	unsigned first = seq + 1;
 	int answers = 0, links = 0;
@@ -145,14 +154,11 @@ static inline int nl_get_links(int fd, const int *target, const int *index, int 
 	if (send(fd, req, n * sizeof req[0], 0) < 0)
 		return -errno;
 	while (answers < n) {
-		ssize_t len = recv(fd, buf, sizeof buf, 0);
+		ssize_t len = nl_recv(fd);
 
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+		if (len < 0)
+			return len;
+		for (struct nlmsghdr *h = (void *)nl_buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
 			if (h->nlmsg_seq - first >= (unsigned)n)
 				continue; /* an answer to an earlier batch */
 			answers++;
