@@ -62,8 +62,12 @@ start_exporter() { # start_exporter FLAGS... -> $url
 		--log.level=warn "$@" 2>>"$out/exporter.log" &
 	exporter_pid=$!
 	url=http://127.0.0.1:$port/metrics
-	for _ in $(seq 200); do curl -sf -o /dev/null "$url" && return; sleep 0.05; done
-	echo "bench: the exporter did not answer on $url (see $out/exporter.log)" >&2
+	await "$url" "the exporter"
+}
+# await URL WHAT: wait up to 10 s for URL to answer, or stop the run.
+await() {
+	for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return; sleep 0.05; done
+	echo "bench: $2 did not answer on $1 (see $out/exporter.log)" >&2
 	exit 1
 }
 stop_exporter() {
@@ -130,9 +134,7 @@ node_start() {
 		--web.disable-exporter-metrics --log.level=warn 2>>"$out/exporter.log" &
 	node_pid=$!
 	nurl=http://127.0.0.1:$port/metrics
-	for _ in $(seq 200); do curl -sf -o /dev/null "$nurl" && return; sleep 0.05; done
-	echo "bench: node_exporter did not answer on $nurl" >&2
-	exit 1
+	await "$nurl" node_exporter
 }
 node_stop() {
 	[[ -n $node_pid ]] || return 0
