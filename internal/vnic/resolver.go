@@ -435,7 +435,9 @@ func (r *Resolver) openNetns(pid int) (nsFile, error) {
 		return f, nil
 	}
 	cause := classify(err)
-	if cause == CauseVanished {
+	// A refusal too: the kernel answers EACCES, not ENOENT, when the
+	// process is reaped between the lookup of PID and the link (see reaped).
+	if cause == CauseVanished || cause == CausePermission {
 		if _, statErr := os.Stat(dir); errors.Is(statErr, os.ErrNotExist) {
 			cause = CauseNoProcess
 		} else if zombie(dir) {
@@ -509,6 +511,16 @@ func (f nsFile) checkNetns() error {
 
 // zombie reports whether the process at dir has exited and waits to be
 // reaped: its state, after the parenthesised command, is Z.
+// reaped reports whether the process whose /proc directory is dir has
+// gone since a namespace link of it was refused: the kernel answers EACCES,
+// not ENOENT, when the process is reaped between the lookup of PID and the
+// link (proc_ns_get_link and proc_ns_readlink find no task), and a refusal
+// then means nothing about permissions.
+func reaped(dir string) bool {
+	_, err := os.Stat(dir)
+	return errors.Is(err, os.ErrNotExist) || zombie(dir)
+}
+
 func zombie(dir string) bool {
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {

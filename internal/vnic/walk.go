@@ -3,6 +3,7 @@ package vnic
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -59,7 +60,10 @@ func walk(procRoot string, hostIno uint64, canPtrace bool) (map[uint64]*netnsPro
 		n, err := unix.Readlinkat(dirfd, name+"/ns/net", buf)
 		if err != nil {
 			cause := classify(err)
-			if cause == CausePermission {
+			switch {
+			case cause == CausePermission && reaped(filepath.Join(procRoot, name)):
+				cause = CauseVanished
+			case cause == CausePermission:
 				cause = skipCause(canPtrace)
 			}
 			stats.Skipped[cause]++
