@@ -319,7 +319,7 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 			}
 		}
 		if r.counters && !snap.HostDumped {
-			lookup = r.withHostStats(lookup)
+			lookup = r.withHostStats(lookup, pre)
 		}
 	}
 	var aimed map[uint64]int
