@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -105,15 +106,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f := h.c.join()
 	defer f.release()
+	// The other families while the resolution runs: they need none of it.
+	others := h.gather()
 	if h.wait(w, r, f) {
-		h.serve(w, r, f, kind, format)
+		h.serve(w, r, f, kind, format, others)
 	}
 }
 
-// serve answers a scrape from its flight.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, f *flight, kind int, format expfmt.Format) {
+// serve answers a scrape from its flight, with the other families gathered
+// for it.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, f *flight, kind int, format expfmt.Format, others []*dto.MetricFamily) {
 	ours := h.c.encoded(f, kind)
-	rest, err := h.rest(ours.names, format)
+	rest, err := h.rest(others, ours.names, format)
 	if err != nil {
 		h.errs.WithLabelValues("encoding").Inc()
 		http.Error(w, "An error has occurred while serving metrics:\n\n"+err.Error(), http.StatusInternalServerError)
@@ -170,12 +174,11 @@ type restRun struct {
 	text []byte
 }
 
-// rest gathers opts.Rest and encodes it in runs placed among the
-// collector's families (names, sorted) so that all come out sorted. A
-// family the collector has too is left out: it is the collector's.
-func (h *handler) rest(names []string, format expfmt.Format) ([]restRun, error) {
+// gather gathers opts.Rest, counting and logging an error as promhttp
+// does; what was gathered is served all the same.
+func (h *handler) gather() []*dto.MetricFamily {
 	if h.opts.Rest == nil {
-		return nil, nil
+		return nil
 	}
 	mfs, err := h.opts.Rest.Gather()
 	if err != nil {
@@ -184,6 +187,14 @@ func (h *handler) rest(names []string, format expfmt.Format) ([]restRun, error) 
 			h.opts.ErrorLog.Error("error gathering metrics", "err", err)
 		}
 	}
+	return mfs
+}
+
+// rest encodes the other families (mfs, sorted by name, as gathered) in
+// runs placed among the collector's families (names, sorted) so that all
+// come out sorted. A family the collector has too is left out: it is the
+// collector's.
+func (h *handler) rest(mfs []*dto.MetricFamily, names []string, format expfmt.Format) ([]restRun, error) {
 	var runs []restRun
 	var buf *bytes.Buffer
 	var enc expfmt.Encoder

@@ -350,7 +350,7 @@ func TestConcurrentScrapesShareMemory(t *testing.T) {
 					req.Header.Set("Accept-Encoding", "gzip")
 				}
 				kind := i / 2 % 2
-				h.serve(&discard{h: http.Header{}}, req, f, kind, formats[kind])
+				h.serve(&discard{h: http.Header{}}, req, f, kind, formats[kind], h.gather())
 			}()
 		}
 		wg.Wait()
