@@ -24,6 +24,17 @@
 #   watch     psnic watch (bench/watchlatency): latency from `ip link add` to
 #             its line, and CPU time under 200 short-lived processes a second
 #             for 60 s (1 process per namespace only).
+# BENCH_NETNS says where the whole run happens: "own" (the default), in a
+# network namespace made for the run that gives itself an nsid before any
+# fixture exists, as a node does where the exporter ran before most of its
+# containers; "host", in this host's own, whatever it did since boot. It
+# matters: every link message about a container end carries the id the
+# asking namespace gives itself, which the kernel finds by walking, in
+# order, every id that namespace has given out (__peernet2id), so each
+# aimed get or dump costs more the more ids are below that one. A host that
+# numbered itself after a thousand namespaces existed pays that at every
+# get until it reboots (docs/benchmarks.md, "The asking namespace's own
+# id"); the scrape table shows the id and how many ids are below it.
 # Writes bench/out/results.md (one table per section) and bench/out/scrape.png.
 # Needs root, go and gcc; installs gnuplot from Debian when missing. About 10
 # minutes with N=1000, 17 with the watch section's two minutes per N (the
@@ -43,6 +54,21 @@ sizes=("$@")
 ((${#sizes[@]})) || sizes=(10 100 1000)
 read -ra procs_per_ns <<<"${BENCH_PROCS:-1 5}"
 read -ra sections <<<"${BENCH_SECTIONS:-commands scrape watch}"
+where=${BENCH_NETNS:-own}
+[[ $where == own || $where == host ]] || { echo "bench: BENCH_NETNS is own or host, not '$where'" >&2; exit 2; }
+
+# The run in a namespace of its own: made here, numbered 0 in itself (the
+# lowest id: the kernel passes no other to find it), the run inside it, and
+# removed after, whatever happened.
+if [[ $where == own && -z ${BENCH_INSIDE:-} ]]; then
+	ns=cvbench$$
+	ip netns add "$ns"
+	trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" ip netns set "$ns" 0
+	BENCH_INSIDE=$ns ip netns exec "$ns" bash "$0" "$@"
+	exit
+fi
 
 # ---------------------------------------------------------------- helpers
 kv() { sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p"; }       # value of KEY=... in a line
@@ -144,13 +170,13 @@ node_stop() {
 }
 scrape_columns() {
 	row netns procs floor_us aimed_us gets_us scrape_us scrape_nocounters_us scrape_nocache_us scrape10_us node_us \
-		rss_seq_kb rss_kb rss20_kb series bytes
+		rss_seq_kb rss_kb rss20_kb series bytes selfid ids_below_self
 }
 scrape_run() {
-	local n=$1 p=$2 floor walk dump aimed gets series bytes t1 t10 tnc tnk tne rss rss_seq rss_nk rss20
+	local n=$1 p=$2 floor walk dump aimed gets series bytes t1 t10 tnc tnk tne rss rss_seq rss_nk rss20 self below
 	floor=$("$bin/floor" -r 50)
 	walk=$(kv walk_us <<<"$floor") dump=$(kv dump_us <<<"$floor") aimed=$(kv aimed_us <<<"$floor")
-	gets=$(kv gets_us <<<"$floor")
+	gets=$(kv gets_us <<<"$floor") self=$(kv selfid <<<"$floor") below=$(kv ids_below_self <<<"$floor")
 	start_exporter
 	series=$(curl -s "$url" | grep -c '^container_vnic_info{')
 	bytes=$(curl -s "$url" | wc -c)
@@ -179,7 +205,8 @@ scrape_run() {
 	start_exporter --no-resolver.cache
 	tnc=$("$bin/scrapetime" -n 30 "$url" | kv median)
 	stop_exporter
-	row "$n" "$p" $((walk + dump)) "$aimed" "$gets" "$t1" "$tnk" "$tnc" "$t10" "$tne" "$rss_seq" "$rss" "$rss20" "$series" "$bytes"
+	row "$n" "$p" $((walk + dump)) "$aimed" "$gets" "$t1" "$tnk" "$tnc" "$t10" "$tne" "$rss_seq" "$rss" "$rss20" "$series" "$bytes" \
+		"${self:--}" "${below:--}"
 }
 vmhwm() { awk '/VmHWM/ { print $2 }' "/proc/$exporter_pid/status"; }
 scrape_report() {
@@ -190,12 +217,14 @@ scrape_report() {
 	echo "and against node_exporter's netdev collector alone on the same host (its counters of the host ends only), scraped"
 	echo "alternately with the exporter, GET for GET."
 	echo "Medians, µs. Targets (issue 19): counters/(floor + aimed) ≤ 1.5, counters/node_exporter ≤ 0.5, no counters/floor ≤ 1.0."
+	echo "\"own id\" is the nsid the measuring namespace gives itself and, after the slash, how many of its ids are below"
+	echo "it: the kernel walks past those for every container end it reports (BENCH_NETNS in bench/run.sh)."
 	echo
-	echo "| netns | procs/ns | floor | floor + aimed | floor + gets | scrape (counters) | /(floor + aimed) | /(floor + gets) | node_exporter netdev | counters/node_exporter | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | series | bytes |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-	local n p fl ai ge t1 tnk tnc t10 tne rs r r20 se by
-	while IFS=$'\t' read -r n p fl ai ge t1 tnk tnc t10 tne rs r r20 se by; do
-		echo "| $n | $p | $fl | $((fl + ai)) | $((fl + ge)) | $t1 | $(ratio "$t1" $((fl + ai))) | $(ratio "$t1" $((fl + ge))) | $tne | $(ratio "$t1" "$tne") | $tnk | $(ratio "$tnk" "$fl") | $tnc | $t10 | $(ratio "$t10" "$t1") | $se | $by |"
+	echo "| netns | procs/ns | own id | floor | floor + aimed | floor + gets | scrape (counters) | /(floor + aimed) | /(floor + gets) | node_exporter netdev | counters/node_exporter | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | series | bytes |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	local n p fl ai ge t1 tnk tnc t10 tne rs r r20 se by si sb
+	while IFS=$'\t' read -r n p fl ai ge t1 tnk tnc t10 tne rs r r20 se by si sb; do
+		echo "| $n | $p | $si/$sb | $fl | $((fl + ai)) | $((fl + ge)) | $t1 | $(ratio "$t1" $((fl + ai))) | $(ratio "$t1" $((fl + ge))) | $tne | $(ratio "$t1" "$tne") | $tnk | $(ratio "$tnk" "$fl") | $tnc | $t10 | $(ratio "$t10" "$t1") | $se | $by |"
 	done < <(tail -n +2 "$out/scrape.tsv")
 	echo
 	echo "The exporter's peak RSS (VmHWM), MB: after its sequential scrapes, after ten concurrent ones (or the no-counters"
@@ -204,7 +233,7 @@ scrape_report() {
 	echo
 	echo "| netns | procs/ns | sequential | 10 concurrent | 20 concurrent | per additional scrape |"
 	echo "|---|---|---|---|---|---|"
-	while IFS=$'\t' read -r n p fl ai ge t1 tnk tnc t10 tne rs r r20 se by; do
+	while IFS=$'\t' read -r n p fl ai ge t1 tnk tnc t10 tne rs r r20 se by _; do
 		echo "| $n | $p | $(mb "$rs") | $(mb "$r") | $(mb "$r20") | $(awk -v a="$r20" -v b="$rs" 'BEGIN { printf "%.2f", (a - b) / 19 / 1024 }') |"
 	done < <(tail -n +2 "$out/scrape.tsv")
 	scrape_plot
@@ -295,7 +324,12 @@ for n in "${sizes[@]}"; do
 done
 
 {
-	echo "Measured $(date -u +%F) on Linux $(uname -r), $(nproc) vCPUs, $(go version | awk '{ print $3 }'). Command: \`bash bench/run.sh ${sizes[*]}\`."
+	echo "Measured $(date -u +%F) on Linux $(uname -r), $(nproc) vCPUs, $(go version | awk '{ print $3 }'). Command: \`bash bench/run.sh ${sizes[*]}\`,"
+	if [[ $where == own ]]; then
+		echo "in a network namespace of the run's own that numbered itself before its fixtures (BENCH_NETNS=own, the default)."
+	else
+		echo "in this host's network namespace as it was (BENCH_NETNS=host)."
+	fi
 	for s in "${sections[@]}"; do echo; "${s}_report"; done
 } >"$out/results.md"
 cat "$out/results.md"

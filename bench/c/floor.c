@@ -15,6 +15,10 @@
  *          timing: the same links' counters without each namespace's lo
  *          and closing NLMSG_DONE, as the exporter's cached scrape asks.
  *
+ * Then the id this netns gives itself and how many of its ids are below
+ * that one (selfid, ids_below_self): the kernel walks that many to fill in
+ * IFLA_LINK_NETNSID of every container end it reports (see nl_nsids_below).
+ *
  *   floor [-r REPS]
  * Prints one line of key=value pairs. Build: gcc -O2 -Wall -o floor floor.c
  */
@@ -189,6 +193,13 @@ int main(int argc, char **argv)
 	}
 	printf(" gets=%d got=%d", n_gets, got);
 	report("gets", t, reps);
+	/* The id this netns gives itself (assigned by the first aimed request
+	 * that reported a container end) and how many ids the kernel walks
+	 * past to find it, for each container end it reports. */
+	int selffd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int selfid = selffd < 0 ? -1 : nl_nsid(fd, selffd);
+
+	printf(" selfid=%d ids_below_self=%d", selfid, selfid < 0 ? 0 : nl_nsids_below(fd, selfid));
 	printf(" reps=%d\n", reps);
 	return 0;
 }

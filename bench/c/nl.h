@@ -191,4 +191,49 @@ static inline int nl_nsid(int fd, int nsfd)
 	return nsid;
 }
 
+/* Counts the nsids the current netns has assigned that are below limit
+ * (RTM_GETNSID dump), or -errno. The kernel finds the id of a namespace by
+ * walking these in order (__peernet2id), so this is how many it passes
+ * before the current netns's own id, which every link message about a
+ * container end (its peer is here) needs. */
+static inline int nl_nsids_below(int fd, int limit)
+{
+	struct {
+		struct nlmsghdr h;
+		struct rtgenmsg g;
+	} req = {
+		.h = { .nlmsg_len = sizeof req, .nlmsg_type = RTM_GETNSID, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.g = { .rtgen_family = AF_UNSPEC },
+	};
+	int below = 0;
+
+	if (send(fd, &req, sizeof req, 0) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t len = nl_recv(fd);
+
+		if (len < 0)
+			return len;
+		for (struct nlmsghdr *h = (void *)nl_buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				return below;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (h->nlmsg_type != RTM_NEWNSID)
+				continue;
+			struct rtattr *a = (void *)((char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+			int alen = h->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+
+			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				int id;
+
+				if (a->rta_type != NETNSA_NSID)
+					continue;
+				memcpy(&id, RTA_DATA(a), sizeof id);
+				below += id >= 0 && id < limit;
+			}
+		}
+	}
+}
+
 #endif
