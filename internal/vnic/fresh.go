@@ -78,7 +78,7 @@ func (r *Resolver) startRefresh() *prefetch {
 // since the host links were not cached when it started.
 var errNoHostStats = errors.New("host counters not asked for")
 
-// wait waits for the gets to be answered.
+// wait waits for the gets to be answered and the host's counters read.
 func (p *prefetch) wait() { <-p.done }
 
 // refreshAll takes the answers of p for the namespaces the walk found
@@ -192,7 +192,8 @@ func (r *Resolver) withHostStats(cached hostLookup, p *prefetch) hostLookup {
 	if p != nil {
 		p.wait()
 		stats, err = p.hostStats, p.hostErr
-	} else {
+	}
+	if p == nil || errors.Is(err, errNoHostStats) {
 		stats, err = r.nl.HostStats()
 	}
 	if err != nil {

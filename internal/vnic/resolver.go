@@ -253,6 +253,11 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 	snap := Snapshot{Failed: map[Cause]int{}}
 	var pre *prefetch
 	if r.counters && r.watcher != nil {
+		// The notifications already queued first, so that the prefetch
+		// asks nothing of the namespaces, or the host links, they changed.
+		if err := r.drainInto(nil); err != nil {
+			snap.Overflow = true
+		}
 		pre = r.startRefresh()
 		defer pre.wait()
 	}
