@@ -104,11 +104,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		kind, format = formatText, expfmt.NewFormat(expfmt.TypeTextPlain)
 	}
+	start := time.Now()
 	f := h.c.join()
 	defer f.release()
 	// The other families while the resolution runs: they need none of it.
+	// (A scrape that then times out, or whose scraper goes, gathered them
+	// for nothing; a gathering error is counted for it all the same.)
 	others := h.gather()
-	if h.wait(w, r, f) {
+	if h.wait(w, r, f, start) {
 		h.serve(w, r, f, kind, format, others)
 	}
 }
@@ -139,12 +142,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, f *flight, kind 
 }
 
 // wait waits for the flight the scrape shares, or answers 503 when the
-// scrape's deadline passes first.
-func (h *handler) wait(w http.ResponseWriter, r *http.Request, f *flight) bool {
+// scrape's deadline, counted from start, passes first.
+func (h *handler) wait(w http.ResponseWriter, r *http.Request, f *flight, start time.Time) bool {
 	var timeout <-chan time.Time
 	if h.opts.Deadline != nil {
 		if d, ok := h.opts.Deadline(r); ok {
-			t := time.NewTimer(d)
+			t := time.NewTimer(d - time.Since(start))
 			defer t.Stop()
 			timeout = t.C
 		}
