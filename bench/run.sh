@@ -59,30 +59,7 @@ read -ra procs_per_ns <<<"${BENCH_PROCS:-1 5}"
 read -ra sections <<<"${BENCH_SECTIONS:-commands scrape watch}"
 where=${BENCH_NETNS:-own}
 [[ $where == own || $where == host ]] || { echo "bench: BENCH_NETNS is own or host, not '$where'" >&2; exit 2; }
-
 report_sections=("${sections[@]}")
-# The run in a namespace of its own: made here, numbered 0 in itself (the
-# lowest id: the kernel passes no other to find it), the sections but watch
-# run inside it by this script again (which writes no report), the
-# namespace removed after, whatever happened; then watch runs here, and the
-# report covers every section.
-if [[ $where == own && -z ${BENCH_INSIDE:-} ]]; then
-	inside=() outside=()
-	for s in "${sections[@]}"; do
-		if [[ $s == watch ]]; then outside+=("$s"); else inside+=("$s"); fi
-	done
-	if ((${#inside[@]})); then
-		ns=cvbench$$
-		ip netns add "$ns"
-		trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
-		ip -n "$ns" link set lo up
-		ip netns exec "$ns" ip netns set "$ns" 0
-		BENCH_INSIDE=$ns BENCH_SECTIONS="${inside[*]}" ip netns exec "$ns" bash "$0" "$@"
-		ip netns del "$ns"
-		trap - EXIT
-	fi
-	sections=("${outside[@]}")
-fi
 
 # ---------------------------------------------------------------- helpers
 kv() { sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p"; }       # value of KEY=... in a line
@@ -297,28 +274,58 @@ watch_report() {
 }
 
 # ------------------------------------------------------------------- main
+ns=
 cleanup() {
 	stop_exporter
 	node_stop
 	bash "$root/bench/fixture.sh" down "$fx" || true
+	[[ -z $ns ]] || ip netns del "$ns" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-need=()
-command -v gcc >/dev/null || need+=(gcc libc6-dev)
-command -v gnuplot >/dev/null || need+=(gnuplot-nox)
-command -v curl >/dev/null || need+=(curl)
-if ((${#need[@]})); then
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+# Installs and builds in the host's namespace: the run's own has no network.
+if [[ -z ${BENCH_INSIDE:-} ]]; then
+	need=()
+	command -v gcc >/dev/null || need+=(gcc libc6-dev)
+	command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+	command -v curl >/dev/null || need+=(curl)
+	if ((${#need[@]})); then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+
+	echo "== building" >&2
+	mkdir -p "$bin"
+	: >"$out/exporter.log"
+	bash "$root/bench/fixture.sh" down "$fx" # what an interrupted run left
+	(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter \
+		./bench/scrapetime ./bench/watchlatency ./bench/gonothing)
+	for c in paper_psnic floor timeit; do gcc -O2 -Wall -o "$bin/$c" "$root/bench/c/$c.c"; done
 fi
 
-echo "== building" >&2
-mkdir -p "$bin"
-: >"$out/exporter.log"
-bash "$root/bench/fixture.sh" down "$fx" # what an interrupted run left
-(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter \
-	./bench/scrapetime ./bench/watchlatency ./bench/gonothing)
-for c in paper_psnic floor timeit; do gcc -O2 -Wall -o "$bin/$c" "$root/bench/c/$c.c"; done
+# The run in a namespace of its own: made here, numbered 0 in itself (the
+# lowest id: the kernel passes no other to find it), the sections but watch
+# run inside it by this script again (which writes no report), and the
+# namespace removed after; then watch runs here, and this run reports every
+# section. Inside, the host's own namespace (every host process) and any
+# other on the machine are namespaces like the fixture's, as real
+# containers would be on the host: without a vNIC, unless they have one.
+own_ran=
+if [[ $where == own && -z ${BENCH_INSIDE:-} ]]; then
+	inside=() outside=()
+	for s in "${sections[@]}"; do
+		if [[ $s == watch ]]; then outside+=("$s"); else inside+=("$s"); fi
+	done
+	if ((${#inside[@]})); then
+		ns=cvbench$$
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+		ip netns exec "$ns" ip netns set "$ns" 0
+		BENCH_INSIDE=$ns BENCH_SECTIONS="${inside[*]}" ip netns exec "$ns" bash "$0" "$@"
+		ip netns del "$ns"
+		ns= own_ran=1
+	fi
+	sections=("${outside[@]}")
+fi
 
 for s in "${sections[@]}"; do "${s}_columns" >"$out/$s.tsv"; done
 ((${#sections[@]})) || sizes=() # all ran inside a namespace of their own
@@ -341,11 +348,11 @@ done
 [[ -z ${BENCH_INSIDE:-} ]] || exit 0 # the outer run reports
 {
 	echo "Measured $(date -u +%F) on Linux $(uname -r), $(nproc) vCPUs, $(go version | awk '{ print $3 }'). Command: \`bash bench/run.sh ${asked[*]}\`,"
-	if [[ $where == own ]]; then
+	if [[ -n $own_ran ]]; then
 		echo "in a network namespace of the run's own that numbered itself before its fixtures (BENCH_NETNS=own, the"
 		echo "default; the watch section in the host's)."
 	else
-		echo "in this host's network namespace as it was (BENCH_NETNS=host)."
+		echo "in this host's network namespace as it was."
 	fi
 	for s in "${report_sections[@]}"; do echo; "${s}_report"; done
 } >"$out/results.md"

@@ -198,8 +198,14 @@ int main(int argc, char **argv)
 	 * past to find it, for each container end it reports. */
 	int selffd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	int selfid = selffd < 0 ? -1 : nl_nsid(fd, selffd);
+	int below = 0;
 
-	printf(" selfid=%d ids_below_self=%d", selfid, selfid < 0 ? 0 : nl_nsids_below(fd, selfid));
+	if (selffd >= 0)
+		close(selffd);
+	for (int try = 0; selfid >= 0 && try < 10; try++)
+		if ((below = nl_nsids_below(fd, selfid)) != -EINTR)
+			break;
+	printf(" selfid=%d ids_below_self=%d", selfid, below);
 	printf(" reps=%d\n", reps);
 	return 0;
 }

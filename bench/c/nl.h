@@ -192,7 +192,8 @@ static inline int nl_nsid(int fd, int nsfd)
 }
 
 /* Counts the nsids the current netns has assigned that are below limit
- * (RTM_GETNSID dump), or -errno. The kernel finds the id of a namespace by
+ * (RTM_GETNSID dump), or -errno (-EINTR when the ids changed during the
+ * dump: ask again). The kernel finds the id of a namespace by
  * walking these in order (__peernet2id), so this is how many it passes
  * before the current netns's own id, which every link message about a
  * container end (its peer is here) needs. */
@@ -205,7 +206,7 @@ static inline int nl_nsids_below(int fd, int limit)
 		.h = { .nlmsg_len = sizeof req, .nlmsg_type = RTM_GETNSID, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
 		.g = { .rtgen_family = AF_UNSPEC },
 	};
-	int below = 0;
+	int below = 0, intr = 0;
 
 	if (send(fd, &req, sizeof req, 0) < 0)
 		return -errno;
@@ -215,8 +216,13 @@ static inline int nl_nsids_below(int fd, int limit)
 		if (len < 0)
 			return len;
 		for (struct nlmsghdr *h = (void *)nl_buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_type == NLMSG_DONE)
-				return below;
+			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+				intr = 1;
+			if (h->nlmsg_type == NLMSG_DONE) {
+				int e = h->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? *(int *)NLMSG_DATA(h) : 0;
+
+				return e < 0 ? e : intr ? -EINTR : below;
+			}
 			if (h->nlmsg_type == NLMSG_ERROR)
 				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
 			if (h->nlmsg_type != RTM_NEWNSID)
