@@ -261,10 +261,11 @@ func (r *Resolver) ResolveAll() (Snapshot, error) {
 		pre = r.startRefresh()
 		defer pre.wait()
 	}
-	// Walk first, then apply the notifications: a namespace that died
-	// before the walk saw its inode reused had its RTM_DELNSID queued
-	// before the kernel freed the inode, so the drain drops its entry
-	// before any cached entry is used for the new namespace.
+	// Walk first, then apply the notifications (those queued since the
+	// drain above, with counters): a namespace that died before the walk
+	// saw its inode reused had its RTM_DELNSID queued before the kernel
+	// freed the inode, so the drain drops its entry before any cached
+	// entry is used for the new namespace.
 	found, walkStats, err := walk(r.procRoot, r.hostIno, r.canPtrace)
 	if err != nil {
 		return Snapshot{}, err
