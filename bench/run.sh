@@ -24,7 +24,7 @@
 #   watch     psnic watch (bench/watchlatency): latency from `ip link add` to
 #             its line, and CPU time under 200 short-lived processes a second
 #             for 60 s (1 process per namespace only).
-# BENCH_NETNS says where the whole run happens: "own" (the default), in a
+# BENCH_RUN_IN says where the run happens: "own" (the default), in a
 # network namespace made for the run that gives itself an nsid before any
 # fixture exists, as a node does where the exporter ran before most of its
 # containers; "host", in this host's own, whatever it did since boot. It
@@ -57,8 +57,8 @@ sizes=("$@")
 asked=("${sizes[@]}")
 read -ra procs_per_ns <<<"${BENCH_PROCS:-1 5}"
 read -ra sections <<<"${BENCH_SECTIONS:-commands scrape watch}"
-where=${BENCH_NETNS:-own}
-[[ $where == own || $where == host ]] || { echo "bench: BENCH_NETNS is own or host, not '$where'" >&2; exit 2; }
+where=${BENCH_RUN_IN:-own}
+[[ $where == own || $where == host ]] || { echo "bench: BENCH_RUN_IN is own or host, not '$where'" >&2; exit 2; }
 report_sections=("${sections[@]}")
 
 # ---------------------------------------------------------------- helpers
@@ -209,7 +209,7 @@ scrape_report() {
 	echo "alternately with the exporter, GET for GET."
 	echo "Medians, µs. Targets (issue 19): counters/(floor + aimed) ≤ 1.5, counters/node_exporter ≤ 0.5, no counters/floor ≤ 1.0."
 	echo "\"own id\" is the nsid the measuring namespace gives itself and, after the slash, how many of its ids are below"
-	echo "it: the kernel walks past those for every container end it reports (BENCH_NETNS in bench/run.sh)."
+	echo "it: the kernel walks past those for every container end it reports (BENCH_RUN_IN in bench/run.sh)."
 	echo
 	echo "| netns | procs/ns | own id | floor | floor + aimed | floor + gets | scrape (counters) | /(floor + aimed) | /(floor + gets) | node_exporter netdev | counters/node_exporter | scrape, no counters | /floor | scrape, no cache | 10 concurrent | 10/1 | series | bytes |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -349,7 +349,7 @@ done
 {
 	echo "Measured $(date -u +%F) on Linux $(uname -r), $(nproc) vCPUs, $(go version | awk '{ print $3 }'). Command: \`bash bench/run.sh ${asked[*]}\`,"
 	if [[ -n $own_ran ]]; then
-		echo "in a network namespace of the run's own that numbered itself before its fixtures (BENCH_NETNS=own, the"
+		echo "in a network namespace of the run's own that numbered itself before its fixtures (BENCH_RUN_IN=own, the"
 		echo "default; the watch section in the host's)."
 	else
 		echo "in this host's network namespace as it was."
