@@ -515,8 +515,6 @@ func (f nsFile) checkNetns() error {
 	return nil
 }
 
-// zombie reports whether the process at dir has exited and waits to be
-// reaped: its state, after the parenthesised command, is Z.
 // reaped reports whether the process whose /proc directory is dir has
 // gone since a namespace link of it was refused: the kernel answers EACCES,
 // not ENOENT, when the process is reaped between the lookup of PID and the
@@ -527,6 +525,8 @@ func reaped(dir string) bool {
 	return errors.Is(err, os.ErrNotExist) || zombie(dir)
 }
 
+// zombie reports whether the process at dir has exited and waits to be
+// reaped: its state, after the parenthesised command, is Z.
 func zombie(dir string) bool {
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
