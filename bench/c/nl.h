@@ -53,6 +53,19 @@ static inline ssize_t nl_recv(int fd)
 	return len;
 }
 
+/* NETNSA_NSID of an RTM_NEWNSID message; -1 when absent. */
+static inline int nl_msg_nsid(const struct nlmsghdr *h)
+{
+	struct rtattr *a = (void *)((char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+	int alen = h->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+	int id = -1;
+
+	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+		if (a->rta_type == NETNSA_NSID)
+			memcpy(&id, RTA_DATA(a), sizeof id);
+	return id;
+}
+
 /* Reads replies to the request just sent until its end; calls fn for each
  * RTM_NEWLINK and stores NETNSA_NSID of an RTM_NEWNSID in *nsid. Returns the
  * number of RTM_NEWLINK messages, or -errno. */
@@ -73,12 +86,7 @@ static inline int nl_read(int fd, nl_link_fn *fn, void *arg, int *nsid)
 				return e ? e : links; /* an ack ends a non-dump request */
 			}
 			if (h->nlmsg_type == RTM_NEWNSID && nsid) {
-				struct rtattr *a = (void *)((char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
-				int alen = h->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct rtgenmsg)));
-
-				for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-					if (a->rta_type == NETNSA_NSID)
-						memcpy(nsid, RTA_DATA(a), sizeof *nsid);
+				*nsid = nl_msg_nsid(h);
 				return 0; /* not a dump: one reply */
 			}
 			if (h->nlmsg_type != RTM_NEWLINK)
@@ -225,17 +233,9 @@ static inline int nl_nsids_below(int fd, int limit)
 			}
 			if (h->nlmsg_type == NLMSG_ERROR)
 				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			if (h->nlmsg_type != RTM_NEWNSID)
-				continue;
-			struct rtattr *a = (void *)((char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
-			int alen = h->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+			if (h->nlmsg_type == RTM_NEWNSID) {
+				int id = nl_msg_nsid(h);
 
-			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-				int id;
-
-				if (a->rta_type != NETNSA_NSID)
-					continue;
-				memcpy(&id, RTA_DATA(a), sizeof id);
 				below += id >= 0 && id < limit;
 			}
 		}
