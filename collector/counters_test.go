@@ -162,9 +162,11 @@ func sendUDP(t *testing.T, netns, ifname string, n, payload int) {
 	netnstest.IP(t, "-n", netns, "addr", "add", subnet+".1/24", "dev", ifname)
 	netnstest.IP(t, "-n", netns, "neigh", "replace", subnet+".2", "lladdr", "02:00:00:00:00:01", "dev", ifname, "nud", "permanent")
 	script := fmt.Sprintf(`for i in $(seq %d); do printf '%%0%dd' 0 >/dev/udp/%s.2/9; done`, n, payload, subnet)
-	if out, err := exec.Command("ip", "netns", "exec", netns, "bash", "-c", script).CombinedOutput(); err != nil {
-		t.Fatalf("sending from %s in %s: %v: %s", ifname, netns, err, out)
-	}
+	untilSent(t, netns, ifname, n, func() {
+		if out, err := exec.Command("ip", "netns", "exec", netns, "bash", "-c", script).CombinedOutput(); err != nil {
+			t.Fatalf("sending from %s in %s: %v: %s", ifname, netns, err, out)
+		}
+	})
 }
 
 // sendFrames sends n raw Ethernet frames of size bytes (a local
@@ -181,9 +183,34 @@ func sendFrames(t *testing.T, ifname string, n, size int) {
 	copy(frame, []byte{0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x03, 0x88, 0xb5})
 	addr := &unix.SockaddrLinklayer{Ifindex: ifindexOf(t, ifname), Halen: 6}
 	copy(addr.Addr[:], frame[:6])
-	for i := 0; i < n; i++ {
-		if err := unix.Sendto(fd, frame, 0, addr); err != nil {
-			t.Fatalf("sending on %s: %v", ifname, err)
+	untilSent(t, "", ifname, n, func() {
+		for i := 0; i < n; i++ {
+			if err := unix.Sendto(fd, frame, 0, addr); err != nil {
+				t.Fatalf("sending on %s: %v", ifname, err)
+			}
+		}
+	})
+}
+
+// untilSent calls send, which sends n packets out of ifname (inside netns,
+// or in the host for ""), and returns once the kernel has counted n more
+// sent (tx_packets), calling send again when it has not within a second:
+// an interface just brought up drops what it is given, uncounted, until
+// the kernel attaches its queue on the carrier-on event, which comes
+// asynchronously after `ip link set up` returned. Tests expect at least
+// what they sent, so a second batch does no harm.
+func untilSent(t *testing.T, netns, ifname string, n int, send func()) {
+	t.Helper()
+	want := kernelCounters(t, netns, ifname)[3] + uint64(n) // [3]: tx_packets
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		send()
+		for again := time.Now().Add(time.Second); time.Now().Before(again); time.Sleep(10 * time.Millisecond) {
+			if kernelCounters(t, netns, ifname)[3] >= want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sending %d packets out of %s in %q: not counted sent in 20 s of trying", n, ifname, netns)
 		}
 	}
 }
@@ -304,8 +331,14 @@ func TestCountersFreshEveryScrape(t *testing.T) {
 	quietVeth(t, a, host, "eth0")
 	col := newCounterCollector(t, netnstest.LinkedProcfs(t, a.Spawn()))
 	for i := 0; i < 3; i++ {
+		received := kernelCounters(t, a.Name, "eth0")[2] + 7
 		before := exported(t, col)
 		sendFrames(t, host, 7, 100)
+		// The container end may count them in a softirq (NAPI), after the
+		// sender did: each scrape must show what the kernel shows then.
+		netnstest.Eventually(t, 20*time.Second, "the kernel to count 7 frames received on eth0", func() bool {
+			return kernelCounters(t, a.Name, "eth0")[2] >= received
+		})
 		after := exported(t, col)
 		cont, hostEnd := after["eth0"].vals[2]-before["eth0"].vals[2], after["host_"+host].vals[3]-before["host_"+host].vals[3]
 		if cont < 7 || hostEnd < 7 {
