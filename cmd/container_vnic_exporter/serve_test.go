@@ -227,7 +227,8 @@ func TestServeBadProcfs(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/nonexistent", file} {
+	// /proc/sys is on a procfs, but holds no process directories.
+	for _, path := range []string{"/nonexistent", file, "/proc/sys"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		cmd := exec.CommandContext(ctx, exporterBinary(t), "--path.procfs="+path, "--web.listen-address="+freeLoopbackAddr(t))
 		out, err := cmd.CombinedOutput()

@@ -80,6 +80,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--bogus"}, "psnic: flag provided but not defined: -bogus (see psnic --help)"},
 		{[]string{"1", "-x"}, "psnic: flag provided but not defined: -x"},
 		{[]string{"--path.procfs", "/nonexistent", "1"}, "procfs path /nonexistent"},
+		{[]string{"--all", "--path.procfs", "/proc/sys"}, "procfs path /proc/sys: not a procfs: a directory inside one"},
 		// psnic watch: a hook that cannot run is refused at start, not at
 		// the first event; arguments go with --exec only.
 		{[]string{"watch", "--exec", "/nonexistent/hook", "-c", "x"}, "psnic watch: --exec /nonexistent/hook: cannot be run"},

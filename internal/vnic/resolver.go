@@ -130,15 +130,24 @@ func New(opts Options) (*Resolver, error) {
 	return r, nil
 }
 
-// checkProcfs verifies that root is a procfs: the directory itself, or
-// (for a root of links into one, as tests build) its self entry, must be on
-// a filesystem of procfs type.
+// checkProcfs verifies that root is a procfs: the directory itself, the
+// root of a procfs mount, or (for a root of links into one, as tests build)
+// its self entry, must be on a filesystem of procfs type. A directory inside
+// a procfs (/proc/sys, /proc/self) has no process directories: walking it
+// would find no namespace and say nothing was wrong.
 func checkProcfs(root string) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(root, &st); err != nil {
 		return err
 	}
 	if st.Type == unix.PROC_SUPER_MAGIC {
+		var dir unix.Stat_t
+		if err := unix.Stat(root, &dir); err != nil {
+			return err
+		}
+		if dir.Ino != procRootIno {
+			return errors.New("a directory inside one, not the root of a procfs mount, where the process directories are")
+		}
 		return nil
 	}
 	self := filepath.Join(root, "self")
@@ -150,6 +159,10 @@ func checkProcfs(root string) error {
 	}
 	return nil
 }
+
+// procRootIno is the inode of every procfs mount's root directory
+// (PROC_ROOT_INO).
+const procRootIno = 1
 
 // Close releases the resolver's sockets and file descriptors.
 func (r *Resolver) Close() error {
