@@ -2,6 +2,7 @@ package vnicwatch
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
@@ -91,5 +92,11 @@ func TestFilter(t *testing.T) {
 	}
 	if err := (Filter{HostIfnames: []string{"veth["}}).Check(); err == nil {
 		t.Fatal("a malformed pattern must be refused")
+	}
+	if err := (Filter{Runtimes: []string{"docker", "dokcer"}}).Check(); err == nil || !strings.Contains(err.Error(), `"dokcer"`) {
+		t.Fatalf("a runtime no row can have must be refused, by name: %v", err)
+	}
+	if err := (Filter{Runtimes: []string{"docker", "containerd", "cri-o", "podman", ""}}).Check(); err != nil {
+		t.Fatalf("every runtime a row can have: %v", err)
 	}
 }

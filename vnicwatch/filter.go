@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"slices"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 )
 
 // Filter narrows a stream to the vNICs a consumer may act on. Each list
@@ -21,11 +23,19 @@ type Filter struct {
 	Runtimes []string
 }
 
-// Check returns an error naming the first malformed pattern.
+// Check returns an error naming the first malformed pattern, or the first
+// runtime that no row can have (a typo would match nothing, silently).
 func (f Filter) Check() error {
 	for _, p := range append(slices.Clone(f.HostIfnames), f.ContainerIfnames...) {
 		if _, err := path.Match(p, ""); err != nil {
 			return fmt.Errorf("interface name pattern %q: %w", p, err)
+		}
+	}
+	for _, rt := range f.Runtimes {
+		switch rt {
+		case cgroupid.RuntimeDocker, cgroupid.RuntimeContainerd, cgroupid.RuntimeCRIO, cgroupid.RuntimePodman, "":
+		default:
+			return fmt.Errorf("runtime %q: not one a row can have (docker, containerd, cri-o, podman, or \"\" for none known)", rt)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +42,11 @@ func TestMain(m *testing.M) {
 func runPsnic(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := exec.Command(psnicBin, args...)
+	// Killed after a minute: a watch that should have been refused would
+	// run on until the test binary's own timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, psnicBin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	var exit *exec.ExitError
@@ -85,6 +90,13 @@ func TestUsageErrors(t *testing.T) {
 		// the first event; arguments go with --exec only.
 		{[]string{"watch", "--exec", "/nonexistent/hook", "-c", "x"}, "psnic watch: --exec /nonexistent/hook: cannot be run"},
 		{[]string{"watch", "--exec=nosuchcommand-cv"}, "psnic watch: --exec nosuchcommand-cv: cannot be run"},
+		// One dash as well as two, as for every flag: not a placeholder
+		// string flag that takes the command and runs nothing.
+		{[]string{"watch", "-exec", "/nonexistent/hook", "-c", "x"}, "psnic watch: --exec /nonexistent/hook: cannot be run"},
+		{[]string{"watch", "-exec=nosuchcommand-cv"}, "psnic watch: --exec nosuchcommand-cv: cannot be run"},
+		{[]string{"watch", "--exec-timeout", "0s"}, "psnic watch: --exec-timeout 0s: must be more than 0"},
+		{[]string{"watch", "--resync-interval=-1s"}, "psnic watch: --resync-interval -1s: must be more than 0"},
+		{[]string{"watch", "--runtime", "dokcer"}, `psnic watch: runtime "dokcer": not one a row can have`},
 		{[]string{"watch", "--exec"}, "psnic watch: flag needs an argument: -exec"},
 		{[]string{"watch", "stray"}, `psnic watch: unexpected argument "stray"`},
 		{[]string{"watch", "--host-ifname", "veth[", "--exec", "true"}, `interface name pattern "veth["`},

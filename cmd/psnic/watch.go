@@ -55,17 +55,22 @@ type change struct {
 	Old *row `json:"old,omitempty"`
 }
 
-// splitExec takes "--exec CMD ARGS..." off the end of args: the flag parser would
-// read ARGS as psnic's flags ("unknown short flag '-c'" for sh -c). A "--"
-// right after CMD is dropped.
+// splitExec takes "--exec CMD ARGS..." (or -exec, as every flag may have one
+// dash) off the end of args: the flag parser would read ARGS as psnic's
+// flags ("unknown short flag '-c'" for sh -c). A "--" right after CMD is
+// dropped.
 func splitExec(args []string) (rest []string, cmd string, cmdArgs []string, found bool) {
 	for i, a := range args {
 		if a == "--" {
 			break
 		}
-		if v, ok := strings.CutPrefix(a, "--exec="); ok {
+		flag := a // -exec, or --exec with one dash taken off
+		if strings.HasPrefix(flag, "--") {
+			flag = flag[1:]
+		}
+		if v, ok := strings.CutPrefix(flag, "-exec="); ok {
 			cmd, cmdArgs = v, args[i+1:]
-		} else if a == "--exec" && i+1 < len(args) {
+		} else if flag == "-exec" && i+1 < len(args) {
 			cmd, cmdArgs = args[i+1], args[i+2:]
 		} else {
 			continue
@@ -102,6 +107,15 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	if len(stray) > 0 {
 		fmt.Fprintf(stderr, "psnic watch: unexpected argument %q (see psnic watch --help)\n", stray[0])
 		return exitUsage
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{{"exec-timeout", *execTimeout}, {"resync-interval", *resync}} {
+		if d.value <= 0 {
+			fmt.Fprintf(stderr, "psnic watch: --%s %v: must be more than 0 (see psnic watch --help)\n", d.flag, d.value)
+			return exitUsage
+		}
 	}
 	if withExec {
 		if execCmd == "" {
