@@ -42,8 +42,11 @@ type engine struct {
 	byPID  map[int]*netns
 	byHost map[int]map[*netns]struct{} // host ifindex -> namespaces with a vNIC on it
 	dirty  map[*netns]struct{}         // to re-resolve at the next flush
-	out    []Change
-	report func(error)
+	// leaderless holds the tracked processes whose main thread has exited
+	// while other threads run on: the exit of one of those may end them.
+	leaderless map[int]struct{}
+	out        []Change
+	report     func(error)
 }
 
 func newEngine(b backend, report func(error)) *engine {
@@ -58,6 +61,9 @@ func (e *engine) reset() {
 	e.byPID = map[int]*netns{}
 	e.byHost = map[int]map[*netns]struct{}{}
 	e.dirty = map[*netns]struct{}{}
+	if e.leaderless == nil { // outlives a resync, which cannot tell them
+		e.leaderless = map[int]struct{}{}
+	}
 }
 
 // rows returns every vNIC the stream knows.
@@ -107,6 +113,11 @@ func (e *engine) full() error {
 		}
 		n.rows = o.rows
 		e.indexHosts(n)
+	}
+	for pid := range e.leaderless {
+		if e.byPID[pid] == nil {
+			delete(e.leaderless, pid)
+		}
 	}
 	e.out = append(e.out, Diff(before, e.rows())...)
 	return nil
@@ -173,6 +184,7 @@ func (e *engine) drop(n *netns) {
 	for p := range n.pids {
 		if e.byPID[p] == n {
 			delete(e.byPID, p)
+			delete(e.leaderless, p)
 		}
 	}
 	delete(e.dirty, n)
@@ -219,11 +231,16 @@ func (e *engine) mark(n *netns) {
 // process applies one process event.
 func (e *engine) process(ev procevents.Event) {
 	if ev.PID != ev.TGID {
-		return // a thread: its process is what counts
+		// A thread: its process is what counts, but for a process that
+		// lives on in its threads, whose last exit ends it.
+		if _, ok := e.leaderless[ev.TGID]; ok && ev.Type == procevents.Exit {
+			e.exited(ev.TGID)
+		}
+		return
 	}
 	switch ev.Type {
 	case procevents.Exit:
-		e.untrack(ev.PID)
+		e.exited(ev.PID)
 	case procevents.Fork:
 		// A child shares its parent's namespace unless it was made with a
 		// new one; only children of processes in tracked namespaces can
@@ -235,6 +252,22 @@ func (e *engine) process(ev procevents.Event) {
 	case procevents.Exec:
 		e.moved(ev.PID)
 	}
+}
+
+// exited handles the exit of a thread of process pid, its main thread or,
+// once that has gone, another: the process has gone unless a thread of it
+// still runs in its namespace (a main thread that exited alone, as after
+// pthread_exit in main). One readlink, for a tracked process only.
+func (e *engine) exited(pid int) {
+	n := e.byPID[pid]
+	if n == nil {
+		return
+	}
+	if ino, err := e.b.NetnsOf(pid); err == nil && ino == n.inode {
+		e.leaderless[pid] = struct{}{}
+		return
+	}
+	e.untrack(pid)
 }
 
 // moved reads which namespace pid is in now and tracks it there.
@@ -271,6 +304,7 @@ func (e *engine) untrack(pid int) {
 		return
 	}
 	delete(e.byPID, pid)
+	delete(e.leaderless, pid)
 	delete(n.pids, pid)
 	if pid == n.pid {
 		e.rename(n)
@@ -302,6 +336,7 @@ func (e *engine) forget(n *netns, pid int) {
 	delete(n.pids, pid)
 	if e.byPID[pid] == n {
 		delete(e.byPID, pid)
+		delete(e.leaderless, pid)
 	}
 }
 

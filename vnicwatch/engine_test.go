@@ -223,15 +223,27 @@ func TestEngineEvents(t *testing.T) {
 				e.notification(vnic.Notification{Type: unix.RTM_DELNSID, From: hostNSID, NSID: 1})
 				e.flush()
 			}, []string{"added new"}, map[string]int{"readlink": 1, "namespace": 2}},
-			{"the last process exits", nil,
+			// An exit is asked about (one readlink): the process may live on
+			// in its threads.
+			{"the last process exits", func(f *fake) { delete(f.procs, 1000) },
 				func(e *engine) { e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000}) },
-				[]string{"removed ha"}, map[string]int{}},
+				[]string{"removed ha"}, map[string]int{"readlink": 1}},
+			{"the main thread exits alone, the process lives on", nil,
+				func(e *engine) { e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000}) },
+				nil, map[string]int{"readlink": 1}},
+			{"then a thread of it exits, then its last", nil, func(e *engine) {
+				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
+				e.process(procevents.Event{Type: procevents.Exit, PID: 1003, TGID: 1000})
+				delete(e.b.(*fake).procs, 1000)
+				e.process(procevents.Event{Type: procevents.Exit, PID: 1004, TGID: 1000})
+			}, []string{"removed ha"}, map[string]int{"readlink": 3}},
 			// A child forked in a namespace is tracked; when the process the
 			// namespace is named by exits, the next oldest takes the name.
 			{"the labelled process exits, a child remains", func(f *fake) { f.procs[5000] = 100 }, func(e *engine) {
 				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 5000, TGID: 5000})
+				delete(e.b.(*fake).procs, 1000)
 				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
-			}, []string{"changed ha pid"}, map[string]int{"readlink": 2, "oldest": 1}},
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 3, "oldest": 1}},
 			// The next oldest has gone too (its exit is queued): the name
 			// skips it.
 			{"the label passes over a process that is gone", func(f *fake) {
@@ -241,12 +253,13 @@ func TestEngineEvents(t *testing.T) {
 				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 5000, TGID: 5000})
 				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 6000, TGID: 6000})
 				delete(e.b.(*fake).procs, 5000)
+				delete(e.b.(*fake).procs, 1000)
 				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
 				if n := e.ns[100]; n == nil || n.pid != 6000 {
 					panic("label not on 6000")
 				}
 				e.process(procevents.Event{Type: procevents.Exit, PID: 5000, TGID: 5000})
-			}, []string{"changed ha pid"}, map[string]int{"readlink": 4, "oldest": 2}},
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 5, "oldest": 2}},
 			// A link event finds the namespace's named process gone (its exit
 			// not read yet): the name passes on, then the namespace is asked.
 			{"a link event after the named process left", func(f *fake) { f.procs[5000] = 100 }, func(e *engine) {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,5 +93,78 @@ func TestStreamSurvivesLostProcessEvents(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no added line for the process's namespace within 10 s")
 		}
+	}
+}
+
+// A process whose main thread exits while another runs on stays in the
+// stream (it lives on, in its thread's namespace), and leaves it when its
+// last thread exits.
+func TestStreamLeaderExited(t *testing.T) {
+	netnstest.RequireRoot(t)
+	prefix := "cvq" + netnstest.Suffix()[:4]
+	r, err := vnic.New(vnic.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := New(r, Options{ResyncInterval: time.Hour, Report: func(err error) { t.Errorf("reported: %v", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	changes := make(chan Change, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, func(c Change) {
+			if strings.HasPrefix(c.HostIfname, prefix) {
+				changes <- c
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var others []Change // lines next passed over
+	next := func(host string) Change {
+		t.Helper()
+		for {
+			select {
+			case c := <-changes:
+				if c.HostIfname == host {
+					return c
+				}
+				t.Logf("passed over %+v", c)
+				others = append(others, c)
+			case <-time.After(20 * time.Second):
+				t.Fatalf("no line for %s within 20 s", host)
+			}
+		}
+	}
+
+	z := netnstest.NewNetns(t, "cvqz")
+	z.Veth(prefix+"z", "eth0")
+	pid := netnstest.SpawnLeaderExited(t, z.Path())
+	if c := next(prefix + "z"); c.Event != Added || c.PID != pid {
+		t.Fatalf("got %+v, want added with pid %d", c, pid)
+	}
+	// A process that enters a namespace after the main thread's exit: once
+	// its line is out, that exit has been read (process events come in
+	// order), and must have removed nothing.
+	sentinel := netnstest.NewNetns(t, "cvqs")
+	sentinel.Veth(prefix+"s", "eth0")
+	sentinel.Spawn()
+	next(prefix + "s")
+	if len(others) > 0 {
+		t.Fatalf("got %+v after the main thread's exit: the process lives on", others)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if c := next(prefix + "z"); c.Event != Removed {
+		t.Fatalf("got %+v after the last thread's exit, want removed", c)
 	}
 }

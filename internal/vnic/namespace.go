@@ -43,6 +43,11 @@ func (r *Resolver) ResolveNamespace(pid int, inode uint64) (nsid int, vnics []VN
 func (r *Resolver) NetnsOf(pid int) (uint64, error) {
 	var buf [64]byte
 	n, err := unix.Readlink(r.procRoot+"/"+strconv.Itoa(pid)+"/ns/net", buf[:])
+	if err != nil && classify(err) == CauseVanished {
+		if thread, ok := threadNetns(r.procRoot, pid); ok { // main thread exited
+			n, err = unix.Readlink(thread, buf[:])
+		}
+	}
 	if err != nil {
 		cause := classify(err)
 		if cause == CauseVanished {

@@ -460,10 +460,31 @@ func (r *Resolver) openNetns(pid int) (nsFile, error) {
 		if _, statErr := os.Stat(dir); errors.Is(statErr, os.ErrNotExist) {
 			cause = CauseNoProcess
 		} else if zombie(dir) {
+			if f, ok := openThreadNetns(r.procRoot, pid); ok {
+				return f, nil
+			}
 			cause = CauseZombie
 		}
 	}
 	return -1, newError(pid, cause, err)
+}
+
+// openThreadNetns opens the namespace of a live thread of pid, whose main
+// thread has exited (threadNetns).
+func openThreadNetns(procRoot string, pid int) (nsFile, bool) {
+	path, ok := threadNetns(procRoot, pid)
+	if !ok {
+		return -1, false
+	}
+	f, err := openNS(path)
+	if err != nil {
+		return -1, false
+	}
+	if f.checkNetns() != nil {
+		f.Close()
+		return -1, false
+	}
+	return f, true
 }
 
 // nsFile is an open namespace file (/proc/PID/ns/net): a bare descriptor,

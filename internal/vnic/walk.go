@@ -58,6 +58,11 @@ func walk(procRoot string, hostIno uint64, canPtrace bool) (map[uint64]*netnsPro
 		}
 		stats.Processes++
 		n, err := unix.Readlinkat(dirfd, name+"/ns/net", buf)
+		if err != nil && classify(err) == CauseVanished {
+			if thread, ok := threadNetns(procRoot, pid); ok {
+				n, err = unix.Readlink(thread, buf)
+			}
+		}
 		if err != nil {
 			cause := classify(err)
 			switch {
@@ -85,6 +90,35 @@ func walk(procRoot string, hostIno uint64, canPtrace bool) (map[uint64]*netnsPro
 		ns.PIDs = append(ns.PIDs, pid)
 	}
 	return found, stats, nil
+}
+
+// threadNetns returns the ns/net path of a thread of process pid other than
+// its main one, for a process whose own ns/net has gone (ENOENT): its main
+// thread may have exited while others run on. The process is then a zombie
+// by its state, yet it lives on, in its threads' namespace. ok is false
+// when no other thread has one: the process has gone, or is a zombie indeed.
+func threadNetns(procRoot string, pid int) (path string, ok bool) {
+	task := filepath.Join(procRoot, strconv.Itoa(pid), "task")
+	dir, err := os.Open(task)
+	if err != nil {
+		return "", false
+	}
+	tids, err := dir.Readdirnames(-1)
+	dir.Close()
+	if err != nil {
+		return "", false
+	}
+	var buf [64]byte
+	for _, tid := range tids {
+		if tid == strconv.Itoa(pid) {
+			continue
+		}
+		path := filepath.Join(task, tid, "ns", "net")
+		if _, err := unix.Readlink(path, buf[:]); err == nil {
+			return path, true
+		}
+	}
+	return "", false
 }
 
 // skipCause is why a process refused for permission was skipped, as far

@@ -1,0 +1,49 @@
+package vnic
+
+import (
+	"os"
+	"testing"
+
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
+)
+
+// A process whose main thread has exited while others run on has no
+// ns/net of its own and is a zombie by its state, yet it lives on in its
+// threads' namespace: ResolvePID, ResolveAll and NetnsOf find it there.
+func TestLeaderExited(t *testing.T) {
+	r := newResolver(t)
+	ns := netnstest.NewNetns(t, "cvlx")
+	host := hostName("cvlx")
+	ns.Veth(host, "eth0")
+	pid := netnstest.SpawnLeaderExited(t, ns.Path())
+	if _, err := os.Readlink("/proc/" + itoa(pid) + "/ns/net"); err == nil {
+		t.Fatal("the process still has an ns/net of its own: the test shows nothing")
+	}
+	want := VNIC{ContainerIfname: "eth0", ContainerIfindex: ns.Index("eth0"),
+		HostIfname: host, HostIfindex: netnstest.HostIndex(t, host), Kind: "veth"}
+
+	got, err := r.ResolvePID(pid)
+	if err != nil {
+		t.Fatalf("ResolvePID: %v", err)
+	}
+	if v := pairing(got.VNICs); len(v) != 1 || v[0] != want {
+		t.Fatalf("ResolvePID: %+v, want %+v", got.VNICs, want)
+	}
+	ino := got.Inode
+	if got, err := r.NetnsOf(pid); err != nil || got != ino {
+		t.Fatalf("NetnsOf: %d, %v; want %d", got, err, ino)
+	}
+	snap, err := r.ResolveAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range snap.Namespaces {
+		if n.Inode == ino {
+			if v := pairing(n.VNICs); n.PID != pid || len(v) != 1 || v[0] != want {
+				t.Fatalf("ResolveAll: %+v, want PID %d and %+v", n, pid, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("ResolveAll: namespace %d missing (%d namespaces, skipped %v)", ino, len(snap.Namespaces), snap.Walk.Skipped)
+}
