@@ -273,3 +273,19 @@ func TestResolveAllFallsBackToLinkByLink(t *testing.T) {
 	}
 	t.Logf("%d calls, %d of them with the host ends asked link by link", calls, byLink)
 }
+
+// A procfs unmounted under a running resolver leaves an empty directory:
+// a walk that finds no process directory fails, rather than report no
+// namespaces as a success.
+func TestWalkFindsNoProcess(t *testing.T) {
+	netnstest.RequireRoot(t)
+	root := netnstest.LinkedProcfs(t) // self only: New accepts it
+	r, err := New(Options{ProcfsPath: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.ResolveAll(); err == nil || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "no process directories") {
+		t.Fatalf("ResolveAll: %v, want an error naming %s and no process directories", err, root)
+	}
+}

@@ -89,6 +89,11 @@ func walk(procRoot string, hostIno uint64, canPtrace bool) (map[uint64]*netnsPro
 		}
 		ns.PIDs = append(ns.PIDs, pid)
 	}
+	if stats.Processes == 0 {
+		// A mounted procfs always shows a process (its PID namespace's
+		// init at least): procRoot was unmounted since New checked it.
+		return nil, stats, fmt.Errorf("listing processes in %s: no process directories (is a procfs still mounted there?)", procRoot)
+	}
 	return found, stats, nil
 }
 
