@@ -1,7 +1,10 @@
 package vnicwatch
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -87,6 +90,7 @@ func (e *engine) full() error {
 	if err != nil {
 		return err
 	}
+	e.reportIncomplete(snap)
 	procs := snap.Processes
 	nsids := e.b.NSIDs()
 	old := e.ns
@@ -121,6 +125,23 @@ func (e *engine) full() error {
 	}
 	e.out = append(e.out, Diff(before, e.rows())...)
 	return nil
+}
+
+// ErrIncomplete is what Report is told, wrapped, when a full resolution
+// (at start, after lost events, at each resync) left namespaces out: ones
+// the kernel would not answer about, or processes this one may not look
+// into. The stream goes on without them, as psnic --all would print it.
+var ErrIncomplete = errors.New("incomplete")
+
+// reportIncomplete reports what snap left out.
+func (e *engine) reportIncomplete(snap vnic.Snapshot) {
+	for _, cause := range slices.Sorted(maps.Keys(snap.Failed)) {
+		e.report(fmt.Errorf("%w: %d namespace(s) not resolved: %s", ErrIncomplete, snap.Failed[cause], cause))
+	}
+	if snap.Blind {
+		e.report(fmt.Errorf("%w: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
+			ErrIncomplete, snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace))
+	}
 }
 
 // attach starts tracking namespace inode with its processes.

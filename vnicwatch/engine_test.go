@@ -28,6 +28,7 @@ type fake struct {
 	vnics map[uint64][]vnic.VNIC
 	procs map[int]uint64 // pid -> netns inode
 	calls map[string]int
+	left  vnic.Snapshot // Failed, Blind and Walk for ResolveAll to say
 }
 
 func newFake() *fake {
@@ -51,7 +52,7 @@ func (f *fake) ResolveAll() (vnic.Snapshot, error) {
 	f.calls["all"]++
 	f.calls["walk"]++
 	procs := f.processes()
-	s := vnic.Snapshot{Processes: procs}
+	s := vnic.Snapshot{Processes: procs, Failed: f.left.Failed, Blind: f.left.Blind, Walk: f.left.Walk}
 	for ino, pids := range procs {
 		s.Namespaces = append(s.Namespaces, vnic.Netns{Inode: ino, PID: pids[0], VNICs: f.vnics[ino]})
 	}
@@ -380,5 +381,37 @@ func BenchmarkEngineEvent(b *testing.B) {
 				e.take()
 			}
 		})
+	}
+}
+
+// A full resolution that left namespaces out says so, once a cause, and
+// the stream goes on with what it has.
+func TestEngineReportsIncomplete(t *testing.T) {
+	f := fleet(3)
+	f.left = vnic.Snapshot{
+		Failed: map[vnic.Cause]int{vnic.CausePermission: 2, vnic.CauseProcfs: 1},
+		Blind:  true,
+		Walk:   vnic.WalkStats{Processes: 12, Skipped: map[vnic.Cause]int{vnic.CauseNoPtrace: 5}},
+	}
+	var got []string
+	e := newEngine(f, func(err error) {
+		if !errors.Is(err, ErrIncomplete) {
+			t.Errorf("reported %v, want ErrIncomplete", err)
+		}
+		got = append(got, err.Error())
+	})
+	if err := e.full(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"incomplete: 2 namespace(s) not resolved: " + string(vnic.CausePermission),
+		"incomplete: 1 namespace(s) not resolved: " + string(vnic.CauseProcfs),
+		"incomplete: 5 of 12 processes skipped (" + string(vnic.CauseNoPtrace) + "): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("reported %q, want %q", got, want)
+	}
+	if n := len(e.take()); n != 3 {
+		t.Fatalf("%d present lines, want the 3 resolved", n)
 	}
 }
