@@ -118,8 +118,14 @@ func run() int {
 	logger.Info("Starting "+exporterName, "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
 
-	if *kubernetes && *criTimeout <= 0 {
+	// Checked with --collector.kubernetes off too: a bad value is a typo
+	// that would show only the day the collector is turned on.
+	if *criTimeout <= 0 {
 		logger.Error("--kubernetes.cri-timeout must be positive: how long a scrape waits for the container runtime, e.g. 1s", "value", *criTimeout)
+		return 1
+	}
+	if *criRefresh < 0 {
+		logger.Error("--kubernetes.refresh-interval must not be negative: how old pod names may get, e.g. 15s, or 0 to ask at every scrape", "value", *criRefresh)
 		return 1
 	}
 	resolver, err := vnic.New(vnic.Options{ProcfsPath: *procfsPath, NoCache: !*useCache, Counters: *counters})

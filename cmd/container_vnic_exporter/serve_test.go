@@ -250,26 +250,37 @@ func TestServeBadProcfs(t *testing.T) {
 	}
 }
 
-// A --kubernetes.cri-timeout that is not positive fails at startup with one
-// line naming the flag, and exit 1. A runtime that is not there is no
-// start-up error (internal/kube's tests, TestCRIPods).
+// A --kubernetes.cri-timeout that is not positive, or a negative
+// --kubernetes.refresh-interval, fails at startup with one line naming the
+// flag, and exit 1, whether --collector.kubernetes is on or not. A runtime
+// that is not there is no start-up error (internal/kube's tests,
+// TestCRIPods).
 func TestServeBadCRITimeout(t *testing.T) {
 	bin := exporterBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "--collector.kubernetes", "--kubernetes.cri-timeout=0s",
-		"--web.listen-address="+freeLoopbackAddr(t)).CombinedOutput()
-	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
-		t.Fatalf("%v, want exit 1\n%s", err, out)
-	}
-	var errLines []string
-	for s := bufio.NewScanner(bytes.NewReader(out)); s.Scan(); {
-		if strings.Contains(s.Text(), "level=ERROR") {
-			errLines = append(errLines, s.Text())
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--collector.kubernetes", "--kubernetes.cri-timeout=0s"}, "--kubernetes.cri-timeout"},
+		{[]string{"--kubernetes.cri-timeout=-1s"}, "--kubernetes.cri-timeout"},
+		{[]string{"--kubernetes.refresh-interval=-1s"}, "--kubernetes.refresh-interval"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, bin, append(tc.args, "--web.listen-address="+freeLoopbackAddr(t))...).CombinedOutput()
+		cancel()
+		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+			t.Errorf("%q: %v, want exit 1\n%s", tc.args, err, out)
+			continue
 		}
-	}
-	if len(errLines) != 1 || !strings.Contains(errLines[0], "--kubernetes.cri-timeout") {
-		t.Errorf("want one error line naming --kubernetes.cri-timeout, got %q", errLines)
+		var errLines []string
+		for s := bufio.NewScanner(bytes.NewReader(out)); s.Scan(); {
+			if strings.Contains(s.Text(), "level=ERROR") {
+				errLines = append(errLines, s.Text())
+			}
+		}
+		if len(errLines) != 1 || !strings.Contains(errLines[0], tc.flag) {
+			t.Errorf("%q: want one error line naming %s, got %q", tc.args, tc.flag, errLines)
+		}
 	}
 }
 
