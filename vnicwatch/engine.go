@@ -142,6 +142,10 @@ func (e *engine) reportIncomplete(snap vnic.Snapshot) {
 		e.report(fmt.Errorf("%w: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
 			ErrIncomplete, snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace))
 	}
+	if n := snap.Walk.Skipped[vnic.CauseProcfs]; n > 0 {
+		e.report(fmt.Errorf("%w: %d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)",
+			ErrIncomplete, n, snap.Walk.Processes, vnic.CauseProcfs))
+	}
 }
 
 // attach starts tracking namespace inode with its processes.

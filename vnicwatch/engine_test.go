@@ -391,7 +391,7 @@ func TestEngineReportsIncomplete(t *testing.T) {
 	f.left = vnic.Snapshot{
 		Failed: map[vnic.Cause]int{vnic.CausePermission: 2, vnic.CauseProcfs: 1},
 		Blind:  true,
-		Walk:   vnic.WalkStats{Processes: 12, Skipped: map[vnic.Cause]int{vnic.CauseNoPtrace: 5}},
+		Walk:   vnic.WalkStats{Processes: 12, Skipped: map[vnic.Cause]int{vnic.CauseNoPtrace: 5, vnic.CauseProcfs: 1}},
 	}
 	var got []string
 	e := newEngine(f, func(err error) {
@@ -407,6 +407,7 @@ func TestEngineReportsIncomplete(t *testing.T) {
 		"incomplete: 2 namespace(s) not resolved: " + string(vnic.CausePermission),
 		"incomplete: 1 namespace(s) not resolved: " + string(vnic.CauseProcfs),
 		"incomplete: 5 of 12 processes skipped (" + string(vnic.CauseNoPtrace) + "): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
+		"incomplete: 1 of 12 processes skipped (" + string(vnic.CauseProcfs) + "): their ns/net could not be read as a network namespace link (check --path.procfs)",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("reported %q, want %q", got, want)

@@ -124,6 +124,11 @@ func resolveAll(r *vnic.Resolver, identity *cgroupid.Lookup, stderr io.Writer) (
 			snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace)
 		code = exitFailed
 	}
+	if n := snap.Walk.Skipped[vnic.CauseProcfs]; n > 0 {
+		fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)\n",
+			n, snap.Walk.Processes, vnic.CauseProcfs)
+		code = exitFailed
+	}
 	if n := snap.Walk.Skipped[vnic.CauseProtected]; n > 0 { // not a failure: nothing would help
 		fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): refused although psnic holds CAP_SYS_PTRACE (a security module, or an outer user namespace; no capability helps)\n",
 			n, snap.Walk.Processes, vnic.CauseProtected)

@@ -467,3 +467,21 @@ func sortLines(s string) string {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
+
+// A process directory whose ns/net is no network namespace link (a wrong
+// --path.procfs) is reported with --all and fails it, not skipped silently.
+func TestAllMalformedEntry(t *testing.T) {
+	netnstest.RequireRoot(t)
+	root := netnstest.LinkedProcfs(t)
+	if err := os.MkdirAll(filepath.Join(root, "12345", "ns"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("mnt:[4026531841]", filepath.Join(root, "12345", "ns", "net")); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runPsnic(t, "--all", "--path.procfs", root)
+	want := "psnic: 1 of 1 processes skipped (procfs): their ns/net could not be read as a network namespace link (check --path.procfs)\n"
+	if code != exitFailed || stdout != "" || stderr != want {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout, stderr, want)
+	}
+}
