@@ -200,7 +200,7 @@ func TestCollectorConcurrentScrapes(t *testing.T) {
 
 func TestCollectorLint(t *testing.T) {
 	netnstest.RequireRoot(t)
-	col := newCollector(t, netnstest.LinkedProcfs(t))
+	col := newCollector(t, netnstest.LinkedProcfs(t, os.Getpid())) // a process, or the walk fails
 	problems, err := testutil.CollectAndLint(col)
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ type backend interface {
 	NSIDs() map[uint64]int
 	ResolveNamespace(pid int, inode uint64) (nsid int, vnics []vnic.VNIC, err error)
 	NetnsOf(pid int) (uint64, error)
+	LiveThread(pid int) (tid int, inode uint64, ok bool)
 	IsHost(from int) bool
 	HostNetns() uint64
 	Oldest(pids []int) int
@@ -45,11 +46,11 @@ type engine struct {
 	byPID  map[int]*netns
 	byHost map[int]map[*netns]struct{} // host ifindex -> namespaces with a vNIC on it
 	dirty  map[*netns]struct{}         // to re-resolve at the next flush
-	// leaderless holds the tracked processes whose main thread has exited
-	// while other threads run on: the exit of one of those may end them.
-	leaderless map[int]struct{}
-	out        []Change
-	report     func(error)
+	out    []Change
+	report func(error)
+	// incomplete is what the last full resolution left out, as reported:
+	// the same again is not repeated at every resync.
+	incomplete []string
 }
 
 func newEngine(b backend, report func(error)) *engine {
@@ -64,9 +65,6 @@ func (e *engine) reset() {
 	e.byPID = map[int]*netns{}
 	e.byHost = map[int]map[*netns]struct{}{}
 	e.dirty = map[*netns]struct{}{}
-	if e.leaderless == nil { // outlives a resync, which cannot tell them
-		e.leaderless = map[int]struct{}{}
-	}
 }
 
 // rows returns every vNIC the stream knows.
@@ -118,11 +116,6 @@ func (e *engine) full() error {
 		n.rows = o.rows
 		e.indexHosts(n)
 	}
-	for pid := range e.leaderless {
-		if e.byPID[pid] == nil {
-			delete(e.leaderless, pid)
-		}
-	}
 	e.out = append(e.out, Diff(before, e.rows())...)
 	return nil
 }
@@ -133,18 +126,27 @@ func (e *engine) full() error {
 // into. The stream goes on without them, as psnic --all would print it.
 var ErrIncomplete = errors.New("incomplete")
 
-// reportIncomplete reports what snap left out.
+// reportIncomplete reports what snap left out, unless the last full
+// resolution left out the same.
 func (e *engine) reportIncomplete(snap vnic.Snapshot) {
+	var left []string
 	for _, cause := range slices.Sorted(maps.Keys(snap.Failed)) {
-		e.report(fmt.Errorf("%w: %d namespace(s) not resolved: %s", ErrIncomplete, snap.Failed[cause], cause))
+		left = append(left, fmt.Sprintf("%d namespace(s) not resolved: %s", snap.Failed[cause], cause))
 	}
 	if snap.Blind {
-		e.report(fmt.Errorf("%w: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
-			ErrIncomplete, snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace))
+		left = append(left, fmt.Sprintf("%d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
+			snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace))
 	}
 	if n := snap.Walk.Skipped[vnic.CauseProcfs]; n > 0 {
-		e.report(fmt.Errorf("%w: %d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)",
-			ErrIncomplete, n, snap.Walk.Processes, vnic.CauseProcfs))
+		left = append(left, fmt.Sprintf("%d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)",
+			n, snap.Walk.Processes, vnic.CauseProcfs))
+	}
+	if slices.Equal(left, e.incomplete) {
+		return
+	}
+	e.incomplete = left
+	for _, l := range left {
+		e.report(fmt.Errorf("%w: %s", ErrIncomplete, l))
 	}
 }
 
@@ -209,7 +211,6 @@ func (e *engine) drop(n *netns) {
 	for p := range n.pids {
 		if e.byPID[p] == n {
 			delete(e.byPID, p)
-			delete(e.leaderless, p)
 		}
 	}
 	delete(e.dirty, n)
@@ -256,10 +257,10 @@ func (e *engine) mark(n *netns) {
 // process applies one process event.
 func (e *engine) process(ev procevents.Event) {
 	if ev.PID != ev.TGID {
-		// A thread: its process is what counts, but for a process that
-		// lives on in its threads, whose last exit ends it.
-		if _, ok := e.leaderless[ev.TGID]; ok && ev.Type == procevents.Exit {
-			e.exited(ev.TGID)
+		// A thread: its process is what counts, but for a process named
+		// by a thread since its main thread exited alone (exited).
+		if ev.Type == procevents.Exit {
+			e.exited(ev.PID)
 		}
 		return
 	}
@@ -279,18 +280,28 @@ func (e *engine) process(ev procevents.Event) {
 	}
 }
 
-// exited handles the exit of a thread of process pid, its main thread or,
-// once that has gone, another: the process has gone unless a thread of it
-// still runs in its namespace (a main thread that exited alone, as after
-// pthread_exit in main). One readlink, for a tracked process only.
+// exited handles the exit of a tracked process, or of the thread a
+// process is tracked by. When it would take away the namespace's name or
+// last process, it asks whether the process runs on in another thread (its
+// main thread exited alone, as after pthread_exit in main): then that
+// thread stands for it, as the walk would name it. One stat, for those
+// exits only.
 func (e *engine) exited(pid int) {
 	n := e.byPID[pid]
 	if n == nil {
 		return
 	}
-	if ino, err := e.b.NetnsOf(pid); err == nil && ino == n.inode {
-		e.leaderless[pid] = struct{}{}
-		return
+	if pid == n.pid || len(n.pids) == 1 {
+		if tid, ino, ok := e.b.LiveThread(pid); ok && ino == n.inode && e.byPID[tid] == nil {
+			delete(e.byPID, pid)
+			delete(n.pids, pid)
+			n.pids[tid] = struct{}{}
+			e.byPID[tid] = n
+			if pid == n.pid {
+				e.relabel(n, tid)
+			}
+			return
+		}
 	}
 	e.untrack(pid)
 }
@@ -299,7 +310,13 @@ func (e *engine) exited(pid int) {
 func (e *engine) moved(pid int) {
 	ino, err := e.b.NetnsOf(pid)
 	if err != nil {
-		return // gone already: its exit event follows
+		// Gone already (its exit event follows), or its main thread has
+		// exited alone since: then a thread that runs on stands for it.
+		tid, tino, ok := e.b.LiveThread(pid)
+		if !ok {
+			return
+		}
+		pid, ino = tid, tino
 	}
 	cur := e.byPID[pid]
 	if cur != nil && cur.inode == ino {
@@ -329,7 +346,6 @@ func (e *engine) untrack(pid int) {
 		return
 	}
 	delete(e.byPID, pid)
-	delete(e.leaderless, pid)
 	delete(n.pids, pid)
 	if pid == n.pid {
 		e.rename(n)
@@ -361,7 +377,6 @@ func (e *engine) forget(n *netns, pid int) {
 	delete(n.pids, pid)
 	if e.byPID[pid] == n {
 		delete(e.byPID, pid)
-		delete(e.leaderless, pid)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 )
@@ -32,10 +33,8 @@ func (f Filter) Check() error {
 		}
 	}
 	for _, rt := range f.Runtimes {
-		switch rt {
-		case cgroupid.RuntimeDocker, cgroupid.RuntimeContainerd, cgroupid.RuntimeCRIO, cgroupid.RuntimePodman, "":
-		default:
-			return fmt.Errorf("runtime %q: not one a row can have (docker, containerd, cri-o, podman, or \"\" for none known)", rt)
+		if rt != "" && !slices.Contains(cgroupid.Runtimes, rt) {
+			return fmt.Errorf("runtime %q: not one a row can have (%s, or \"\" for none known)", rt, strings.Join(cgroupid.Runtimes, ", "))
 		}
 	}
 	return nil

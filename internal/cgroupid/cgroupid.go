@@ -87,6 +87,9 @@ const (
 	RuntimePodman     = "podman"
 )
 
+// Runtimes lists the runtimes an Identity may name ("" aside, for none known).
+var Runtimes = []string{RuntimeDocker, RuntimeContainerd, RuntimeCRIO, RuntimePodman}
+
 // maxPathLen is PATH_MAX: the kernel fails the read of /proc/PID/cgroup
 // rather than print a longer path, so a longer one is not kernel output.
 const maxPathLen = 4096

@@ -35,10 +35,10 @@ func init() {
 }
 
 // SpawnLeaderExited starts, in the network namespace at nsPath, a process
-// whose main thread has exited while another thread runs on, and returns
-// its PID once it is so: a zombie by its state, with no ns/net of its own,
-// living on in its thread. It is killed when t ends.
-func SpawnLeaderExited(t testing.TB, nsPath string) int {
+// whose main thread has exited while other threads run on, and returns its
+// PID once it is so: a zombie by its state, with no ns/net of its own,
+// living on in its threads (ThreadOf tells them). It is killed when t ends.
+func SpawnLeaderExited(t testing.TB, nsPath string) (pid int) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -50,7 +50,7 @@ func SpawnLeaderExited(t testing.TB, nsPath string) int {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid := cmd.Process.Pid
+	pid = cmd.Process.Pid
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -61,4 +61,13 @@ func SpawnLeaderExited(t testing.TB, nsPath string) int {
 		return err == nil && strings.Contains(s, "\nState:\tZ") && !strings.Contains(s, "\nThreads:\t1\n")
 	})
 	return pid
+}
+
+// ThreadOf reports whether id is a thread of process pid other than its
+// main one (Tgid in /proc/ID/status). Which thread a resolver names such a
+// process by is not fixed: the first in /proc/PID/task, whose order changes
+// when PIDs wrap and the runtime starts a thread.
+func ThreadOf(id, pid int) bool {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/status")
+	return id != pid && err == nil && strings.Contains(string(status), "\nTgid:\t"+strconv.Itoa(pid)+"\n")
 }

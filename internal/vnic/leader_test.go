@@ -9,7 +9,8 @@ import (
 
 // A process whose main thread has exited while others run on has no
 // ns/net of its own and is a zombie by its state, yet it lives on in its
-// threads' namespace: ResolvePID, ResolveAll and NetnsOf find it there.
+// threads' namespace: ResolvePID finds it there, ResolveAll names it by
+// the thread, and LiveThread gives that thread.
 func TestLeaderExited(t *testing.T) {
 	r := newResolver(t)
 	ns := netnstest.NewNetns(t, "cvlx")
@@ -30,8 +31,8 @@ func TestLeaderExited(t *testing.T) {
 		t.Fatalf("ResolvePID: %+v, want %+v", got.VNICs, want)
 	}
 	ino := got.Inode
-	if got, err := r.NetnsOf(pid); err != nil || got != ino {
-		t.Fatalf("NetnsOf: %d, %v; want %d", got, err, ino)
+	if tid, gotIno, ok := r.LiveThread(pid); !ok || !netnstest.ThreadOf(tid, pid) || gotIno != ino {
+		t.Fatalf("LiveThread: %d, %d, %v; want a thread of %d, %d", tid, gotIno, ok, pid, ino)
 	}
 	snap, err := r.ResolveAll()
 	if err != nil {
@@ -39,8 +40,9 @@ func TestLeaderExited(t *testing.T) {
 	}
 	for _, n := range snap.Namespaces {
 		if n.Inode == ino {
-			if v := pairing(n.VNICs); n.PID != pid || len(v) != 1 || v[0] != want {
-				t.Fatalf("ResolveAll: %+v, want PID %d and %+v", n, pid, want)
+			// Named by the thread: nsenter -t and psnic accept it.
+			if v := pairing(n.VNICs); !netnstest.ThreadOf(n.PID, pid) || len(v) != 1 || v[0] != want {
+				t.Fatalf("ResolveAll: %+v, want a thread of %d and %+v", n, pid, want)
 			}
 			return
 		}

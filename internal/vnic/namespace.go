@@ -43,11 +43,6 @@ func (r *Resolver) ResolveNamespace(pid int, inode uint64) (nsid int, vnics []VN
 func (r *Resolver) NetnsOf(pid int) (uint64, error) {
 	var buf [64]byte
 	n, err := unix.Readlink(r.procRoot+"/"+strconv.Itoa(pid)+"/ns/net", buf[:])
-	if err != nil && classify(err) == CauseVanished {
-		if thread, ok := threadNetns(r.procRoot, pid); ok { // main thread exited
-			n, err = unix.Readlink(thread, buf[:])
-		}
-	}
 	if err != nil {
 		cause := classify(err)
 		if cause == CauseVanished {
@@ -60,6 +55,25 @@ func (r *Resolver) NetnsOf(pid int) (uint64, error) {
 		return 0, &Error{PID: pid, Cause: CauseProcfs, Err: err}
 	}
 	return ino, nil
+}
+
+// LiveThread returns, for a process pid whose main thread has exited while
+// other threads run on, the first of those and its namespace's inode, as
+// the walk names such a process (by a thread, which nsenter -t and psnic
+// accept). ok is false when pid has no such thread: it has gone, or is an
+// ordinary zombie, or its threads are in different namespaces. One stat
+// when pid has no other thread.
+func (r *Resolver) LiveThread(pid int) (tid int, inode uint64, ok bool) {
+	var buf [64]byte
+	tid, target, ok := threadNetns(r.procRoot, pid, buf[:])
+	if !ok {
+		return 0, 0, false
+	}
+	ino, err := parseNetnsLink(target)
+	if err != nil {
+		return 0, 0, false
+	}
+	return tid, ino, true
 }
 
 // NSIDs returns the ids of the namespaces the last ResolveAll resolved, by

@@ -469,14 +469,15 @@ func (r *Resolver) openNetns(pid int) (nsFile, error) {
 	return -1, newError(pid, cause, err)
 }
 
-// openThreadNetns opens the namespace of a live thread of pid, whose main
-// thread has exited (threadNetns).
+// openThreadNetns opens the namespace of a thread of pid that runs on
+// after its main thread exited (threadNetns).
 func openThreadNetns(procRoot string, pid int) (nsFile, bool) {
-	path, ok := threadNetns(procRoot, pid)
+	var buf [64]byte
+	tid, _, ok := threadNetns(procRoot, pid, buf[:])
 	if !ok {
 		return -1, false
 	}
-	f, err := openNS(path)
+	f, err := openNS(filepath.Join(procRoot, strconv.Itoa(pid), "task", strconv.Itoa(tid), "ns", "net"))
 	if err != nil {
 		return -1, false
 	}

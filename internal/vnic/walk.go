@@ -59,8 +59,10 @@ func walk(procRoot string, hostIno uint64, canPtrace bool) (map[uint64]*netnsPro
 		stats.Processes++
 		n, err := unix.Readlinkat(dirfd, name+"/ns/net", buf)
 		if err != nil && classify(err) == CauseVanished {
-			if thread, ok := threadNetns(procRoot, pid); ok {
-				n, err = unix.Readlink(thread, buf)
+			// Named by a thread that runs on, if its main thread exited
+			// alone: what nsenter -t and psnic accept for it.
+			if tid, target, ok := threadNetns(procRoot, pid, buf); ok {
+				pid, n, err = tid, copy(buf, target), nil
 			}
 		}
 		if err != nil {
@@ -97,33 +99,46 @@ func walk(procRoot string, hostIno uint64, canPtrace bool) (map[uint64]*netnsPro
 	return found, stats, nil
 }
 
-// threadNetns returns the ns/net path of a thread of process pid other than
-// its main one, for a process whose own ns/net has gone (ENOENT): its main
-// thread may have exited while others run on. The process is then a zombie
-// by its state, yet it lives on, in its threads' namespace. ok is false
-// when no other thread has one: the process has gone, or is a zombie indeed.
-func threadNetns(procRoot string, pid int) (path string, ok bool) {
+// threadNetns finds, for process pid whose own ns/net has gone (ENOENT),
+// a thread of it that runs on: its main thread may have exited alone (a
+// main that ends in pthread_exit), leaving a zombie by its state that
+// lives on in its threads' namespace. It returns the first other thread
+// and its ns/net link target, read into buf, provided every other thread
+// that has one agrees: a thread that moved itself elsewhere (setns) does
+// not speak for the process. ok is false when no thread has one: the
+// process has gone, or is a zombie indeed. It costs one stat when the
+// process has no other thread (its task directory's link count is 2 plus
+// its threads).
+func threadNetns(procRoot string, pid int, buf []byte) (tid int, target string, ok bool) {
 	task := filepath.Join(procRoot, strconv.Itoa(pid), "task")
+	var st unix.Stat_t
+	if unix.Stat(task, &st) != nil || st.Nlink <= 3 {
+		return 0, "", false
+	}
 	dir, err := os.Open(task)
 	if err != nil {
-		return "", false
+		return 0, "", false
 	}
-	tids, err := dir.Readdirnames(-1)
+	names, err := dir.Readdirnames(-1)
 	dir.Close()
 	if err != nil {
-		return "", false
+		return 0, "", false
 	}
-	var buf [64]byte
-	for _, tid := range tids {
-		if tid == strconv.Itoa(pid) {
+	for _, name := range names {
+		t, err := strconv.Atoi(name)
+		if err != nil || t == pid {
 			continue
 		}
-		path := filepath.Join(task, tid, "ns", "net")
-		if _, err := unix.Readlink(path, buf[:]); err == nil {
-			return path, true
+		n, err := unix.Readlink(filepath.Join(task, name, "ns", "net"), buf)
+		switch {
+		case err != nil: // exited meanwhile
+		case target == "":
+			tid, target = t, string(buf[:n])
+		case string(buf[:n]) != target:
+			return 0, "", false
 		}
 	}
-	return "", false
+	return tid, target, target != ""
 }
 
 // skipCause is why a process refused for permission was skipped, as far
