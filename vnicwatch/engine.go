@@ -20,7 +20,6 @@ type backend interface {
 	NSIDs() map[uint64]int
 	ResolveNamespace(pid int, inode uint64) (nsid int, vnics []vnic.VNIC, err error)
 	NetnsOf(pid int) (uint64, error)
-	LiveThread(pid int) (tid int, inode uint64, ok bool)
 	IsHost(from int) bool
 	HostNetns() uint64
 	Oldest(pids []int) int
@@ -48,8 +47,8 @@ type engine struct {
 	dirty  map[*netns]struct{}         // to re-resolve at the next flush
 	out    []Change
 	report func(error)
-	// incomplete is what the last full resolution left out, as reported:
-	// the same again is not repeated at every resync.
+	// incomplete is why the last full resolution left namespaces out, as
+	// reported: the same causes again are not repeated at every resync.
 	incomplete []string
 }
 
@@ -127,24 +126,28 @@ func (e *engine) full() error {
 var ErrIncomplete = errors.New("incomplete")
 
 // reportIncomplete reports what snap left out, unless the last full
-// resolution left out the same.
+// resolution left out namespaces for the same causes.
 func (e *engine) reportIncomplete(snap vnic.Snapshot) {
-	var left []string
+	var left, causes []string
 	for _, cause := range slices.Sorted(maps.Keys(snap.Failed)) {
 		left = append(left, fmt.Sprintf("%d namespace(s) not resolved: %s", snap.Failed[cause], cause))
+		causes = append(causes, string(cause))
 	}
 	if snap.Blind {
+		causes = append(causes, string(vnic.CauseNoPtrace))
 		left = append(left, fmt.Sprintf("%d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
 			snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace))
 	}
 	if n := snap.Walk.Skipped[vnic.CauseProcfs]; n > 0 {
+		causes = append(causes, "skipped "+string(vnic.CauseProcfs))
 		left = append(left, fmt.Sprintf("%d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)",
 			n, snap.Walk.Processes, vnic.CauseProcfs))
 	}
-	if slices.Equal(left, e.incomplete) {
+	// The same causes again are not news, whatever the counts.
+	if slices.Equal(causes, e.incomplete) {
 		return
 	}
-	e.incomplete = left
+	e.incomplete = causes
 	for _, l := range left {
 		e.report(fmt.Errorf("%w: %s", ErrIncomplete, l))
 	}
@@ -257,16 +260,16 @@ func (e *engine) mark(n *netns) {
 // process applies one process event.
 func (e *engine) process(ev procevents.Event) {
 	if ev.PID != ev.TGID {
-		// A thread: its process is what counts, but for a process named
-		// by a thread since its main thread exited alone (exited).
+		// A thread: its process is what counts, but for a process the walk
+		// named by a thread, its main thread having exited alone.
 		if ev.Type == procevents.Exit {
-			e.exited(ev.PID)
+			e.untrack(ev.PID)
 		}
 		return
 	}
 	switch ev.Type {
 	case procevents.Exit:
-		e.exited(ev.PID)
+		e.untrack(ev.PID)
 	case procevents.Fork:
 		// A child shares its parent's namespace unless it was made with a
 		// new one; only children of processes in tracked namespaces can
@@ -280,43 +283,11 @@ func (e *engine) process(ev procevents.Event) {
 	}
 }
 
-// exited handles the exit of a tracked process, or of the thread a
-// process is tracked by. When it would take away the namespace's name or
-// last process, it asks whether the process runs on in another thread (its
-// main thread exited alone, as after pthread_exit in main): then that
-// thread stands for it, as the walk would name it. One stat, for those
-// exits only.
-func (e *engine) exited(pid int) {
-	n := e.byPID[pid]
-	if n == nil {
-		return
-	}
-	if pid == n.pid || len(n.pids) == 1 {
-		if tid, ino, ok := e.b.LiveThread(pid); ok && ino == n.inode && e.byPID[tid] == nil {
-			delete(e.byPID, pid)
-			delete(n.pids, pid)
-			n.pids[tid] = struct{}{}
-			e.byPID[tid] = n
-			if pid == n.pid {
-				e.relabel(n, tid)
-			}
-			return
-		}
-	}
-	e.untrack(pid)
-}
-
 // moved reads which namespace pid is in now and tracks it there.
 func (e *engine) moved(pid int) {
 	ino, err := e.b.NetnsOf(pid)
 	if err != nil {
-		// Gone already (its exit event follows), or its main thread has
-		// exited alone since: then a thread that runs on stands for it.
-		tid, tino, ok := e.b.LiveThread(pid)
-		if !ok {
-			return
-		}
-		pid, ino = tid, tino
+		return // gone already: its exit event follows
 	}
 	cur := e.byPID[pid]
 	if cur != nil && cur.inode == ino {

@@ -29,9 +29,6 @@ type fake struct {
 	procs map[int]uint64 // pid -> netns inode
 	calls map[string]int
 	left  vnic.Snapshot // Failed, Blind and Walk for ResolveAll to say
-	// threads: a process whose main thread has exited, by PID -> the
-	// thread that runs on (which f.procs holds).
-	threads map[int]int
 }
 
 func newFake() *fake {
@@ -78,15 +75,6 @@ func (f *fake) NetnsOf(pid int) (uint64, error) {
 		return ino, nil
 	}
 	return 0, &vnic.Error{PID: pid, Cause: vnic.CauseNoProcess}
-}
-
-func (f *fake) LiveThread(pid int) (int, uint64, bool) {
-	f.calls["thread"]++
-	tid, ok := f.threads[pid]
-	if !ok || f.procs[tid] == 0 {
-		return 0, 0, false
-	}
-	return tid, f.procs[tid], true
 }
 
 // Oldest: in the fake, PIDs are handed out in start order.
@@ -236,45 +224,21 @@ func TestEngineEvents(t *testing.T) {
 				e.notification(vnic.Notification{Type: unix.RTM_DELNSID, From: hostNSID, NSID: 1})
 				e.flush()
 			}, []string{"added new"}, map[string]int{"readlink": 1, "namespace": 2}},
-			// An exit that would take the name or the last process asks
-			// whether the process runs on in a thread (one stat).
-			{"the last process exits", func(f *fake) { delete(f.procs, 1000) },
+			{"the last process exits", nil,
 				func(e *engine) { e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000}) },
-				[]string{"removed ha"}, map[string]int{"thread": 1}},
-			// Its main thread exits alone: the thread that runs on names it,
-			// until that exits too.
-			{"the main thread exits alone, then its last thread", func(f *fake) {
-				delete(f.procs, 1000)
-				f.procs[7000] = 100
-				f.threads = map[int]int{1000: 7000}
-			}, func(e *engine) {
-				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
-				if n := e.ns[100]; n == nil || n.pid != 7000 {
-					panic("not named by thread 7000")
-				}
-				delete(e.b.(*fake).procs, 7000)
-				e.process(procevents.Event{Type: procevents.Exit, PID: 7000, TGID: 1000})
-			}, []string{"changed ha pid", "removed ha"}, map[string]int{"thread": 2}},
-			// An exec read after the main thread exited alone.
-			{"a process joins, its main thread gone already", func(f *fake) {
-				f.procs[7100] = 9000
-				f.nsid[9000] = 77
-				f.vnics[9000] = []vnic.VNIC{veth(2, "eth0", "new", 900)}
-				f.threads = map[int]int{4000: 7100}
-			}, func(e *engine) {
-				e.process(procevents.Event{Type: procevents.Exec, PID: 4000, TGID: 4000})
-				e.flush()
-				if n := e.ns[9000]; n == nil || n.pid != 7100 {
-					panic("not named by thread 7100")
-				}
-			}, []string{"added new"}, map[string]int{"readlink": 1, "thread": 1, "namespace": 1}},
+				[]string{"removed ha"}, map[string]int{}},
+			// A process the walk named by a thread (its main thread exited
+			// alone) goes with that thread's exit.
+			{"the thread a namespace is named by exits", nil,
+				func(e *engine) { e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 900}) },
+				[]string{"removed ha"}, map[string]int{}},
 			// A child forked in a namespace is tracked; when the process the
 			// namespace is named by exits, the next oldest takes the name.
 			{"the labelled process exits, a child remains", func(f *fake) { f.procs[5000] = 100 }, func(e *engine) {
 				e.process(procevents.Event{Type: procevents.Fork, Parent: 1000, PID: 5000, TGID: 5000})
 				delete(e.b.(*fake).procs, 1000)
 				e.process(procevents.Event{Type: procevents.Exit, PID: 1000, TGID: 1000})
-			}, []string{"changed ha pid"}, map[string]int{"readlink": 2, "oldest": 1, "thread": 1}},
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 2, "oldest": 1}},
 			// The next oldest has gone too (its exit is queued): the name
 			// skips it.
 			{"the label passes over a process that is gone", func(f *fake) {
@@ -290,7 +254,7 @@ func TestEngineEvents(t *testing.T) {
 					panic("label not on 6000")
 				}
 				e.process(procevents.Event{Type: procevents.Exit, PID: 5000, TGID: 5000})
-			}, []string{"changed ha pid"}, map[string]int{"readlink": 4, "oldest": 2, "thread": 1}},
+			}, []string{"changed ha pid"}, map[string]int{"readlink": 4, "oldest": 2}},
 			// A link event finds the namespace's named process gone (its exit
 			// not read yet): the name passes on, then the namespace is asked.
 			{"a link event after the named process left", func(f *fake) { f.procs[5000] = 100 }, func(e *engine) {
@@ -445,13 +409,16 @@ func TestEngineReportsIncomplete(t *testing.T) {
 	if n := len(e.take()); n != 3 {
 		t.Fatalf("%d present lines, want the 3 resolved", n)
 	}
-	// The same again at a resync is not repeated; a change is.
+	// The same causes again at a resync, whatever the counts, are not
+	// repeated; a cause more or less is.
 	got = nil
+	f.left.Failed[vnic.CausePermission] = 7
+	f.left.Walk.Processes = 13
 	if err := e.full(); err != nil || len(got) != 0 {
 		t.Fatalf("second resolution: %v, reported %q; want nothing new", err, got)
 	}
-	f.left.Failed = map[vnic.Cause]int{vnic.CausePermission: 3}
-	if err := e.full(); err != nil || len(got) != 3 || got[0] != "incomplete: 3 namespace(s) not resolved: "+string(vnic.CausePermission) {
-		t.Fatalf("third resolution: %v, reported %q; want the new count first", err, got)
+	delete(f.left.Failed, vnic.CauseProcfs)
+	if err := e.full(); err != nil || len(got) != 3 || got[0] != "incomplete: 7 namespace(s) not resolved: "+string(vnic.CausePermission) {
+		t.Fatalf("third resolution: %v, reported %q; want the remaining causes again", err, got)
 	}
 }

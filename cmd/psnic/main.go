@@ -194,7 +194,11 @@ func appendRows(rows []row, ns vnic.Netns, identity *cgroupid.Lookup) []row {
 	// A process gone since it was resolved has no identity left to tell.
 	var id cgroupid.Identity
 	if identity != nil {
-		id, _ = identity.Identity(ns.Inode, ns.PID)
+		pid := ns.PID
+		if ns.Thread != 0 { // its main thread exited: the container's cgroup is its thread's
+			pid = ns.Thread
+		}
+		id, _ = identity.Identity(ns.Inode, pid)
 	}
 	for _, v := range ns.VNICs {
 		rows = append(rows, vnicwatch.NewRow(ns.Inode, ns.PID, v, id))

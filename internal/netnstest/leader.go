@@ -64,9 +64,9 @@ func SpawnLeaderExited(t testing.TB, nsPath string) (pid int) {
 }
 
 // ThreadOf reports whether id is a thread of process pid other than its
-// main one (Tgid in /proc/ID/status). Which thread a resolver names such a
-// process by is not fixed: the first in /proc/PID/task, whose order changes
-// when PIDs wrap and the runtime starts a thread.
+// main one (Tgid in /proc/ID/status). A resolver names such a process by
+// the first other thread in /proc/PID/task, listed in creation order: a
+// test need not know which one that is.
 func ThreadOf(id, pid int) bool {
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/status")
 	return id != pid && err == nil && strings.Contains(string(status), "\nTgid:\t"+strconv.Itoa(pid)+"\n")

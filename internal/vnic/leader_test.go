@@ -9,8 +9,8 @@ import (
 
 // A process whose main thread has exited while others run on has no
 // ns/net of its own and is a zombie by its state, yet it lives on in its
-// threads' namespace: ResolvePID finds it there, ResolveAll names it by
-// the thread, and LiveThread gives that thread.
+// threads' namespace: ResolvePID finds it there (and says through which
+// thread), ResolveAll names it by the thread.
 func TestLeaderExited(t *testing.T) {
 	r := newResolver(t)
 	ns := netnstest.NewNetns(t, "cvlx")
@@ -31,8 +31,8 @@ func TestLeaderExited(t *testing.T) {
 		t.Fatalf("ResolvePID: %+v, want %+v", got.VNICs, want)
 	}
 	ino := got.Inode
-	if tid, gotIno, ok := r.LiveThread(pid); !ok || !netnstest.ThreadOf(tid, pid) || gotIno != ino {
-		t.Fatalf("LiveThread: %d, %d, %v; want a thread of %d, %d", tid, gotIno, ok, pid, ino)
+	if got.PID != pid || !netnstest.ThreadOf(got.Thread, pid) {
+		t.Fatalf("ResolvePID: PID %d, Thread %d; want %d and a thread of it", got.PID, got.Thread, pid)
 	}
 	snap, err := r.ResolveAll()
 	if err != nil {

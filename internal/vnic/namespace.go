@@ -57,25 +57,6 @@ func (r *Resolver) NetnsOf(pid int) (uint64, error) {
 	return ino, nil
 }
 
-// LiveThread returns, for a process pid whose main thread has exited while
-// other threads run on, the first of those and its namespace's inode, as
-// the walk names such a process (by a thread, which nsenter -t and psnic
-// accept). ok is false when pid has no such thread: it has gone, or is an
-// ordinary zombie, or its threads are in different namespaces. One stat
-// when pid has no other thread.
-func (r *Resolver) LiveThread(pid int) (tid int, inode uint64, ok bool) {
-	var buf [64]byte
-	tid, target, ok := threadNetns(r.procRoot, pid, buf[:])
-	if !ok {
-		return 0, 0, false
-	}
-	ino, err := parseNetnsLink(target)
-	if err != nil {
-		return 0, 0, false
-	}
-	return tid, ino, true
-}
-
 // NSIDs returns the ids of the namespaces the last ResolveAll resolved, by
 // inode.
 func (r *Resolver) NSIDs() map[uint64]int {

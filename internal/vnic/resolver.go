@@ -34,6 +34,11 @@ type Netns struct {
 	// the PID asked about.
 	PID   int    `json:"pid"`
 	VNICs []VNIC `json:"vnics"`
+	// Thread is, for a single-PID query of a process whose main thread has
+	// exited alone, the thread its namespace was read through (0
+	// otherwise): its cgroup is the container's, the main thread's being /
+	// on cgroup v1.
+	Thread int `json:"-"`
 }
 
 // ErrProcfs wraps New's errors about the procfs path it was given (as
@@ -190,7 +195,7 @@ func (r *Resolver) ResolvePID(pid int) (Netns, error) {
 	if pid <= 0 {
 		return Netns{}, &Error{PID: pid, Cause: CauseNoProcess}
 	}
-	f, err := r.openNetns(pid)
+	f, thread, err := r.openNetns(pid)
 	if err != nil {
 		return Netns{}, err
 	}
@@ -206,7 +211,7 @@ func (r *Resolver) ResolvePID(pid int) (Netns, error) {
 	if err != nil {
 		return Netns{}, err
 	}
-	return Netns{Inode: ino, PID: pid, VNICs: vnics}, nil
+	return Netns{Inode: ino, PID: pid, VNICs: vnics, Thread: thread}, nil
 }
 
 // Snapshot is the result of resolving every non-host namespace.
@@ -417,7 +422,7 @@ func (r *Resolver) openAnyFound(ns *netnsProcs) (nsFile, error) {
 // openFound opens the namespace of a PID the walk found, checking the PID
 // is still in it (PIDs are reused).
 func (r *Resolver) openFound(inode uint64, pid int) (nsFile, error) {
-	f, err := r.openNetns(pid)
+	f, _, err := r.openNetns(pid)
 	if err != nil {
 		if c := CauseOf(err); c == CauseNoProcess || c == CauseZombie {
 			return -1, &Error{PID: pid, Cause: CauseVanished}
@@ -442,16 +447,16 @@ func (r *Resolver) openFound(inode uint64, pid int) (nsFile, error) {
 // It opens without blocking and checks that what it opened is a network
 // namespace: under a wrong --path.procfs, ns/net may be anything, and a
 // FIFO would block a blocking open forever.
-func (r *Resolver) openNetns(pid int) (nsFile, error) {
+func (r *Resolver) openNetns(pid int) (f nsFile, thread int, err error) {
 	dir := filepath.Join(r.procRoot, strconv.Itoa(pid))
 	path := filepath.Join(dir, "ns", "net")
-	f, err := openNS(path)
+	f, err = openNS(path)
 	if err == nil {
 		if err := f.checkNetns(); err != nil {
 			f.Close()
-			return -1, &Error{PID: pid, Cause: CauseProcfs, Err: fmt.Errorf("%s: %w", path, err)}
+			return -1, 0, &Error{PID: pid, Cause: CauseProcfs, Err: fmt.Errorf("%s: %w", path, err)}
 		}
-		return f, nil
+		return f, 0, nil
 	}
 	cause := classify(err)
 	// A refusal too: the kernel answers EACCES, not ENOENT, when the
@@ -460,32 +465,32 @@ func (r *Resolver) openNetns(pid int) (nsFile, error) {
 		if _, statErr := os.Stat(dir); errors.Is(statErr, os.ErrNotExist) {
 			cause = CauseNoProcess
 		} else if zombie(dir) {
-			if f, ok := openThreadNetns(r.procRoot, pid); ok {
-				return f, nil
+			if f, thread, ok := openThreadNetns(r.procRoot, pid); ok {
+				return f, thread, nil
 			}
 			cause = CauseZombie
 		}
 	}
-	return -1, newError(pid, cause, err)
+	return -1, 0, newError(pid, cause, err)
 }
 
 // openThreadNetns opens the namespace of a thread of pid that runs on
 // after its main thread exited (threadNetns).
-func openThreadNetns(procRoot string, pid int) (nsFile, bool) {
+func openThreadNetns(procRoot string, pid int) (f nsFile, tid int, ok bool) {
 	var buf [64]byte
-	tid, _, ok := threadNetns(procRoot, pid, buf[:])
+	tid, _, ok = threadNetns(procRoot, pid, buf[:])
 	if !ok {
-		return -1, false
+		return -1, 0, false
 	}
 	f, err := openNS(filepath.Join(procRoot, strconv.Itoa(pid), "task", strconv.Itoa(tid), "ns", "net"))
 	if err != nil {
-		return -1, false
+		return -1, 0, false
 	}
 	if f.checkNetns() != nil {
 		f.Close()
-		return -1, false
+		return -1, 0, false
 	}
-	return f, true
+	return f, tid, true
 }
 
 // nsFile is an open namespace file (/proc/PID/ns/net): a bare descriptor,
