@@ -3,7 +3,6 @@ package vnicwatch
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -49,7 +48,7 @@ type engine struct {
 	report func(error)
 	// incomplete is why the last full resolution left namespaces out, as
 	// reported: the same causes again are not repeated at every resync.
-	incomplete []string
+	incomplete []vnic.Omission
 }
 
 func newEngine(b backend, report func(error)) *engine {
@@ -126,30 +125,16 @@ func (e *engine) full() error {
 var ErrIncomplete = errors.New("incomplete")
 
 // reportIncomplete reports what snap left out, unless the last full
-// resolution left out namespaces for the same causes.
+// resolution left namespaces out for the same causes.
 func (e *engine) reportIncomplete(snap vnic.Snapshot) {
-	var left, causes []string
-	for _, cause := range slices.Sorted(maps.Keys(snap.Failed)) {
-		left = append(left, fmt.Sprintf("%d namespace(s) not resolved: %s", snap.Failed[cause], cause))
-		causes = append(causes, string(cause))
-	}
-	if snap.Blind {
-		causes = append(causes, string(vnic.CauseNoPtrace))
-		left = append(left, fmt.Sprintf("%d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
-			snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace))
-	}
-	if n := snap.Walk.Skipped[vnic.CauseProcfs]; n > 0 {
-		causes = append(causes, "skipped "+string(vnic.CauseProcfs))
-		left = append(left, fmt.Sprintf("%d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)",
-			n, snap.Walk.Processes, vnic.CauseProcfs))
-	}
+	left := snap.Omissions()
 	// The same causes again are not news, whatever the counts.
-	if slices.Equal(causes, e.incomplete) {
+	if slices.EqualFunc(left, e.incomplete, func(a, b vnic.Omission) bool { return a.Cause == b.Cause && a.Skipped == b.Skipped }) {
 		return
 	}
-	e.incomplete = causes
-	for _, l := range left {
-		e.report(fmt.Errorf("%w: %s", ErrIncomplete, l))
+	e.incomplete = left
+	for _, o := range left {
+		e.report(fmt.Errorf("%w: %s", ErrIncomplete, o.Text))
 	}
 }
 

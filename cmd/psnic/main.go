@@ -115,18 +115,8 @@ func resolveAll(r *vnic.Resolver, identity *cgroupid.Lookup, stderr io.Writer) (
 	for _, ns := range snap.Namespaces {
 		rows = appendRows(rows, ns, identity)
 	}
-	for cause, n := range snap.Failed {
-		fmt.Fprintf(stderr, "psnic: %d namespace(s) not resolved: %s\n", n, cause)
-		code = exitFailed
-	}
-	if snap.Blind {
-		fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)\n",
-			snap.Walk.Skipped[vnic.CauseNoPtrace], snap.Walk.Processes, vnic.CauseNoPtrace)
-		code = exitFailed
-	}
-	if n := snap.Walk.Skipped[vnic.CauseProcfs]; n > 0 {
-		fmt.Fprintf(stderr, "psnic: %d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)\n",
-			n, snap.Walk.Processes, vnic.CauseProcfs)
+	for _, o := range snap.Omissions() {
+		fmt.Fprintf(stderr, "psnic: %s\n", o.Text)
 		code = exitFailed
 	}
 	if n := snap.Walk.Skipped[vnic.CauseProtected]; n > 0 { // not a failure: nothing would help

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -253,6 +254,39 @@ type Snapshot struct {
 	// HostByLink is true when the host links changed all through every
 	// attempt to list them, and each host end was asked for by index.
 	HostByLink bool
+}
+
+// Omission is one reason a Snapshot left namespaces out, with the line
+// that tells an operator.
+type Omission struct {
+	Cause Cause
+	// Skipped is true for processes the walk skipped (Walk.Skipped),
+	// false for namespaces that failed (Failed).
+	Skipped bool
+	Text    string // "3 namespace(s) not resolved: permission_denied", ...
+}
+
+// Omissions lists what s left out: the namespaces not resolved, by cause
+// in order, then the processes skipped without CAP_SYS_PTRACE (Blind) and
+// those whose ns/net is no network namespace link (a wrong procfs). The
+// processes refused although CAP_SYS_PTRACE is held (CauseProtected) are
+// not among them: no capability would show them.
+func (s Snapshot) Omissions() []Omission {
+	var out []Omission
+	for _, cause := range slices.Sorted(maps.Keys(s.Failed)) {
+		out = append(out, Omission{Cause: cause, Text: fmt.Sprintf("%d namespace(s) not resolved: %s", s.Failed[cause], cause)})
+	}
+	if s.Blind {
+		out = append(out, Omission{Cause: CauseNoPtrace, Skipped: true, Text: fmt.Sprintf(
+			"%d of %d processes skipped (%s): permission denied without CAP_SYS_PTRACE, so their namespaces are missing (run as root, or grant CAP_SYS_PTRACE)",
+			s.Walk.Skipped[CauseNoPtrace], s.Walk.Processes, CauseNoPtrace)})
+	}
+	if n := s.Walk.Skipped[CauseProcfs]; n > 0 {
+		out = append(out, Omission{Cause: CauseProcfs, Skipped: true, Text: fmt.Sprintf(
+			"%d of %d processes skipped (%s): their ns/net could not be read as a network namespace link (check --path.procfs)",
+			n, s.Walk.Processes, CauseProcfs)})
+	}
+	return out
 }
 
 // ResolveAll walks procfs and resolves every network namespace other than
