@@ -220,6 +220,26 @@ func TestServeDisableExporterMetrics(t *testing.T) {
 	}
 }
 
+// failedStart runs the exporter with args and returns its level=ERROR log
+// lines; ok is false, and t failed, unless it exited 1 within 10 s (it fails
+// before it serves: milliseconds).
+func failedStart(t *testing.T, args ...string) (errLines []string, ok bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, exporterBinary(t), append(args, "--web.listen-address="+freeLoopbackAddr(t))...).CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Errorf("%q: %v, want exit 1\n%s", args, err, out)
+		return nil, false
+	}
+	for s := bufio.NewScanner(bytes.NewReader(out)); s.Scan(); {
+		if strings.Contains(s.Text(), "level=ERROR") {
+			errLines = append(errLines, s.Text())
+		}
+	}
+	return errLines, true
+}
+
 // A bad --path.procfs fails at startup with one clear line and exit 1.
 func TestServeBadProcfs(t *testing.T) {
 	netnstest.RequireRoot(t)
@@ -229,22 +249,8 @@ func TestServeBadProcfs(t *testing.T) {
 	}
 	// /proc/sys is on a procfs, but holds no process directories.
 	for _, path := range []string{"/nonexistent", file, "/proc/sys"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		cmd := exec.CommandContext(ctx, exporterBinary(t), "--path.procfs="+path, "--web.listen-address="+freeLoopbackAddr(t))
-		out, err := cmd.CombinedOutput()
-		cancel()
-		exit, ok := err.(*exec.ExitError)
-		if !ok || exit.ExitCode() != 1 {
-			t.Errorf("--path.procfs=%s: %v, want exit 1\n%s", path, err, out)
-			continue
-		}
-		var errLines []string
-		for s := bufio.NewScanner(bytes.NewReader(out)); s.Scan(); {
-			if strings.Contains(s.Text(), "level=ERROR") {
-				errLines = append(errLines, s.Text())
-			}
-		}
-		if len(errLines) != 1 || !strings.Contains(errLines[0], path) || !strings.Contains(errLines[0], "--path.procfs") {
+		errLines, ok := failedStart(t, "--path.procfs="+path)
+		if ok && (len(errLines) != 1 || !strings.Contains(errLines[0], path) || !strings.Contains(errLines[0], "--path.procfs")) {
 			t.Errorf("--path.procfs=%s: want one error line naming the path and the flag, got %q", path, errLines)
 		}
 	}
@@ -256,7 +262,6 @@ func TestServeBadProcfs(t *testing.T) {
 // that is not there is no start-up error (internal/kube's tests,
 // TestCRIPods).
 func TestServeBadCRITimeout(t *testing.T) {
-	bin := exporterBinary(t)
 	for _, tc := range []struct {
 		args []string
 		flag string
@@ -265,20 +270,8 @@ func TestServeBadCRITimeout(t *testing.T) {
 		{[]string{"--kubernetes.cri-timeout=-1s"}, "--kubernetes.cri-timeout"},
 		{[]string{"--kubernetes.refresh-interval=-1s"}, "--kubernetes.refresh-interval"},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		out, err := exec.CommandContext(ctx, bin, append(tc.args, "--web.listen-address="+freeLoopbackAddr(t))...).CombinedOutput()
-		cancel()
-		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
-			t.Errorf("%q: %v, want exit 1\n%s", tc.args, err, out)
-			continue
-		}
-		var errLines []string
-		for s := bufio.NewScanner(bytes.NewReader(out)); s.Scan(); {
-			if strings.Contains(s.Text(), "level=ERROR") {
-				errLines = append(errLines, s.Text())
-			}
-		}
-		if len(errLines) != 1 || !strings.Contains(errLines[0], tc.flag) {
+		errLines, ok := failedStart(t, tc.args...)
+		if ok && (len(errLines) != 1 || !strings.Contains(errLines[0], tc.flag)) {
 			t.Errorf("%q: want one error line naming %s, got %q", tc.args, tc.flag, errLines)
 		}
 	}
