@@ -12,7 +12,6 @@ import (
 
 	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 	"github.com/container-vnic/container_vnic_exporter/internal/procevents"
-	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
 // Process events lost to a full socket (ENOBUFS) are reported, everything
@@ -25,14 +24,9 @@ func TestStreamSurvivesLostProcessEvents(t *testing.T) {
 	sentinel.Spawn()
 	sentinel.Veth(prefix+"s", "eth0")
 
-	r, err := vnic.New(vnic.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var mu sync.Mutex
 	var overflows int
-	s, err := New(r, Options{ProcEventBuffer: 1, ResyncInterval: time.Hour, Report: func(err error) {
+	s, err := Open(Options{ProcEventBuffer: 1, ResyncInterval: time.Hour, Report: func(err error) {
 		if errors.Is(err, procevents.ErrOverflow) {
 			mu.Lock()
 			overflows++
@@ -106,12 +100,7 @@ func TestStreamLeaderExited(t *testing.T) {
 	// moment, and would be seen there.
 	z := netnstest.NewNetns(t, "cvqz")
 	z.Veth(prefix+"z", "eth0")
-	r, err := vnic.New(vnic.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s, err := New(r, Options{ResyncInterval: 200 * time.Millisecond, Report: func(err error) { t.Logf("reported: %v", err) }})
+	s, err := Open(Options{ResyncInterval: 200 * time.Millisecond, Report: func(err error) { t.Logf("reported: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}

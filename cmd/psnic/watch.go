@@ -117,6 +117,10 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	if *eventBuffer <= 0 {
+		fmt.Fprintf(stderr, "psnic watch: --event-buffer %d: must be more than 0 (see psnic watch --help)\n", *eventBuffer)
+		return exitUsage
+	}
 	if withExec {
 		if execCmd == "" {
 			fmt.Fprintln(stderr, "psnic watch: --exec needs a command (see psnic watch --help)")
@@ -136,21 +140,12 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "psnic watch: %v (see psnic watch --help)\n", err)
 		return exitUsage
 	}
-	r, err := vnic.New(vnic.Options{ProcfsPath: *procfs, EventBuffer: *eventBuffer})
+	report := func(err error) { fmt.Fprintf(stderr, "psnic watch: %v\n", err) }
+	s, err := vnicwatch.Open(vnicwatch.Options{ProcfsPath: *procfs, LinkEventBuffer: *eventBuffer,
+		ResyncInterval: *resync, Report: report})
 	if err != nil {
 		fmt.Fprintf(stderr, "psnic watch: %v\n", err)
 		return newFailed(err)
-	}
-	defer r.Close()
-	if err := r.CacheError(); err != nil {
-		fmt.Fprintf(stderr, "psnic watch: cannot listen to link notifications: %v (run as root, or with CAP_NET_ADMIN and CAP_NET_BROADCAST)\n", err)
-		return exitFailed
-	}
-	report := func(err error) { fmt.Fprintf(stderr, "psnic watch: %v\n", err) }
-	s, err := vnicwatch.New(r, vnicwatch.Options{ResyncInterval: *resync, Report: report})
-	if err != nil {
-		fmt.Fprintf(stderr, "psnic watch: cannot listen to link notifications: %v (run as root, or with CAP_NET_ADMIN and CAP_NET_BROADCAST)\n", err)
-		return exitFailed
 	}
 	defer s.Close()
 

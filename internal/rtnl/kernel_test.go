@@ -1,6 +1,7 @@
 package rtnl
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
@@ -159,6 +160,43 @@ func TestConnErrors(t *testing.T) {
 	}
 }
 
+// A Wait with nothing queued returns when its context ends, and a later
+// Wait on the same socket still hears a notification.
+func TestWaitContext(t *testing.T) {
+	netnstest.RequireRoot(t)
+	n, err := Listen(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		// Other tests' links may wake it: drain those and wait again.
+		for {
+			err := n.Wait(ctx)
+			if err != nil {
+				done <- err
+				return
+			}
+			_ = n.Drain(func(Notification) {})
+		}
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait after cancel = %v, want context.Canceled", err)
+	}
+	if err := n.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait on an ended context = %v, want context.Canceled", err)
+	}
+	host := "cvrw" + netnstest.Suffix()
+	netnstest.IP(t, "link", "add", host, "type", "veth", "peer", "name", host+"p")
+	t.Cleanup(func() { _ = exec("ip", "link", "del", host) })
+	if err := n.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait after an interrupted one: %v", err)
+	}
+}
+
 // A link made after Listen is heard, with its name, from the namespace it
 // was made in.
 func TestNotifications(t *testing.T) {
@@ -172,7 +210,7 @@ func TestNotifications(t *testing.T) {
 	netnstest.IP(t, "link", "add", host, "type", "veth", "peer", "name", host+"p")
 	t.Cleanup(func() { _ = exec("ip", "link", "del", host) })
 	for {
-		if err := n.Wait(); err != nil {
+		if err := n.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		heard := false

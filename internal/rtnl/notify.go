@@ -1,9 +1,11 @@
 package rtnl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -98,19 +100,35 @@ func (n *Notifications) Drain(f func(Notification)) error {
 	return err
 }
 
-// Wait blocks until notifications are queued (or the socket is closed),
-// without reading them: the caller then drains, under whatever lock it
-// shares the socket with.
-func (n *Notifications) Wait() error {
+// Wait blocks until notifications are queued, the socket is closed, or ctx
+// ends (ctx.Err()), without reading them: the caller then drains, under
+// whatever lock it shares the socket with.
+func (n *Notifications) Wait(ctx context.Context) error {
 	rc, err := n.f.SyscallConn()
 	if err != nil {
 		return err
 	}
-	return rc.Read(func(fd uintptr) bool {
-		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		k, err := unix.Poll(p, 0)
-		return err != nil || k > 0
-	})
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A deadline in the past is how the poller is woken; an earlier
+		// Wait's, from a context that ended after it returned, is cleared
+		// here and, if it lands after this, taken for a wake-up below.
+		if err := n.f.SetReadDeadline(time.Time{}); err != nil {
+			return err
+		}
+		stop := context.AfterFunc(ctx, func() { _ = n.f.SetReadDeadline(time.Unix(1, 0)) })
+		err = rc.Read(func(fd uintptr) bool {
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			k, err := unix.Poll(p, 0)
+			return err != nil || k > 0
+		})
+		stop()
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+	}
 }
 
 func (n *Notifications) drainFD(fd int, f func(Notification)) error {

@@ -1,6 +1,8 @@
 package vnic
 
 import (
+	"context"
+
 	"github.com/container-vnic/container_vnic_exporter/internal/rtnl"
 )
 
@@ -28,13 +30,14 @@ var ErrOverflow = rtnl.ErrOverflow
 // cache hears of every change as it happens instead of at the next
 // ResolveAll. Notifications a ResolveAll reads in the meantime are applied
 // there and not handed to f: its result already shows them. It fails when
-// the resolver has no notification socket (CacheError).
-func (r *Resolver) ReadNotifications(f func(Notification)) error {
+// the resolver has no notification socket (CacheError), and returns
+// ctx.Err() when ctx ends first.
+func (r *Resolver) ReadNotifications(ctx context.Context, f func(Notification)) error {
 	if r.watcher == nil {
 		return r.watchErr
 	}
 	for {
-		if err := r.watcher.Wait(); err != nil {
+		if err := r.watcher.Wait(ctx); err != nil {
 			return err
 		}
 		var batch []Notification
