@@ -1,6 +1,7 @@
 package vnicwatch
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,5 +99,13 @@ func TestFilter(t *testing.T) {
 	}
 	if err := (Filter{Runtimes: []string{"docker", "containerd", "cri-o", "podman", ""}}).Check(); err != nil {
 		t.Fatalf("every runtime a row can have: %v", err)
+	}
+	for _, k := range []string{"vet", "VETH", ""} {
+		if err := (Filter{Kinds: []string{"veth", k}}).Check(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", k)) {
+			t.Fatalf("kind %q no row can have must be refused, by name: %v", k, err)
+		}
+	}
+	if err := (Filter{Kinds: []string{"veth", "macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"}}).Check(); err != nil {
+		t.Fatalf("every kind a row can have: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
+	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
 // Filter narrows a stream to the vNICs a consumer may act on. Each list
@@ -25,11 +26,17 @@ type Filter struct {
 }
 
 // Check returns an error naming the first malformed pattern, or the first
-// runtime that no row can have (a typo would match nothing, silently).
+// kind or runtime that no row can have (a typo would match nothing,
+// silently). Match takes a malformed pattern to match nothing.
 func (f Filter) Check() error {
 	for _, p := range append(slices.Clone(f.HostIfnames), f.ContainerIfnames...) {
 		if _, err := path.Match(p, ""); err != nil {
 			return fmt.Errorf("interface name pattern %q: %w", p, err)
+		}
+	}
+	for _, k := range f.Kinds {
+		if !slices.Contains(vnic.Kinds, k) {
+			return fmt.Errorf("kind %q: not one a vNIC can have (%s)", k, strings.Join(vnic.Kinds, ", "))
 		}
 	}
 	for _, rt := range f.Runtimes {

@@ -2,6 +2,7 @@ package vnic
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,18 +80,18 @@ func pair(container []link, nsid, selfNSID int, host hostLookup) ([]VNIC, error)
 	return vnics, nil
 }
 
+// Kinds are the link kinds a VNIC can have: "veth", then the stacked ones
+// (see stacked).
+var Kinds = []string{"veth", "macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"}
+
 // stacked reports whether links of kind name, by their IFLA_LINK and
 // IFLA_LINK_NETNSID, the lower device they sit on. Other kinds report
 // IFLA_LINK for other reasons (a vxlan moved into a namespace reports its
 // own old index with the host's id, for instance): they have no host vNIC.
-// (A switch, not a map: a package-level map is built at every start of
-// psnic.)
+// (A slice of constants is laid out by the linker; a package-level map
+// would be built at every start of psnic.)
 func stacked(kind string) bool {
-	switch kind {
-	case "macvlan", "macvtap", "ipvlan", "ipvtap", "vlan":
-		return true
-	}
-	return false
+	return kind != "veth" && slices.Contains(Kinds, kind)
 }
 
 // canBeLower reports whether a host link may be the lower device of a
