@@ -3,6 +3,10 @@
 // subprocess: every vNIC once at start ("present"), then "added",
 // "changed" and "removed" as they happen.
 //
+// A program Opens a Stream, Runs it with a function that gets each Change,
+// and Closes it; a Filter narrows what it acts on. It needs root (see
+// Open).
+//
 // Work is proportional to the change, not to the host: a link or
 // namespace-id notification re-resolves only the namespace it names; a
 // process event reads only that process's ns/net link, and acts only when
@@ -19,14 +23,23 @@ import (
 )
 
 // VNIC is one container interface and its host end (the peer of a veth,
-// or the parent of a stacked link such as a macvlan, Kind telling which).
+// or the parent of a stacked link such as a macvlan, Kind telling which):
+//
+//	ContainerIfname, ContainerIfindex  the interface in the container's namespace
+//	HostIfname, HostIfindex            its host end, in the host's namespace: what
+//	                                   an attacher attaches to
+//	Kind                               the container end's link kind ("veth",
+//	                                   "macvlan", ...: Filter.Kinds)
+//
+// Either end's name and the host end's index may change under one Key
+// (a Changed line). In a stream's rows the counters (ContainerStats,
+// HostStats) are nil and the link states zero.
 type VNIC = vnic.VNIC
 
-// Stats are the counters of one end of a vNIC, when they are read.
-type Stats = vnic.Stats
-
-// Identity is the container a process belongs to, from its cgroup: empty
-// fields where the layout is unknown.
+// Identity is the container a process belongs to, from its cgroup:
+// ContainerID (64 hex digits), PodUID (a Kubernetes pod's) and Runtime
+// ("docker", "containerd", "cri-o", "podman"), each empty where the cgroup
+// layout does not tell.
 type Identity = cgroupid.Identity
 
 // Event names a line of the stream.
@@ -44,8 +57,8 @@ const (
 // oldest process of its namespace (kept while it stays there), and that process's container (empty where
 // its cgroup layout is unknown).
 type Row struct {
-	PID   int    `json:"pid"`
-	Netns uint64 `json:"netns"`
+	PID   int    `json:"pid"`   // the namespace's oldest process
+	Netns uint64 `json:"netns"` // the namespace's inode number
 	VNIC
 	ContainerID string `json:"container_id"`
 	PodUID      string `json:"pod_uid"`
@@ -77,8 +90,8 @@ type Change struct {
 
 // Key identifies a vNIC across changes: its namespace and container index.
 type Key struct {
-	Netns uint64
-	Index int
+	Netns uint64 // Row.Netns
+	Index int    // Row.ContainerIfindex
 }
 
 func keyOf(r Row) Key { return Key{r.Netns, r.ContainerIfindex} }

@@ -120,8 +120,12 @@ func (e *engine) full() error {
 
 // ErrIncomplete is what Report is told, wrapped, when a full resolution
 // (at start, after lost events, at each resync) left namespaces out: ones
-// the kernel would not answer about, or processes this one may not look
-// into. The stream goes on without them, as psnic --all would print it.
+// the kernel would not answer about (without CAP_NET_ADMIN, say), or
+// processes this one may not look into without CAP_SYS_PTRACE. It is told
+// again only when the causes change. The stream goes on without them.
+// Processes refused although CAP_SYS_PTRACE is held (protected by a
+// security module, or of an outer user namespace) are left out without a
+// word: no capability would show them.
 var ErrIncomplete = errors.New("incomplete")
 
 // reportIncomplete reports what snap left out, unless the last full
