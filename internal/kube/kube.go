@@ -57,7 +57,8 @@ type Options struct {
 	// Root is the host's root filesystem as the exporter sees it ("/",
 	// or e.g. /host in a container): where DefaultSockets are looked for.
 	Root string
-	// Timeout bounds each query of the runtime.
+	// Timeout bounds how long a Pods call waits for the runtime, for a
+	// query another call has under way included.
 	Timeout time.Duration
 	// RefreshInterval is how old names may get before they are asked
 	// again in the background, when no new pod appeared; 0 asks at every
@@ -77,7 +78,7 @@ type Client struct {
 	dialErr  error  // the last connection attempt's, for a readable log line
 	dialPath string // the socket it tried
 
-	queryMu sync.Mutex // one query at a time
+	querying chan struct{} // holds a token while a query runs: one at a time
 
 	mu         sync.Mutex
 	pods       map[string]Pod  // by pod UID, as last answered
@@ -102,7 +103,7 @@ func New(opts Options) (*Client, error) {
 	if opts.Timeout <= 0 {
 		return nil, fmt.Errorf("CRI timeout %v: must be positive", opts.Timeout)
 	}
-	c := &Client{opts: opts, pods: map[string]Pod{}}
+	c := &Client{opts: opts, pods: map[string]Pod{}, querying: make(chan struct{}, 1)}
 	conn, err := grpc.NewClient("passthrough:///cri",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(c.dial),
@@ -230,11 +231,21 @@ func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
 }
 
 // refresh asks the runtime, for the namespaces of uids, and remembers the
-// answer; a failed query keeps the pods of uids as last seen.
+// answer; a failed query keeps the pods of uids as last seen. It takes at
+// most Timeout, waiting for a query under way included: a scrape that must
+// ask waits no longer than that, however long the runtime hangs.
 func (c *Client) refresh(uids []string, background bool) {
-	c.queryMu.Lock()
-	fresh, err := c.query()
-	c.queryMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	var fresh map[string]Pod
+	var err error
+	select {
+	case c.querying <- struct{}{}:
+		fresh, err = c.query(ctx)
+		<-c.querying
+	case <-ctx.Done():
+		err = fmt.Errorf("waiting for the query under way: %w", ctx.Err())
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if background {
@@ -278,8 +289,11 @@ func (c *Client) logChange(err error) {
 		return
 	}
 	if c.state != stateDown {
+		c.dialMu.Lock()
+		socket := c.dialPath // the socket found, when one was
+		c.dialMu.Unlock()
 		c.opts.Logger.Warn("CRI runtime not answering: container_vnic_kubernetes_up is 0, names last seen are kept for namespaces still present, and come back when it answers (mount its socket, or set --kubernetes.cri-endpoint)",
-			"endpoint", c.Endpoint(), "err", c.readable(err))
+			"endpoint", c.Endpoint(), "socket", socket, "err", c.readable(err))
 	}
 	c.state = stateDown
 }
@@ -296,9 +310,7 @@ func (c *Client) readable(err error) error {
 }
 
 // query asks the runtime for every pod sandbox and running container.
-func (c *Client) query() (map[string]Pod, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-	defer cancel()
+func (c *Client) query(ctx context.Context) (map[string]Pod, error) {
 	sandboxes, err := c.client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("ListPodSandbox: %w", err)

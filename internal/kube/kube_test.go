@@ -219,6 +219,36 @@ func TestPodsRuntimeAway(t *testing.T) {
 	t.Logf("log:\n%s", strings.Join(logs.lines(), "\n"))
 }
 
+// A call that must ask while another call's query hangs waits at most the
+// timeout in all, not the rest of the other's and then its own.
+func TestPodsWaitBounded(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "cri.sock")
+	f := serveFake(t, socket)
+	timeout := 2 * time.Second
+	c, _ := newClient(t, kube.Options{Endpoint: socket, Timeout: timeout})
+	waitUp(t, c)
+	f.Block()
+	defer f.Unblock()
+	first := make(chan struct{})
+	go func() { defer close(first); c.Pods([]string{uidA}) }()
+	for f.Waiting() == 0 {
+		select {
+		case <-first:
+			t.Fatal("the first call returned before its query reached the runtime")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	start := time.Now()
+	_, up := c.Pods([]string{uidB}) // a new UID: must ask at once
+	waited := time.Since(start)
+	<-first
+	// Behind the first query it would wait for that one's remaining time
+	// (nearly the whole timeout) and then for its own: ~2 timeouts.
+	if up || waited > timeout+timeout/2 {
+		t.Fatalf("second call: up %v after %v, want down within the %v timeout", up, waited, timeout)
+	}
+}
+
 // waitUp asks until the runtime answers: the client reconnects on its own,
 // with a backoff of at most a second.
 func waitUp(t *testing.T, c *kube.Client) {

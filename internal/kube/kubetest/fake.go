@@ -26,8 +26,9 @@ type FakeRuntime struct {
 	server *grpc.Server
 	done   chan struct{}
 
-	mu    sync.Mutex
-	block chan struct{} // non-nil: calls wait for it or their deadline
+	mu      sync.Mutex
+	block   chan struct{} // non-nil: calls wait for it or their deadline
+	waiting int           // calls waiting in Block
 }
 
 // ServeFake serves a new FakeRuntime on socket, making its directory.
@@ -68,6 +69,13 @@ func (f *FakeRuntime) Block() {
 	}
 }
 
+// Waiting returns how many calls wait in Block now.
+func (f *FakeRuntime) Waiting() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waiting
+}
+
 // Unblock ends Block.
 func (f *FakeRuntime) Unblock() {
 	f.mu.Lock()
@@ -85,6 +93,14 @@ func (f *FakeRuntime) wait(ctx context.Context) error {
 	if block == nil {
 		return nil
 	}
+	f.mu.Lock()
+	f.waiting++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.waiting--
+		f.mu.Unlock()
+	}()
 	select {
 	case <-block:
 		return nil
