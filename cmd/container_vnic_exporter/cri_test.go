@@ -61,10 +61,11 @@ func TestCRIPods(t *testing.T) {
 	c.importImage(t, "localhost/cvx-app:cri-test", sleeperRootfs(t, busybox), "", "/bin/sleep", "3600")
 	c.importImage(t, exporterCRIImage, exporterRootfs(t), "65534:65534", "/bin/container_vnic_exporter")
 
-	pod1 := c.runPod(t, "cvx-pod1", cgroupfsParent, "app-a", "app-b")
-	pod2 := c.runPod(t, "cvx-pod2", cgroupfsParent, "app")
+	pod1 := c.runPod(t, "cvx-pod1", newUUID(t), cgroupfsParent, "app-a", "app-b")
+	// A static pod's UID: kubelet's md5 of its manifest, 32 hex digits.
+	pod2 := c.runPod(t, "cvx-pod2", staticUID(t), cgroupfsParent, "app")
 	// The pod cgroup the systemd driver makes.
-	pod3 := c.runPod(t, "cvx-pod3", systemdParent, "app")
+	pod3 := c.runPod(t, "cvx-pod3", newUUID(t), systemdParent, "app")
 	pods := []*criPod{pod1, pod2, pod3}
 	if pod1.netns == pod2.netns || pod1.netns == pod3.netns || pod2.netns == pod3.netns {
 		t.Fatalf("pods share a netns: %d %d %d", pod1.netns, pod2.netns, pod3.netns)
@@ -148,7 +149,7 @@ func TestCRIPods(t *testing.T) {
 		c.stop(t)
 		e.scrapeUntil(t, allOf(kubernetesUp(0), exactSeriesFor(sleepers), named))
 		c.start(t)
-		pod4 := c.runPod(t, "cvx-pod4", cgroupfsParent, "app")
+		pod4 := c.runPod(t, "cvx-pod4", newUUID(t), cgroupfsParent, "app")
 		pods = append(pods, pod4)
 		sleepers = sleepersOf(pods)
 		e.scrapeUntil(t, allOf(kubernetesUp(1), exactSeriesFor(sleepers), c.namedAsCrictlSays(t, pods)))
@@ -711,11 +712,11 @@ func systemdParent(uid string) string {
 }
 
 // runPod runs a pod sandbox in the namespace "default", with the cgroup
-// parent kubelet gives a BestEffort pod (cgroupfsParent or systemdParent),
+// parent kubelet gives a BestEffort pod of that UID (cgroupfsParent or systemdParent),
 // and in it a container running sleep for each name.
-func (c *containerd) runPod(t *testing.T, name string, cgroupParent func(uid string) string, containers ...string) *criPod {
+func (c *containerd) runPod(t *testing.T, name, uid string, cgroupParent func(uid string) string, containers ...string) *criPod {
 	t.Helper()
-	p := &criPod{uid: newUUID(t), idOfPID: map[int]string{}}
+	p := &criPod{uid: uid, idOfPID: map[int]string{}}
 	p.name = name
 	podConfig := filepath.Join(c.dir, name+".json")
 	if err := os.MkdirAll(filepath.Join(c.dir, "logs", name), 0o755); err != nil {
@@ -845,6 +846,13 @@ func writeJSON(t *testing.T, path string, v any) {
 }
 
 // newUUID returns a random version 4 UUID, as Kubernetes gives pods.
+// staticUID returns a UID of the shape kubelet gives a static pod: 32 hex
+// digits (an md5), no dashes.
+func staticUID(t *testing.T) string {
+	t.Helper()
+	return strings.ReplaceAll(newUUID(t), "-", "")
+}
+
 func newUUID(t *testing.T) string {
 	t.Helper()
 	b := make([]byte, 16)

@@ -50,9 +50,10 @@
 //     innermost container (a pod-level process inside a kind node) makes the
 //     result that pod with no container. A container allowed to make
 //     sub-cgroups can then take any other container's identity.
-//   - PodUID is reported only in canonical 8-4-4-4-12 form. Static pods,
-//     whose UID is a 32-digit md5 hex, still count as pod cgroups, so their
-//     containers get a ContainerID, but PodUID is "".
+//   - PodUID is the UID kubelet gives the pod, as in the cgroup: canonical
+//     8-4-4-4-12 form, or for a static pod the 32-digit md5 hex of its
+//     manifest (the UID the runtime knows it by; its mirror pod in the API
+//     server has a UID of its own).
 //   - A bare 64-hex cgroup is a container only right below "docker" or a
 //     pod cgroup. Elsewhere it may be anything (a Podman pod under
 //     /libpod_parent, an ECS task), so it is not reported.
@@ -75,7 +76,7 @@ import (
 // Identity is what a process's cgroup says about its container.
 type Identity struct {
 	ContainerID string // 64 lowercase hex chars, or ""
-	PodUID      string // Kubernetes pod UID in canonical dashed form (8-4-4-4-12 lowercase hex), or ""
+	PodUID      string // Kubernetes pod UID: canonical dashed form (8-4-4-4-12 lowercase hex), 32 lowercase hex for a static pod, or ""
 	Runtime     string // "docker", "containerd", "cri-o", "podman", or "" when unknown
 }
 
@@ -275,7 +276,7 @@ func containerCgroup(parent, name string) (id, runtime string, ok bool) {
 }
 
 // podCgroup reports whether the cgroup name is a Kubernetes pod's, and its
-// UID when that is canonical.
+// UID.
 func podCgroup(name string) (uid string, ok bool) {
 	raw, ok := podUIDText(name)
 	switch {
@@ -284,7 +285,7 @@ func podCgroup(name string) (uid string, ok bool) {
 	case isCanonicalUID(raw):
 		return raw, true
 	case isLowerHex(raw, 32): // static pod: kubelet hashes the manifest
-		return "", true
+		return raw, true
 	}
 	return "", false
 }

@@ -54,11 +54,11 @@ var pathCases = []pathCase{
 	{"containerd systemd guaranteed", "/kubepods.slice/kubepods-pod" + us(uid) + ".slice/cri-containerd-" + ctr + ".scope",
 		Identity{ContainerID: ctr, PodUID: uid, Runtime: "containerd"}},
 	{"containerd systemd static pod", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + static + ".slice/cri-containerd-" + ctr + ".scope",
-		Identity{ContainerID: ctr, Runtime: "containerd"}},
+		Identity{ContainerID: ctr, PodUID: static, Runtime: "containerd"}},
 	{"containerd slice:prefix:id under containerd.service (v1)", "/system.slice/containerd.service/kubepods-besteffort-pod" + us(uid) + ".slice:cri-containerd:" + ctr,
 		Identity{ContainerID: ctr, PodUID: uid, Runtime: "containerd"}},
 	{"containerd slice:prefix:id, static pod", "/system.slice/containerd.service/kubepods-burstable-pod" + static + ".slice:cri-containerd:" + ctr,
-		Identity{ContainerID: ctr, Runtime: "containerd"}},
+		Identity{ContainerID: ctr, PodUID: static, Runtime: "containerd"}},
 	{"containerd slice:prefix:id as an OCI cgroupsPath", "kubepods-burstable-pod" + us(uid) + ".slice:cri-containerd:" + ctr,
 		Identity{ContainerID: ctr, PodUID: uid, Runtime: "containerd"}},
 	{"containerd.service itself", "/system.slice/containerd.service", Identity{}},
@@ -69,7 +69,7 @@ var pathCases = []pathCase{
 	{"kubepods cgroupfs guaranteed", "/kubepods/pod" + uid + "/" + ctr,
 		Identity{ContainerID: ctr, PodUID: uid}},
 	{"kubepods cgroupfs static pod", "/kubepods/burstable/pod" + static + "/" + ctr,
-		Identity{ContainerID: ctr}},
+		Identity{ContainerID: ctr, PodUID: static}},
 	{"kubepods cgroupfs pod cgroup only", "/kubepods/burstable/pod" + uid,
 		Identity{PodUID: uid}},
 	{"kubepods QoS cgroup", "/kubepods/burstable", Identity{}},
@@ -348,7 +348,7 @@ func TestReadSelf(t *testing.T) {
 // Written apart from the package's own checks, so that a bug there shows.
 var (
 	containerIDShape = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	podUIDShape      = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	podUIDShape      = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$`)
 )
 
 // checkShape fails unless every field of id is empty or well formed.
@@ -358,7 +358,7 @@ func checkShape(t *testing.T, id Identity) {
 		t.Errorf("ContainerID %q is not 64 lowercase hex", id.ContainerID)
 	}
 	if id.PodUID != "" && !podUIDShape.MatchString(id.PodUID) {
-		t.Errorf("PodUID %q is not canonical", id.PodUID)
+		t.Errorf("PodUID %q is neither canonical nor a static pod's 32 hex", id.PodUID)
 	}
 	switch id.Runtime {
 	case "", RuntimeDocker, RuntimeContainerd, RuntimeCRIO, RuntimePodman:
