@@ -512,11 +512,30 @@ func TestTemplateRejects(t *testing.T) {
 		// values.schema.json: a misspelt key or a wrong type.
 		{"serviceMonitor.enabeld=true", "at '/serviceMonitor': additional properties 'enabeld' not allowed"},
 		{"port=metrics", "at '/port': got string, want integer"},
+		{"imagePullSecrets[0]=regcred", "at '/imagePullSecrets/0': got string, want object"},
+		{"podAnnotations.foo=1", "at '/podAnnotations/foo': got number, want string"},
+		{"serviceMonitor.additionalLabels.release=true", "at '/serviceMonitor/additionalLabels/release': got boolean, want string"},
 	} {
 		out, err := helm(t, "template", "x", chartDir, "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("--set %s: %v, want an error with %q\n%s", tc.set, err, tc.want, out)
 		}
+	}
+}
+
+// The chart's appVersion is the exporter's version: the default image tag.
+func TestAppVersionIsVersion(t *testing.T) {
+	chart, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := os.ReadFile(filepath.Join(chartDir, "..", "..", "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("appVersion: %q", strings.TrimSpace(string(version)))
+	if !slices.Contains(strings.Split(string(chart), "\n"), want) {
+		t.Errorf("Chart.yaml has no line %s (VERSION)", want)
 	}
 }
 
@@ -579,6 +598,22 @@ metadata: {name: x}
 // the same host namespaces, security context, probes, resources and
 // tolerations, and every flag of the example. The example is decoded
 // strictly too.
+// hostPaths lists the host paths of volumes (their names may differ), with
+// their types.
+func hostPaths(volumes []corev1.Volume) map[string]string {
+	m := map[string]string{}
+	for _, v := range volumes {
+		if hp := v.HostPath; hp != nil {
+			typ := ""
+			if hp.Type != nil {
+				typ = string(*hp.Type)
+			}
+			m[hp.Path] = typ
+		}
+	}
+	return m
+}
+
 func TestTemplateMatchesExampleDaemonSet(t *testing.T) {
 	b, err := os.ReadFile(exampleDaemonSet)
 	if err != nil {
@@ -601,6 +636,9 @@ func TestTemplateMatchesExampleDaemonSet(t *testing.T) {
 		{"hostPID", got.HostPID, want.HostPID},
 		{"automountServiceAccountToken", got.AutomountServiceAccountToken, want.AutomountServiceAccountToken},
 		{"tolerations", got.Tolerations, want.Tolerations},
+		{"nodeSelector", got.NodeSelector, want.NodeSelector},
+		{"affinity", got.Affinity, want.Affinity},
+		{"host paths", hostPaths(got.Volumes), hostPaths(want.Volumes)},
 		{"securityContext", got.Containers[0].SecurityContext, want.Containers[0].SecurityContext},
 		{"ports", got.Containers[0].Ports, want.Containers[0].Ports},
 		{"readinessProbe", got.Containers[0].ReadinessProbe, want.Containers[0].ReadinessProbe},
