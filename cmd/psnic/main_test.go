@@ -209,6 +209,21 @@ func TestWithoutNetAdmin(t *testing.T) {
 		strings.Count(errb.String(), "\n") != 1 {
 		t.Fatalf("stdout %q, stderr %q; want one line starting %q naming CAP_NET_ADMIN", out.String(), errb.String(), want)
 	}
+
+	// --all counts the namespaces refused, and says which capability
+	// would show them.
+	out.Reset()
+	errb.Reset()
+	cmd = exec.Command("setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin", psnicBin, "--all")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailed {
+		t.Fatalf("--all: exit %v, want 1; stderr %q", err, errb.String())
+	}
+	refused := regexp.MustCompile(`(?m)^psnic: \d+ namespace\(s\) not resolved: permission_denied \(run as root, or grant CAP_NET_ADMIN\)$`)
+	if !refused.MatchString(errb.String()) {
+		t.Fatalf("--all: stderr %q; want a line matching %s", errb.String(), refused)
+	}
 }
 
 func FuzzParsePIDs(f *testing.F) {

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -274,7 +275,11 @@ type Omission struct {
 func (s Snapshot) Omissions() []Omission {
 	var out []Omission
 	for _, cause := range slices.Sorted(maps.Keys(s.Failed)) {
-		out = append(out, Omission{Cause: cause, Text: fmt.Sprintf("%d namespace(s) not resolved: %s", s.Failed[cause], cause)})
+		text := fmt.Sprintf("%d namespace(s) not resolved: %s", s.Failed[cause], cause)
+		if missing := MissingCapabilities(); cause == CausePermission && len(missing) > 0 {
+			text += " (run as root, or grant " + strings.Join(missing, " and ") + ")"
+		}
+		out = append(out, Omission{Cause: cause, Text: text})
 	}
 	if s.Blind {
 		out = append(out, Omission{Cause: CauseNoPtrace, Skipped: true, Text: fmt.Sprintf(
