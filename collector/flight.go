@@ -69,10 +69,15 @@ func (c *Collector) recycle(f *flight) {
 
 // bufPool keeps a few byte buffers between flights, for good: a sync.Pool
 // drops what it holds at every other collection, and a scrape of 1,000
-// vNICs allocates enough to bring one about each time.
+// vNICs allocates enough to bring one about each time. What it keeps
+// follows what is asked: a buffer more than twice the largest of the last
+// sizes asked for is let go, so that after a peak of containers the pool
+// does not hold eight buffers of the peak's size for good.
 type bufPool struct {
-	mu   sync.Mutex
-	free [][]byte
+	mu    sync.Mutex
+	free  [][]byte
+	asked [recentAsks]int // the last sizes asked for, a ring
+	next  int
 }
 
 // maxPooled bounds the buffers kept: a flight uses one for each format
@@ -80,11 +85,18 @@ type bufPool struct {
 // compressing.
 const maxPooled = 8
 
+// recentAsks is how many of the last gets decide what is worth keeping:
+// a few flights' worth.
+const recentAsks = 4 * maxPooled
+
 // get returns an empty buffer of at least size bytes: the smallest kept
 // one that is large enough, or a new one.
 func (p *bufPool) get(size int) []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.asked[p.next] = size
+	p.next = (p.next + 1) % recentAsks
+	p.free = slices.DeleteFunc(p.free, p.oversized)
 	best := -1
 	for i, b := range p.free {
 		if cap(b) >= size && (best < 0 || cap(b) < cap(p.free[best])) {
@@ -99,14 +111,23 @@ func (p *bufPool) get(size int) []byte {
 	return b[:0]
 }
 
+// oversized reports whether b is more than twice the largest size asked
+// for lately. p.mu is held.
+func (p *bufPool) oversized(b []byte) bool {
+	return cap(b) > 2*slices.Max(p.asked[:])
+}
+
 // put keeps b for a later get; when the pool is full, the smallest buffer
-// goes.
+// goes. A buffer oversized for what is asked now is not kept.
 func (p *bufPool) put(b []byte) {
 	if cap(b) == 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.oversized(b) {
+		return
+	}
 	if len(p.free) < maxPooled {
 		p.free = append(p.free, b)
 		return

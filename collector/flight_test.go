@@ -198,3 +198,36 @@ func TestFlightsConcurrentRecycle(t *testing.T) {
 		t.Error("a flight is still current after every scrape returned")
 	}
 }
+
+// After a peak, the pool lets the peak's buffers go once the sizes asked
+// for are smaller again: it held eight of them for good (a soak whose
+// containers went from 300 to 680 and back kept 20 MB of them).
+func TestBufPoolForgetsAPeak(t *testing.T) {
+	var p bufPool
+	const peak, now = 3 << 20, 1 << 20
+	var bufs [][]byte
+	for range maxPooled {
+		bufs = append(bufs, p.get(peak))
+	}
+	for _, b := range bufs {
+		p.put(b[:peak])
+	}
+	if len(p.free) != maxPooled {
+		t.Fatalf("%d buffers kept at the peak, want %d", len(p.free), maxPooled)
+	}
+	// Flights of the smaller size, each getting and putting back a few.
+	for range 2 * recentAsks {
+		b := p.get(now)
+		p.put(append(b, make([]byte, now)...))
+	}
+	held := 0
+	for _, b := range p.free {
+		held += cap(b)
+		if cap(b) > 2*now {
+			t.Errorf("a buffer of %d bytes kept, the sizes asked are %d", cap(b), now)
+		}
+	}
+	if held > maxPooled*2*now {
+		t.Errorf("%d bytes kept", held)
+	}
+}
