@@ -234,17 +234,37 @@ func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
 // answer; a failed query keeps the pods of uids as last seen. It takes at
 // most Timeout, waiting for a query under way included: a scrape that must
 // ask waits no longer than that, however long the runtime hangs.
+//
+// Only a query that had the whole Timeout tells whether the runtime
+// answers. One that waited for another first, and then timed out on what
+// was left (or never got its turn), changes nothing: the query it waited
+// for told the state, and the UIDs it was for are asked again next time.
 func (c *Client) refresh(uids []string, background bool) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
-	var fresh map[string]Pod
-	var err error
+	waited := false
 	select {
 	case c.querying <- struct{}{}:
-		fresh, err = c.query(ctx)
+	default:
+		waited = true
+		select {
+		case c.querying <- struct{}{}:
+		case <-ctx.Done():
+			c.inconclusive(background)
+			return
+		}
+	}
+	if waited && c.coveredSince(start, uids) {
 		<-c.querying
-	case <-ctx.Done():
-		err = fmt.Errorf("waiting for the query under way: %w", ctx.Err())
+		c.inconclusive(background) // nothing to learn: the query waited for answered
+		return
+	}
+	fresh, err := c.query(ctx)
+	<-c.querying
+	if err != nil && waited {
+		c.inconclusive(background)
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -274,6 +294,31 @@ func (c *Client) refresh(uids []string, background bool) {
 	}
 	c.covered = covered
 	c.logChange(err)
+}
+
+// coveredSince reports whether a query that ended after start answered
+// for every one of uids.
+func (c *Client) coveredSince(start time.Time, uids []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateUp || c.last.Before(start) {
+		return false
+	}
+	for _, uid := range uids {
+		if !c.covered[uid] {
+			return false
+		}
+	}
+	return true
+}
+
+// inconclusive ends a refresh that learnt nothing.
+func (c *Client) inconclusive(background bool) {
+	if background {
+		c.mu.Lock()
+		c.refreshing = false
+		c.mu.Unlock()
+	}
 }
 
 // logChange logs the runtime answering or not, once per change.

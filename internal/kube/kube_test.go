@@ -249,6 +249,51 @@ func TestPodsWaitBounded(t *testing.T) {
 	}
 }
 
+// A runtime that is slow but answers is not called down because two
+// scrapes asked at once: the second, which waited for the first's query
+// and then ran out of time, changes nothing, and its new pod is asked for
+// again at the next call.
+func TestPodsSlowRuntimeOverlapping(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "cri.sock")
+	f := serveFake(t, socket)
+	web1 := kubetest.FakePod{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}}
+	f.SetPods([]kubetest.FakePod{web1})
+	timeout := time.Second
+	c, logs := newClient(t, kube.Options{Endpoint: socket, Timeout: timeout, RefreshInterval: time.Hour})
+	waitUp(t, c)
+	// A query is two calls of 0.35 s: 0.7 s of the 1 s timeout. A second
+	// query waiting for most of one has too little left for its own.
+	f.SetDelay(350 * time.Millisecond)
+	first := make(chan struct{})
+	go func() { defer close(first); c.Pods([]string{uidB}) }() // new: asks
+	eventually(t, "the first query to reach the runtime", func() bool { return f.Waiting() > 0 })
+	time.Sleep(100 * time.Millisecond) // well into it
+	if _, up := c.Pods([]string{uidA, uidC}); !up { // C is new too: waits, then runs out
+		t.Errorf("second call: the runtime called down")
+	}
+	<-first
+	for _, l := range logs.lines() {
+		if strings.Contains(l, "not answering") {
+			t.Errorf("logged as down: %s", l)
+		}
+	}
+	f.SetDelay(0)
+	f.SetPods([]kubetest.FakePod{web1, {UID: uidC, Namespace: "shop", Name: "web-3", Containers: []string{"app"}}})
+	if pods, up := c.Pods([]string{uidA, uidC}); !up || pods[uidC].Name != "web-3" {
+		t.Errorf("next call: up %v, pods %v; want web-3 named (C asked for again)", up, pods)
+	}
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 10 s", what)
+		}
+	}
+}
+
 // waitUp asks until the runtime answers: the client reconnects on its own,
 // with a backoff of at most a second.
 func waitUp(t *testing.T, c *kube.Client) {

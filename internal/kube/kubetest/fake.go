@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -28,7 +29,8 @@ type FakeRuntime struct {
 
 	mu      sync.Mutex
 	block   chan struct{} // non-nil: calls wait for it or their deadline
-	waiting int           // calls waiting in Block
+	waiting int           // calls waiting (Block, SetDelay)
+	delay   time.Duration // each call takes this long: a slow runtime that answers
 }
 
 // ServeFake serves a new FakeRuntime on socket, making its directory.
@@ -69,7 +71,7 @@ func (f *FakeRuntime) Block() {
 	}
 }
 
-// Waiting returns how many calls wait in Block now.
+// Waiting returns how many calls wait now (Block, SetDelay).
 func (f *FakeRuntime) Waiting() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -86,14 +88,20 @@ func (f *FakeRuntime) Unblock() {
 	}
 }
 
+// SetDelay makes each call take d (or until its deadline).
+func (f *FakeRuntime) SetDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
+}
+
 func (f *FakeRuntime) wait(ctx context.Context) error {
 	f.mu.Lock()
-	block := f.block
-	f.mu.Unlock()
-	if block == nil {
+	block, delay := f.block, f.delay
+	if block == nil && delay == 0 {
+		f.mu.Unlock()
 		return nil
 	}
-	f.mu.Lock()
 	f.waiting++
 	f.mu.Unlock()
 	defer func() {
@@ -101,6 +109,18 @@ func (f *FakeRuntime) wait(ctx context.Context) error {
 		f.waiting--
 		f.mu.Unlock()
 	}()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if block == nil {
+		return nil
+	}
 	select {
 	case <-block:
 		return nil
