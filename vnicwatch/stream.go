@@ -35,7 +35,7 @@ type Options struct {
 }
 
 // Stream is the change stream of one host's container vNICs. Make it with
-// Open; its methods are safe to call from any goroutine.
+// Open, Run it, and Close it once Run has returned.
 type Stream struct {
 	r      *vnic.Resolver
 	opts   Options
@@ -108,12 +108,12 @@ func newStream(r *vnic.Resolver, opts Options) (*Stream, error) {
 	return s, nil
 }
 
-// Close releases the stream's sockets; call it once Run has returned. A
-// Run after Close returns ErrClosed.
+// Close releases the stream's sockets; call it once Run has returned (not
+// meanwhile, from another goroutine). A Run after Close returns ErrClosed.
 func (s *Stream) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.r == nil {
 		return nil
 	}
 	s.closed = true
@@ -139,9 +139,12 @@ type noteBatch struct {
 }
 
 // Run emits a Present change for every vNIC, then the changes as they
-// happen, until ctx ends (nil) or the notifications fail (an error). Each
-// batch of changes comes as Diff orders it: removals, then changes, then
-// additions.
+// happen, until ctx ends (nil) or the notifications fail (an error). The
+// changes of one namespace come as Diff orders them (removals, then
+// changes, then additions); those of different namespaces in no set
+// order: the Removed of a host link may come after the Added of a new link
+// that took its name. Key what is attached on HostIfindex, which the
+// kernel does not give out again soon, not on the name.
 //
 // emit runs on Run's goroutine, one change at a time, and is not called
 // once ctx has ended. While it works, events wait in the kernel (see
@@ -207,6 +210,9 @@ func (s *Stream) Run(ctx context.Context, emit func(Change)) error {
 		_ = s.procs.Drain(func(procevents.Event) {})
 	}
 
+	if ctx.Err() != nil {
+		return nil
+	}
 	e := s.engine
 	e.reset()
 	e.out, e.incomplete = nil, nil
