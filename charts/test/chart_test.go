@@ -593,11 +593,6 @@ metadata: {name: x}
 	}
 }
 
-// The chart's DaemonSet runs the exporter as examples/kubernetes/daemonset.yaml
-// does (which docs/running.md explains line by line, and the CRI test runs):
-// the same host namespaces, security context, probes, resources and
-// tolerations, and every flag of the example. The example is decoded
-// strictly too.
 // hostPaths lists the host paths of volumes (their names may differ), with
 // their types.
 func hostPaths(volumes []corev1.Volume) map[string]string {
@@ -614,6 +609,11 @@ func hostPaths(volumes []corev1.Volume) map[string]string {
 	return m
 }
 
+// The chart's DaemonSet runs the exporter as examples/kubernetes/daemonset.yaml
+// does (which docs/running.md explains line by line, and the CRI test runs):
+// the same host namespaces, security context, probes, resources,
+// scheduling, host paths, and every flag of the example. The example is
+// decoded strictly too.
 func TestTemplateMatchesExampleDaemonSet(t *testing.T) {
 	b, err := os.ReadFile(exampleDaemonSet)
 	if err != nil {

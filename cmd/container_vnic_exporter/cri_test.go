@@ -845,7 +845,6 @@ func writeJSON(t *testing.T, path string, v any) {
 	writeFile(t, path, string(b))
 }
 
-// newUUID returns a random version 4 UUID, as Kubernetes gives pods.
 // staticUID returns a UID of the shape kubelet gives a static pod: 32 hex
 // digits (an md5), no dashes.
 func staticUID(t *testing.T) string {
@@ -853,6 +852,7 @@ func staticUID(t *testing.T) string {
 	return strings.ReplaceAll(newUUID(t), "-", "")
 }
 
+// newUUID returns a random version 4 UUID, as Kubernetes gives pods.
 func newUUID(t *testing.T) string {
 	t.Helper()
 	b := make([]byte, 16)

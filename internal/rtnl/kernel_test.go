@@ -7,6 +7,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -183,8 +184,13 @@ func TestWaitContext(t *testing.T) {
 		}
 	}()
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait after cancel = %v, want context.Canceled", err)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait after cancel = %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Wait still blocked 20 s after its context ended")
 	}
 	if err := n.Wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait on an ended context = %v, want context.Canceled", err)
