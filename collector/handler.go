@@ -29,6 +29,11 @@ type HandlerOpts struct {
 	// MaxRequestsInFlight answers 503 to a scrape beyond this many at
 	// once, as promhttp does; 0: no limit.
 	MaxRequestsInFlight int
+	// WriteTimeout is the least time a scrape is given to be answered in
+	// full, writing included (a minute when 0); one whose Deadline is
+	// longer is given that. A client that reads nothing is cut off then,
+	// instead of keeping its place among MaxRequestsInFlight for good.
+	WriteTimeout time.Duration
 	// Deadline returns how long a scrape may wait for its resolution (ok
 	// false: no limit); a scrape still waiting then gets 503 while the
 	// resolution goes on for the next one.
@@ -77,6 +82,7 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if h.sem != nil {
 		select {
 		case h.sem <- struct{}{}:
@@ -87,6 +93,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A client that does not read must not keep its place among
+	// MaxRequestsInFlight for good: the write fails, and the connection
+	// closes, once the scraper would have given up anyway.
+	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(h.writeLimit(r)))
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	kind := -1
 	switch format.FormatType() {
@@ -104,7 +114,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		kind, format = formatText, expfmt.NewFormat(expfmt.TypeTextPlain)
 	}
-	start := time.Now()
 	f := h.c.join()
 	defer f.release()
 	// The other families while the resolution runs: they need none of it.
@@ -139,6 +148,22 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, f *flight, kind 
 	forEachPart(ours, rest, func(b []byte, _, _ int) { n += len(b) })
 	w.Header().Set("Content-Length", strconv.Itoa(n))
 	forEachPart(ours, rest, func(b []byte, _, _ int) { w.Write(b) }) //nolint:errcheck // a scraper gone is no error of ours
+}
+
+// writeLimit is how long a scrape may take in all: its deadline (the
+// scraper's timeout, less the offset) or WriteTimeout, whichever is
+// longer. Prometheus has read the body, or given up, long before.
+func (h *handler) writeLimit(r *http.Request) time.Duration {
+	limit := h.opts.WriteTimeout
+	if limit <= 0 {
+		limit = time.Minute
+	}
+	if h.opts.Deadline != nil {
+		if d, ok := h.opts.Deadline(r); ok && d > limit {
+			return d
+		}
+	}
+	return limit
 }
 
 // wait waits for the flight the scrape shares, or answers 503 when the

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -500,4 +502,55 @@ func TestHandlerDeadline(t *testing.T) {
 	if n := r.calls.Load(); n > 2 {
 		t.Fatalf("%d resolutions for two scrapes", n)
 	}
+}
+
+// A client that asks and never reads keeps its place among
+// MaxRequestsInFlight only until WriteTimeout: then the write fails, the
+// connection closes, and the next scrape is served (it got 503 for as long
+// as the client stayed).
+func TestHandlerClientNotReading(t *testing.T) {
+	h := New(&genResolver{}, promslog.NewNopLogger()).Handler(HandlerOpts{MaxRequestsInFlight: 1, WriteTimeout: 300 * time.Millisecond})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	// A 4 KiB receive buffer, set before the handshake so that the window
+	// announced stays small.
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Pipelined scrapes of ~1 MB each: more than the kernel buffers hold,
+	// so one of them is left writing.
+	if _, err := io.WriteString(conn, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 40)); err != nil {
+		t.Fatal(err)
+	}
+	held := false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusServiceUnavailable:
+			held = true
+		case http.StatusOK:
+			if held {
+				return
+			}
+		}
+	}
+	if !held {
+		t.Fatal("the client that does not read never held the slot: kernel buffers took 40 MB?")
+	}
+	t.Fatal("the client that does not read held the only slot for 20 s")
 }
