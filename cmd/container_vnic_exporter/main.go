@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -124,6 +125,14 @@ func run() int {
 		logger.Error("--kubernetes.cri-timeout must be positive: how long a scrape waits for the container runtime, e.g. 1s", "value", *criTimeout)
 		return 1
 	}
+	if !telemetryPath.MatchString(*metricsPath) {
+		logger.Error("--web.telemetry-path must be a plain URL path: a slash, then letters, digits and . _ ~ - /, e.g. /metrics", "value", *metricsPath)
+		return 1
+	}
+	if *timeoutOffset < 0 {
+		logger.Error("--web.timeout-offset must not be negative: it is taken off the scraper's timeout, e.g. 0.5s", "value", *timeoutOffset)
+		return 1
+	}
 	if *criRefresh < 0 {
 		logger.Error("--kubernetes.refresh-interval must not be negative: how old pod names may get, e.g. 15s, or 0 to ask at every scrape", "value", *criRefresh)
 		return 1
@@ -206,8 +215,10 @@ func run() int {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := server.Shutdown(shutdownCtx); err != nil {
-		logger.Error("shutdown", "err", err)
-		return 1
+		// A scrape still being written 10 s on has a client that does not
+		// read: it is cut off, as its write deadline would have.
+		logger.Warn("closing the connections of scrapes still being written after 10 s", "err", err)
+		_ = server.Close()
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error("serve", "err", err)
@@ -215,6 +226,10 @@ func run() int {
 	}
 	return 0
 }
+
+// telemetryPath is what --web.telemetry-path may be: a path, as ServeMux
+// takes it, with no method, host, wildcard or space to be read otherwise.
+var telemetryPath = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
 
 // metricsHandler serves the collector's metrics and registry's, and the
 // exporter's own unless exporterMetrics is false. Every scrape is a

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -256,12 +258,13 @@ func TestServeBadProcfs(t *testing.T) {
 	}
 }
 
-// A --kubernetes.cri-timeout that is not positive, or a negative
-// --kubernetes.refresh-interval, fails at startup with one line naming the
-// flag, and exit 1, whether --collector.kubernetes is on or not. A runtime
+// A --kubernetes.cri-timeout that is not positive, a negative
+// --kubernetes.refresh-interval (whether --collector.kubernetes is on or
+// not) or --web.timeout-offset, and a --web.telemetry-path that is no plain
+// path, fail at startup with one line naming the flag, and exit 1. A runtime
 // that is not there is no start-up error (internal/kube's tests,
 // TestCRIPods).
-func TestServeBadCRITimeout(t *testing.T) {
+func TestServeBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		flag string
@@ -269,12 +272,94 @@ func TestServeBadCRITimeout(t *testing.T) {
 		{[]string{"--collector.kubernetes", "--kubernetes.cri-timeout=0s"}, "--kubernetes.cri-timeout"},
 		{[]string{"--kubernetes.cri-timeout=-1s"}, "--kubernetes.cri-timeout"},
 		{[]string{"--kubernetes.refresh-interval=-1s"}, "--kubernetes.refresh-interval"},
+		{[]string{"--web.timeout-offset=-5s"}, "--web.timeout-offset"},
+		// ServeMux would panic on these, or read a method or a wildcard.
+		{[]string{"--web.telemetry-path="}, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=metrics"}, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=/a b"}, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=POST /m"}, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=/{x}"}, "--web.telemetry-path"},
 	} {
 		errLines, ok := failedStart(t, tc.args...)
 		if ok && (len(errLines) != 1 || !strings.Contains(errLines[0], tc.flag)) {
 			t.Errorf("%q: want one error line naming %s, got %q", tc.args, tc.flag, errLines)
 		}
 	}
+}
+
+// SIGTERM with a scrape that cannot finish (its client reads nothing):
+// the exporter closes it 10 s on and exits 0, as it does when it drains
+// (it exited 1).
+func TestServeSIGTERMClientNotReading(t *testing.T) {
+	p := startExporter(t)
+	conn := dialNotReading(t, p.addr)
+	defer conn.Close()
+	// More scrapes than the kernel buffers take, however few vNICs.
+	if _, err := io.WriteString(conn, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 2000)); err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().(*net.TCPAddr)
+	// Blocked writing: the bytes it has queued for the client stop
+	// growing. (Between two scrapes, it would close the connection at
+	// once on SIGTERM, not take another.)
+	last := int64(-1)
+	netnstest.Eventually(t, 20*time.Second, "the exporter to be blocked writing to the client", func() bool {
+		n := sendQueued(t, p.addr, local.Port)
+		blocked := n > 0 && n == last
+		last = n
+		time.Sleep(100 * time.Millisecond)
+		return blocked
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		p.exited <- err // for the clean-up
+		if err != nil || !strings.Contains(p.stderr.String(), "closing the connections of scrapes still being written") {
+			t.Fatalf("exit after SIGTERM: %v, want 0 after closing the stuck scrape\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30 s after SIGTERM")
+	}
+}
+
+// dialNotReading connects to addr with a receive buffer of 4 KiB, set
+// before the handshake so that the window it announces stays small.
+func dialNotReading(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return cmp.Or(err, serr)
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// sendQueued returns the bytes queued to send on the server's end (addr)
+// of the loopback connection from clientPort, from /proc/net/tcp.
+func sendQueued(t *testing.T, addr string, clientPort int) int64 {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvPort, _ := strconv.Atoi(port)
+	local, remote := fmt.Sprintf(":%04X", srvPort), fmt.Sprintf(":%04X", clientPort)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasSuffix(f[1], local) && strings.HasSuffix(f[2], remote) {
+			tx, _, _ := strings.Cut(f[4], ":")
+			n, _ := strconv.ParseInt(tx, 16, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // A host veth whose name has a backslash, valid UTF-8, comes out of the
