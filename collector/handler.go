@@ -29,10 +29,10 @@ type HandlerOpts struct {
 	// MaxRequestsInFlight answers 503 to a scrape beyond this many at
 	// once, as promhttp does; 0: no limit.
 	MaxRequestsInFlight int
-	// WriteTimeout is the least time a scrape is given to be answered in
-	// full, writing included (a minute when 0); one whose Deadline is
-	// longer is given that. A client that reads nothing is cut off then,
-	// instead of keeping its place among MaxRequestsInFlight for good.
+	// WriteTimeout is the time a scrape is given to write its answer,
+	// after its Deadline when it has one (a minute when 0). A client that
+	// reads nothing is cut off then, instead of keeping its place among
+	// MaxRequestsInFlight for good.
 	WriteTimeout time.Duration
 	// Deadline returns how long a scrape may wait for its resolution (ok
 	// false: no limit); a scrape still waiting then gets 503 while the
@@ -83,6 +83,10 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// A client that does not read must not keep its place among
+	// MaxRequestsInFlight for good: the write fails, and the connection
+	// closes, once the scraper would have given up anyway.
+	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(h.writeLimit(r)))
 	if h.sem != nil {
 		select {
 		case h.sem <- struct{}{}:
@@ -93,10 +97,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// A client that does not read must not keep its place among
-	// MaxRequestsInFlight for good: the write fails, and the connection
-	// closes, once the scraper would have given up anyway.
-	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(h.writeLimit(r)))
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	kind := -1
 	switch format.FormatType() {
@@ -150,17 +150,22 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, f *flight, kind 
 	forEachPart(ours, rest, func(b []byte, _, _ int) { w.Write(b) }) //nolint:errcheck // a scraper gone is no error of ours
 }
 
-// writeLimit is how long a scrape may take in all: its deadline (the
-// scraper's timeout, less the offset) or WriteTimeout, whichever is
-// longer. Prometheus has read the body, or given up, long before.
+// maxDeadline caps the deadline a scrape's header may ask for in
+// writeLimit: a client must not lift the limit by asking for years.
+const maxDeadline = 10 * time.Minute
+
+// writeLimit is how long a scrape may take in all: its deadline, if it has
+// one (capped at maxDeadline), to wait for its resolution, then
+// WriteTimeout to write the answer, 200 or 503. Prometheus has read it, or
+// given up, long before.
 func (h *handler) writeLimit(r *http.Request) time.Duration {
 	limit := h.opts.WriteTimeout
 	if limit <= 0 {
 		limit = time.Minute
 	}
 	if h.opts.Deadline != nil {
-		if d, ok := h.opts.Deadline(r); ok && d > limit {
-			return d
+		if d, ok := h.opts.Deadline(r); ok {
+			limit += min(d, maxDeadline)
 		}
 	}
 	return limit

@@ -557,3 +557,23 @@ func TestHandlerClientNotReading(t *testing.T) {
 		t.Fatalf("next scrape: %d, want 200", resp.StatusCode)
 	}
 }
+
+// A scrape whose deadline is longer than WriteTimeout still gets its 503
+// when the deadline passes: it has WriteTimeout after it to be written (the
+// connection closed at the deadline instead, and the scraper saw EOF).
+func TestHandlerDeadlineLongerThanWriteTimeout(t *testing.T) {
+	r := &blockingResolver{release: make(chan struct{})}
+	defer close(r.release)
+	h := New(r, promslog.NewNopLogger()).Handler(HandlerOpts{WriteTimeout: 200 * time.Millisecond,
+		Deadline: func(*http.Request) (time.Duration, bool) { return 400 * time.Millisecond, true }})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape past its deadline: %v, want a 503", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("scrape past its deadline: %d, want 503", resp.StatusCode)
+	}
+}
