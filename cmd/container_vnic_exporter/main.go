@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"regexp"
 	"strings"
 	"syscall"
@@ -125,7 +126,7 @@ func run() int {
 		logger.Error("--kubernetes.cri-timeout must be positive: how long a scrape waits for the container runtime, e.g. 1s", "value", *criTimeout)
 		return 1
 	}
-	if !telemetryPath.MatchString(*metricsPath) {
+	if !plainPath(*metricsPath) {
 		logger.Error("--web.telemetry-path must be a plain URL path: a slash, then letters, digits and . _ ~ - /, e.g. /metrics", "value", *metricsPath)
 		return 1
 	}
@@ -202,7 +203,11 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/2 (with TLS): a stream whose writes time out is reset, but the
+	// reset waits behind what the connection has queued; a connection that
+	// takes nothing for a minute is closed, with all its streams.
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		HTTP2: &http.HTTP2Config{WriteByteTimeout: time.Minute}}
 	served := make(chan error, 1)
 	go func() { served <- web.ListenAndServe(server, webConfig, logger) }()
 	select {
@@ -211,6 +216,7 @@ func run() int {
 		return 1
 	case <-ctx.Done():
 	}
+	stop() // a second signal ends the process at once
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -227,8 +233,15 @@ func run() int {
 	return 0
 }
 
-// telemetryPath is what --web.telemetry-path may be: a path, as ServeMux
-// takes it, with no method, host, wildcard or space to be read otherwise.
+// plainPath reports whether --web.telemetry-path may be p: a path, as
+// ServeMux takes it, with no method, host, wildcard or space to be read
+// otherwise; and clean (no //, . or ..), or ServeMux would redirect every
+// request to it.
+func plainPath(p string) bool {
+	return telemetryPath.MatchString(p) && !strings.Contains(p, "//") &&
+		(p == "/" || path.Clean(p) == strings.TrimSuffix(p, "/"))
+}
+
 var telemetryPath = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
 
 // metricsHandler serves the collector's metrics and registry's, and the

@@ -279,6 +279,8 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--web.telemetry-path=/a b"}, "--web.telemetry-path"},
 		{[]string{"--web.telemetry-path=POST /m"}, "--web.telemetry-path"},
 		{[]string{"--web.telemetry-path=/{x}"}, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=/a//b"}, "--web.telemetry-path"},
+		{[]string{"--web.telemetry-path=/x/../metrics"}, "--web.telemetry-path"},
 	} {
 		errLines, ok := failedStart(t, tc.args...)
 		if ok && (len(errLines) != 1 || !strings.Contains(errLines[0], tc.flag)) {
@@ -302,13 +304,17 @@ func TestServeSIGTERMClientNotReading(t *testing.T) {
 	// Blocked writing: the bytes it has queued for the client stop
 	// growing. (Between two scrapes, it would close the connection at
 	// once on SIGTERM, not take another.)
-	last := int64(-1)
-	netnstest.Eventually(t, 20*time.Second, "the exporter to be blocked writing to the client", func() bool {
+	last, same := int64(-1), 0
+	netnstest.Eventually(t, 30*time.Second, "the exporter to be blocked writing to the client", func() bool {
 		n := sendQueued(t, p.addr, local.Port)
-		blocked := n > 0 && n == last
+		if n > 0 && n == last {
+			same++
+		} else {
+			same = 0
+		}
 		last = n
 		time.Sleep(100 * time.Millisecond)
-		return blocked
+		return same >= 10 // a second unchanged: not a scrape still being made
 	})
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
