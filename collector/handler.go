@@ -83,10 +83,15 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	var deadline time.Duration
+	bounded := false
+	if h.opts.Deadline != nil {
+		deadline, bounded = h.opts.Deadline(r)
+	}
 	// A client that does not read must not keep its place among
 	// MaxRequestsInFlight for good: the write fails, and the connection
 	// closes, once the scraper would have given up anyway.
-	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(h.writeLimit(r)))
+	_ = http.NewResponseController(w).SetWriteDeadline(start.Add(h.writeLimit(deadline, bounded)))
 	if h.sem != nil {
 		select {
 		case h.sem <- struct{}{}:
@@ -120,7 +125,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (A scrape that then times out, or whose scraper goes, gathered them
 	// for nothing; a gathering error is counted for it all the same.)
 	others := h.gather()
-	if h.wait(w, r, f, start) {
+	if h.wait(w, r, f, start, deadline, bounded) {
 		h.serve(w, r, f, kind, format, others)
 	}
 }
@@ -158,29 +163,25 @@ const maxDeadline = 10 * time.Minute
 // one (capped at maxDeadline), to wait for its resolution, then
 // WriteTimeout to write the answer, 200 or 503. Prometheus has read it, or
 // given up, long before.
-func (h *handler) writeLimit(r *http.Request) time.Duration {
+func (h *handler) writeLimit(deadline time.Duration, bounded bool) time.Duration {
 	limit := h.opts.WriteTimeout
 	if limit <= 0 {
 		limit = time.Minute
 	}
-	if h.opts.Deadline != nil {
-		if d, ok := h.opts.Deadline(r); ok {
-			limit += min(d, maxDeadline)
-		}
+	if bounded {
+		limit += min(deadline, maxDeadline)
 	}
 	return limit
 }
 
 // wait waits for the flight the scrape shares, or answers 503 when the
 // scrape's deadline, counted from start, passes first.
-func (h *handler) wait(w http.ResponseWriter, r *http.Request, f *flight, start time.Time) bool {
+func (h *handler) wait(w http.ResponseWriter, r *http.Request, f *flight, start time.Time, deadline time.Duration, bounded bool) bool {
 	var timeout <-chan time.Time
-	if h.opts.Deadline != nil {
-		if d, ok := h.opts.Deadline(r); ok {
-			t := time.NewTimer(d - time.Since(start))
-			defer t.Stop()
-			timeout = t.C
-		}
+	if bounded {
+		t := time.NewTimer(deadline - time.Since(start))
+		defer t.Stop()
+		timeout = t.C
 	}
 	select {
 	case <-f.done:
