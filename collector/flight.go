@@ -96,7 +96,8 @@ func (p *bufPool) get(size int) []byte {
 	defer p.mu.Unlock()
 	p.asked[p.next] = size
 	p.next = (p.next + 1) % recentAsks
-	p.free = slices.DeleteFunc(p.free, p.oversized)
+	limit := p.keepLimit()
+	p.free = slices.DeleteFunc(p.free, func(b []byte) bool { return cap(b) > limit })
 	best := -1
 	for i, b := range p.free {
 		if cap(b) >= size && (best < 0 || cap(b) < cap(p.free[best])) {
@@ -111,10 +112,10 @@ func (p *bufPool) get(size int) []byte {
 	return b[:0]
 }
 
-// oversized reports whether b is more than twice the largest size asked
-// for lately. p.mu is held.
-func (p *bufPool) oversized(b []byte) bool {
-	return cap(b) > 2*slices.Max(p.asked[:])
+// keepLimit is the largest capacity worth keeping: twice the largest size
+// asked for lately. p.mu is held.
+func (p *bufPool) keepLimit() int {
+	return 2 * slices.Max(p.asked[:])
 }
 
 // put keeps b for a later get; when the pool is full, the smallest buffer
@@ -125,7 +126,7 @@ func (p *bufPool) put(b []byte) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.oversized(b) {
+	if cap(b) > p.keepLimit() {
 		return
 	}
 	if len(p.free) < maxPooled {
