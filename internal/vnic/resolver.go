@@ -276,8 +276,10 @@ func (s Snapshot) Omissions() []Omission {
 	var out []Omission
 	for _, cause := range slices.Sorted(maps.Keys(s.Failed)) {
 		text := fmt.Sprintf("%d namespace(s) not resolved: %s", s.Failed[cause], cause)
-		if missing := MissingCapabilities(); cause == CausePermission && len(missing) > 0 {
-			text += " (run as root, or grant " + strings.Join(missing, " and ") + ")"
+		if cause == CausePermission {
+			if missing := MissingCapabilities(); len(missing) > 0 {
+				text += " (run as root, or grant " + strings.Join(missing, " and ") + ")"
+			}
 		}
 		out = append(out, Omission{Cause: cause, Text: text})
 	}
