@@ -19,13 +19,26 @@ type running struct {
 	changes chan Change
 	cancel  context.CancelFunc
 	done    chan error
+	// held is closed when emit stands still at the Present line of the
+	// host link startHeldRun was given, until release.
+	held, unblock chan struct{}
+	releaseOnce   sync.Once
 }
 
-func startRun(s *Stream, prefix string) *running {
+func startRun(s *Stream, prefix string) *running { return startHeldRun(s, prefix, "") }
+
+// startHeldRun is startRun whose emit, at the Present line of host link
+// hold, stands still (the stream with it) until release.
+func startHeldRun(s *Stream, prefix, hold string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{changes: make(chan Change, 1000), cancel: cancel, done: make(chan error, 1)}
+	r := &running{changes: make(chan Change, 1000), cancel: cancel, done: make(chan error, 1),
+		held: make(chan struct{}), unblock: make(chan struct{})}
 	go func() {
 		r.done <- s.Run(ctx, func(c Change) {
+			if hold != "" && c.HostIfname == hold && c.Event == Present {
+				close(r.held)
+				<-r.unblock
+			}
 			if strings.HasPrefix(c.HostIfname, prefix) || c.Old != nil && strings.HasPrefix(c.Old.HostIfname, prefix) {
 				r.changes <- c
 			}
@@ -34,8 +47,41 @@ func startRun(s *Stream, prefix string) *running {
 	return r
 }
 
+// waitHeld waits for emit to stand still at the held link's Present line.
+func (r *running) waitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no present line for the held link within 20 s")
+	}
+}
+
+func (r *running) release() { r.releaseOnce.Do(func() { close(r.unblock) }) }
+
+// reportsOf returns a Report that counts the errors that are target, and
+// the count so far.
+func reportsOf(target error) (report func(error), count func() int) {
+	var mu sync.Mutex
+	n := 0
+	report = func(err error) {
+		if errors.Is(err, target) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	}
+	count = func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+	return report, count
+}
+
 func (r *running) stop(t *testing.T) {
 	t.Helper()
+	r.release() // a test that failed while it held emit
 	r.cancel()
 	select {
 	case err := <-r.done:
@@ -47,22 +93,31 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
+// next returns the next change, failing t when none comes within 20 s or
+// Run returns.
+func (r *running) next(t *testing.T, what string) Change {
+	t.Helper()
+	select {
+	case c := <-r.changes:
+		return c
+	case err := <-r.done:
+		t.Fatalf("Run returned %v while waiting for %s", err, what)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no %s within 20 s", what)
+	}
+	panic("unreachable")
+}
+
 // until returns the changes up to and including the first that stop
 // accepts.
 func (r *running) until(t *testing.T, what string, stop func(Change) bool) []Change {
 	t.Helper()
 	var got []Change
 	for {
-		select {
-		case c := <-r.changes:
-			got = append(got, c)
-			if stop(c) {
-				return got
-			}
-		case err := <-r.done:
-			t.Fatalf("Run returned %v while waiting for %s (got %+v)", err, what, got)
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no %s within 20 s (got %+v)", what, got)
+		c := r.next(t, what)
+		got = append(got, c)
+		if stop(c) {
+			return got
 		}
 	}
 }
@@ -224,47 +279,17 @@ func TestRunReportsLostLinkNotifications(t *testing.T) {
 	prefix := "cvo" + netnstest.Suffix()[:4]
 	vethWithProcess(t, prefix+"a")
 	vethWithProcess(t, prefix+"c")
-	var mu sync.Mutex
-	lost := 0
+	report, lost := reportsOf(vnic.ErrOverflow)
 	// The smallest buffer the kernel allows holds a few notifications:
 	// changes to this test's own link overflow it, no one else's socket.
-	s, err := Open(Options{LinkEventBuffer: 1, ResyncInterval: time.Hour, Report: func(err error) {
-		if errors.Is(err, vnic.ErrOverflow) {
-			mu.Lock()
-			lost++
-			mu.Unlock()
-		}
-	}})
+	s, err := Open(Options{LinkEventBuffer: 1, ResyncInterval: time.Hour, Report: report})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	held, unblock := make(chan struct{}), make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	changes := make(chan Change, 100)
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Run(ctx, func(c Change) {
-			if c.HostIfname == prefix+"a" && c.Event == Present {
-				close(held)
-				<-unblock // the stream stands still while the links change
-			}
-			if strings.HasPrefix(c.HostIfname, prefix) {
-				changes <- c
-			}
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	select {
-	case <-held:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no present line for a within 20 s")
-	}
+	run := startHeldRun(s, prefix, prefix+"a") // the stream stands still while the links change
+	defer run.stop(t)
+	run.waitHeld(t)
 	for i := range 50 {
 		netnstest.IP(t, "link", "set", prefix+"a", "alias", "cvo"+string(rune('a'+i%26)))
 	}
@@ -272,12 +297,10 @@ func TestRunReportsLostLinkNotifications(t *testing.T) {
 	// by resolving everything again.
 	netnstest.IP(t, "link", "set", prefix+"c", "name", prefix+"d")
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", prefix+"d").Run() })
-	close(unblock)
+	run.release()
 	renamed := false
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		mu.Lock()
-		reported := lost > 0
-		mu.Unlock()
+		reported := lost() > 0
 		switch {
 		case renamed && reported:
 			return
@@ -285,7 +308,7 @@ func TestRunReportsLostLinkNotifications(t *testing.T) {
 			t.Fatalf("within 20 s: rename seen %v, lost notifications reported %v", renamed, reported)
 		}
 		select {
-		case c := <-changes:
+		case c := <-run.changes:
 			renamed = renamed || c.Event == Changed && c.HostIfname == prefix+"d"
 		case <-time.After(50 * time.Millisecond): // the report comes on its own
 		}

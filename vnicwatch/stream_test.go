@@ -1,11 +1,7 @@
 package vnicwatch
 
 import (
-	"context"
-	"errors"
 	"os/exec"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,51 +20,24 @@ func TestStreamSurvivesLostProcessEvents(t *testing.T) {
 	sentinel.Spawn()
 	sentinel.Veth(prefix+"s", "eth0")
 
-	var mu sync.Mutex
-	var overflows int
-	s, err := Open(Options{ProcEventBuffer: 1, ResyncInterval: time.Hour, Report: func(err error) {
-		if errors.Is(err, procevents.ErrOverflow) {
-			mu.Lock()
-			overflows++
-			mu.Unlock()
-		}
-	}})
+	report, overflows := reportsOf(procevents.ErrOverflow)
+	s, err := Open(Options{ProcEventBuffer: 1, ResyncInterval: time.Hour, Report: report})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-
-	changes := make(chan Change, 100)
-	unblock := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Run(ctx, func(c Change) {
-			if c.HostIfname == prefix+"s" && c.Event == Present {
-				<-unblock // the stream stands still while processes come and go
-			}
-			if strings.HasPrefix(c.HostIfname, prefix) {
-				changes <- c
-			}
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	run := startHeldRun(s, prefix, prefix+"s") // the stream stands still while processes come and go
+	defer run.stop(t)
+	run.waitHeld(t)
 	// With the stream held, fifty processes overflow its tiny socket.
 	for i := 0; i < 50; i++ {
 		if err := exec.Command("true").Run(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	close(unblock)
+	run.release()
 	netnstest.Eventually(t, 10*time.Second, "the lost process events to be reported", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return overflows > 0
+		return overflows() > 0
 	})
 
 	c := netnstest.NewNetns(t, "cvlc")
@@ -77,7 +46,7 @@ func TestStreamSurvivesLostProcessEvents(t *testing.T) {
 	pid := c.Spawn()
 	for {
 		select {
-		case ch := <-changes:
+		case ch := <-run.changes:
 			if ch.HostIfname == prefix+"c" {
 				if ch.Event != Added || ch.PID != pid {
 					t.Fatalf("got %+v, want added with pid %d", ch, pid)
@@ -105,32 +74,9 @@ func TestStreamLeaderExited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	changes := make(chan Change, 100)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Run(ctx, func(c Change) {
-			if c.HostIfname == prefix+"z" {
-				changes <- c
-			}
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	next := func() Change {
-		t.Helper()
-		select {
-		case c := <-changes:
-			return c
-		case <-time.After(20 * time.Second):
-			t.Fatal("no line within 20 s")
-		}
-		panic("unreachable")
-	}
+	run := startRun(s, prefix)
+	defer run.stop(t)
+	next := func() Change { return run.next(t, "line") }
 
 	pid := netnstest.SpawnLeaderExited(t, z.Path())
 	// Seen with its PID first if its exec was read before its main
