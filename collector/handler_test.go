@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +29,7 @@ import (
 
 	"github.com/container-vnic/container_vnic_exporter/internal/cgroupid"
 	"github.com/container-vnic/container_vnic_exporter/internal/kube"
+	"github.com/container-vnic/container_vnic_exporter/internal/netnstest"
 	"github.com/container-vnic/container_vnic_exporter/internal/vnic"
 )
 
@@ -521,20 +521,7 @@ func TestHandlerClientNotReading(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	// A 4 KiB receive buffer, set before the handshake so that the window
-	// announced stays small.
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := netnstest.DialNotReading(t, srv.Listener.Addr().String())
 	defer conn.Close()
 	stuck.Store(conn.LocalAddr().String())
 	// Pipelined scrapes of ~1 MB each: more than the kernel buffers hold,

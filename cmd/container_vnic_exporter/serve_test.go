@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -294,7 +293,7 @@ func TestServeBadFlags(t *testing.T) {
 // (it exited 1).
 func TestServeSIGTERMClientNotReading(t *testing.T) {
 	p := startExporter(t)
-	conn := dialNotReading(t, p.addr)
+	conn := netnstest.DialNotReading(t, p.addr)
 	defer conn.Close()
 	// More scrapes than the kernel buffers take, however few vNICs.
 	if _, err := io.WriteString(conn, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 2000)); err != nil {
@@ -328,22 +327,6 @@ func TestServeSIGTERMClientNotReading(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("still running 30 s after SIGTERM")
 	}
-}
-
-// dialNotReading connects to addr with a receive buffer of 4 KiB, set
-// before the handshake so that the window it announces stays small.
-func dialNotReading(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return cmp.Or(err, serr)
-	}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return conn
 }
 
 // sendQueued returns the bytes queued to send on the server's end (addr)
