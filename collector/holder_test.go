@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,6 +42,23 @@ func infoPIDs(t *testing.T, col *Collector, netns string) map[string]string {
 // than below, by writing just under it to /proc/sys/kernel/ns_last_pid, as
 // PID wrap-around does on a busy host. Other processes fork at the same
 // time: it tries again until it gets a lower PID.
+// makeRoomBelow makes the next PIDs at least 1,000, so that startBelow
+// finds room under them: just after PIDs wrapped (pid_max is 32,768 here),
+// the next ones are the lowest free, and the test failed "too low".
+func makeRoomBelow(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && last >= 1000 {
+		return
+	}
+	if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte("1000"), 0); err != nil {
+		t.Fatalf("ns_last_pid: %v", err)
+	}
+}
+
 func startBelow(t *testing.T, nsPath string, below int) int {
 	t.Helper()
 	if below < 400 {
@@ -82,6 +100,7 @@ func TestStablePIDLabel(t *testing.T) {
 	host := "cvsp" + netnstest.Suffix()
 	ns.Veth(host, "eth0")
 	ns.Veth(host+"b", "net1")
+	makeRoomBelow(t)
 	holder := ns.Spawn()
 	younger := ns.Spawn()
 	// The real /proc: the walk must find the intruder by itself.
