@@ -10,7 +10,8 @@
 #   commands  whole commands, timed by bench/c/timeit (median of many runs):
 #             psnic PID, the paper's method (bench/c/paper_psnic.c), the
 #             nsenter+ip way (bench/nsenter-ip.sh), a Go program that does
-#             nothing (bench/gonothing) and /bin/true (1 process each only);
+#             nothing (bench/gonothing), one that does only psnic's work
+#             (bench/gofloor) and /bin/true (1 process each only);
 #   scrape    one exporter scrape (HTTP GET /metrics, exporter self-metrics
 #             off) with counters (the default), with --no-collector.counters,
 #             uncached, and ten at once, timed in-process by bench/scrapetime,
@@ -95,32 +96,35 @@ stop_exporter() {
 }
 
 # ------------------------------------------------------- section: commands
-commands_columns() { row netns procs psnic_us paper_us nsenterip_us gonothing_us true_us; }
+commands_columns() { row netns procs psnic_us paper_us nsenterip_us gonothing_us true_us gofloor_us; }
 commands_run() {
-	local n=$1 p=$2 pid r ps=() gn=()
+	local n=$1 p=$2 pid r ps=() gn=() gf=()
 	((p == 1)) || return 0
 	pid=$(sample_pid "$n")
-	# psnic and the Go program that does nothing, their ratio being the
-	# figure that matters: interleaved in 10 rounds of 20 runs each, the
-	# median of the round medians, so that a load that comes and goes on a
-	# shared host weighs on both alike.
+	# psnic, the Go program that does nothing and the one that does only
+	# psnic's work (bench/gofloor), their ratios being the figures that
+	# matter: interleaved in 10 rounds of 20 runs each, the median of the
+	# round medians, so that a load that comes and goes on a shared host
+	# weighs on all three alike.
 	for r in $(seq 10); do
 		ps+=("$(timeit 20 "$bin/psnic" "$pid")") gn+=("$(timeit 20 "$bin/gonothing")")
+		gf+=("$(timeit 20 "$bin/gofloor" "$pid")")
 	done
 	row "$n" "$p" "$(median "${ps[@]}")" "$(timeit 200 "$bin/paper_psnic" "$pid")" \
 		"$(timeit 50 sh "$root/bench/nsenter-ip.sh" "$pid")" "$(median "${gn[@]}")" \
-		"$(timeit 200 /bin/true)"
+		"$(timeit 200 /bin/true)" "$(median "${gf[@]}")"
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 commands_report() {
 	echo "Whole commands, one process per namespace: \`psnic PID\` against the paper's method, the"
-	echo "\`nsenter\` + \`ip\` way, a static Go program that does nothing and \`/bin/true\`. Medians, µs."
+	echo "\`nsenter\` + \`ip\` way, a static Go program that does nothing, one that does only psnic's work"
+	echo "with the \`syscall\` package (bench/gofloor, \"Go floor\") and \`/bin/true\`. Medians, µs."
 	echo
-	echo "| netns | psnic | paper | nsenter+ip | Go nothing | /bin/true | psnic/paper | psnic/nsenter+ip | psnic/Go nothing |"
-	echo "|---|---|---|---|---|---|---|---|---|"
-	local n p ps pa ni gn tr
-	while IFS=$'\t' read -r n p ps pa ni gn tr; do
-		echo "| $n | $ps | $pa | $ni | $gn | $tr | $(ratio "$ps" "$pa") | $(ratio "$ps" "$ni") | $(ratio "$ps" "$gn") |"
+	echo "| netns | psnic | paper | nsenter+ip | Go nothing | Go floor | /bin/true | psnic/paper | psnic/nsenter+ip | psnic/Go nothing | Go floor/Go nothing |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	local n p ps pa ni gn tr gf
+	while IFS=$'\t' read -r n p ps pa ni gn tr gf; do
+		echo "| $n | $ps | $pa | $ni | $gn | $gf | $tr | $(ratio "$ps" "$pa") | $(ratio "$ps" "$ni") | $(ratio "$ps" "$gn") | $(ratio "$gf" "$gn") |"
 	done < <(tail -n +2 "$out/commands.tsv")
 }
 
@@ -298,7 +302,7 @@ if [[ -z ${BENCH_INSIDE:-} ]]; then
 	: >"$out/exporter.log"
 	bash "$root/bench/fixture.sh" down "$fx" # what an interrupted run left
 	(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/psnic ./cmd/container_vnic_exporter \
-		./bench/scrapetime ./bench/watchlatency ./bench/gonothing)
+		./bench/scrapetime ./bench/watchlatency ./bench/gonothing ./bench/gofloor)
 	for c in paper_psnic floor timeit; do gcc -O2 -Wall -o "$bin/$c" "$root/bench/c/$c.c"; done
 fi
 
