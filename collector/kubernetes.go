@@ -44,15 +44,18 @@ type kubeSource struct {
 	k     Kubernetes
 	pods  map[string]kube.Pod // by pod UID
 	uidOf map[uint64]string   // pod UID by netns
+	cidOf map[uint64]string   // container ID by netns: its sandbox's, or a container's
 	up    bool
 }
 
 func (s *kubeSource) prepare(all []NamespaceLabels) {
 	s.uidOf = make(map[uint64]string, len(all))
+	s.cidOf = make(map[uint64]string, len(all))
 	uids := make([]string, 0, len(all))
 	for _, ns := range all {
 		if uid := ns.Value("pod_uid"); uid != "" {
 			s.uidOf[ns.Netns] = uid
+			s.cidOf[ns.Netns] = ns.Value("container_id")
 			uids = append(uids, uid)
 		}
 	}
@@ -65,7 +68,8 @@ func (s *kubeSource) values(netns uint64, _ int) []string {
 }
 
 // families adds the samples of container_info (each running container of
-// the pods of snap's namespaces) and kubernetes_up to byDef.
+// the pods of snap's namespaces, of the sandbox whose namespace it is when
+// a pod has two: see kube.Pod.In) and kubernetes_up to byDef.
 func (s *kubeSource) families(snap *vnic.Snapshot, byDef map[*familyDef][]sample) {
 	var containers []sample
 	for i := range snap.Namespaces {
@@ -76,7 +80,7 @@ func (s *kubeSource) families(snap *vnic.Snapshot, byDef map[*familyDef][]sample
 		}
 		p := s.pods[uid]
 		ino := strconv.FormatUint(ns.Inode, 10)
-		for _, ct := range p.Containers {
+		for _, ct := range p.In(s.cidOf[ns.Inode]) {
 			containers = append(containers, sample{containerInfoDef.schema.series(ino, labelValue(p.Namespace), labelValue(p.Name),
 				labelValue(ct.Name), labelValue(ct.ID), labelValue(ct.Image)), 1})
 		}

@@ -231,6 +231,41 @@ container_vnic_kubernetes_up 0
 	}
 }
 
+// A pod with two ready sandboxes (kubelet makes its sandbox again before
+// the old one is gone) has two network namespaces with one pod UID: each
+// lists the containers of its own sandbox, found by the ID of the oldest
+// process's container, the pause's (the sandbox's) or, without a pause
+// process, a container's.
+func TestMetricsWithKubernetesTwoSandboxes(t *testing.T) {
+	const uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+	s1, s2, c3 := strings.Repeat("a1", 32), strings.Repeat("a2", 32), strings.Repeat("c3", 32)
+	snap := vnic.Snapshot{Namespaces: []vnic.Netns{
+		{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth10", Kind: "veth"}}},
+		{Inode: 1002, PID: 20, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth20", Kind: "veth"}}},
+	}}
+	identities := func(_ uint64, pid int) (cgroupid.Identity, error) {
+		if pid == 10 {
+			return cgroupid.Identity{ContainerID: s1, PodUID: uid}, nil
+		}
+		return cgroupid.Identity{ContainerID: c3, PodUID: uid}, nil
+	}
+	k := &fakeKube{up: true, pods: map[string]kube.Pod{uid: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{
+		{ID: "c1", Name: "app", Image: "app:1", SandboxID: s1},
+		{ID: c3, Name: "app", Image: "app:2", SandboxID: s2},
+		{ID: "c2", Name: "sidecar", Image: "envoy:1", SandboxID: s1},
+	}}}}
+	col := New(fakeResolver{snap: snap}, promslog.NewNopLogger()).WithIdentity(identities).WithKubernetes(k)
+	want := `# HELP container_vnic_container_info A running container of the Kubernetes pod in a network namespace, as the node's container runtime (CRI) names it (value is always 1).
+# TYPE container_vnic_container_info gauge
+container_vnic_container_info{container="app",container_id="c1",image="app:1",namespace="shop",netns="1001",pod="web-1"} 1
+container_vnic_container_info{container="sidecar",container_id="c2",image="envoy:1",namespace="shop",netns="1001",pod="web-1"} 1
+container_vnic_container_info{container="app",container_id="` + c3 + `",image="app:2",namespace="shop",netns="1002",pod="web-1"} 1
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_container_info"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A source's Prepare runs once per resolution, before its Values, with
 // every namespace with vNICs and the labels of the sources before it.
 func TestLabelSourcePrepare(t *testing.T) {

@@ -45,6 +45,34 @@ type Pod struct {
 // Container is a running container of a pod.
 type Container struct {
 	ID, Name, Image string
+	SandboxID       string // the pod sandbox it runs in
+}
+
+// In returns the containers of p in the sandbox that id names: the
+// sandbox's own ID (its pause container's, the oldest process of the pod's
+// network namespace) or the ID of one of its containers (a pod without a
+// pause process). Each sandbox has a network namespace of its own, and
+// while kubelet makes a pod's sandbox again two of them may run with the
+// same pod UID. When id names none of p's sandboxes, In returns all of
+// p's containers.
+func (p Pod) In(id string) []Container {
+	sandbox := ""
+	for _, c := range p.Containers {
+		if id != "" && (c.SandboxID == id || c.ID == id) {
+			sandbox = c.SandboxID
+			break
+		}
+	}
+	if sandbox == "" {
+		return p.Containers
+	}
+	var out []Container
+	for _, c := range p.Containers {
+		if c.SandboxID == sandbox {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Options configure a Client.
@@ -371,7 +399,8 @@ func (c *Client) query(ctx context.Context) (map[string]Pod, error) {
 
 // podsOf joins containers to their sandboxes' pods, by pod UID. A pod
 // whose sandbox was made again (its old one not yet removed) has two
-// sandboxes with the same UID and names: the containers of both are its.
+// sandboxes with the same UID and names: the containers of both are its,
+// each with its sandbox (see Pod.In).
 func podsOf(sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Container) map[string]Pod {
 	pods := make(map[string]Pod, len(sandboxes))
 	uidOf := make(map[string]string, len(sandboxes))
@@ -391,7 +420,8 @@ func podsOf(sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Contain
 			continue
 		}
 		p := pods[uid]
-		p.Containers = append(p.Containers, Container{ID: ctr.GetId(), Name: ctr.GetMetadata().GetName(), Image: imageOf(ctr)})
+		p.Containers = append(p.Containers, Container{ID: ctr.GetId(), Name: ctr.GetMetadata().GetName(), Image: imageOf(ctr),
+			SandboxID: ctr.GetPodSandboxId()})
 		pods[uid] = p
 	}
 	for _, p := range pods {

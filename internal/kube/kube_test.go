@@ -86,11 +86,11 @@ func TestPods(t *testing.T) {
 	}
 	want := map[string]kube.Pod{
 		uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{
-			{ID: uidA + "-1", Name: "app", Image: "registry.example/app:1"},
-			{ID: uidA + "-0", Name: "nginx", Image: "registry.example/nginx:1"},
+			{ID: uidA + "-1", Name: "app", Image: "registry.example/app:1", SandboxID: "sandbox-" + uidA},
+			{ID: uidA + "-0", Name: "nginx", Image: "registry.example/nginx:1", SandboxID: "sandbox-" + uidA},
 		}},
 		uidB: {Namespace: "kube-system", Name: "coredns-x", Containers: []kube.Container{
-			{ID: uidB + "-0", Name: "coredns", Image: "registry.example/coredns:1"},
+			{ID: uidB + "-0", Name: "coredns", Image: "registry.example/coredns:1", SandboxID: "sandbox-" + uidB},
 		}},
 	}
 	if !reflect.DeepEqual(pods, want) {
@@ -131,9 +131,34 @@ func TestPodsStatesAndImages(t *testing.T) {
 	})
 	c, _ := newClient(t, kube.Options{Endpoint: socket})
 	pods, up := c.Pods([]string{uidA, ""})
-	want := map[string]kube.Pod{uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{{ID: "c-new", Name: "app", Image: "nginx:1.27"}}}}
+	want := map[string]kube.Pod{uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{{ID: "c-new", Name: "app", Image: "nginx:1.27", SandboxID: "new"}}}}
 	if !up || !reflect.DeepEqual(pods, want) {
 		t.Errorf("pods (up %v):\n got %+v\nwant %+v", up, pods, want)
+	}
+}
+
+// Two ready sandboxes of one pod (kubelet making it again): each network
+// namespace gets the containers of its own sandbox, found by the sandbox's
+// ID or by one of its containers' (no pause process); an ID of neither
+// gets them all.
+func TestPodIn(t *testing.T) {
+	p := kube.Pod{Namespace: "shop", Name: "web-1", Containers: []kube.Container{
+		{ID: "c1", Name: "app", SandboxID: "s1"},
+		{ID: "c3", Name: "app", SandboxID: "s2"},
+		{ID: "c2", Name: "sidecar", SandboxID: "s1"},
+	}}
+	s1 := []kube.Container{p.Containers[0], p.Containers[2]}
+	s2 := []kube.Container{p.Containers[1]}
+	for _, tc := range []struct {
+		id   string
+		want []kube.Container
+	}{
+		{"s1", s1}, {"c2", s1}, {"s2", s2}, {"c3", s2},
+		{"s9", p.Containers}, {"", p.Containers},
+	} {
+		if got := p.In(tc.id); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("In(%q) = %+v, want %+v", tc.id, got, tc.want)
+		}
 	}
 }
 
