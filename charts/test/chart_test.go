@@ -218,6 +218,10 @@ var valueSets = []struct {
 		[]string{"ConfigMap", "DaemonSet", "PrometheusRule", "Service", "ServiceMonitor"}},
 	{"no CRI", []string{"kubernetes.enabled=false", "containerIdentity.enabled=false", "extraArgs={--log.level=debug}"},
 		[]string{"ConfigMap", "DaemonSet", "PrometheusRule", "Service", "ServiceMonitor"}},
+	{"runtime's AppArmor profile", []string{"appArmorProfile=null"},
+		[]string{"ConfigMap", "DaemonSet", "PrometheusRule", "Service", "ServiceMonitor"}},
+	{"own AppArmor profile", []string{"appArmorProfile.type=Localhost", "appArmorProfile.localhostProfile=k8s-cve"},
+		[]string{"ConfigMap", "DaemonSet", "PrometheusRule", "Service", "ServiceMonitor"}},
 }
 
 func setArgs(set []string) []string {
@@ -313,6 +317,19 @@ func checkDaemonSet(t *testing.T, ds appsv1.DaemonSet, set []string) {
 		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
 		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"SYS_PTRACE", "NET_ADMIN", "NET_BROADCAST"}) {
 		t.Errorf("securityContext %+v, want a read-only root and only SYS_PTRACE, NET_ADMIN, NET_BROADCAST", sc)
+	}
+	// Unconfined unless set otherwise: the runtime's default profile
+	// refuses the ptrace read of processes under another profile.
+	wantAppArmor := &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
+	switch {
+	case slices.Contains(set, "appArmorProfile=null"):
+		wantAppArmor = nil
+	case slices.Contains(set, "appArmorProfile.type=Localhost"):
+		profile := "k8s-cve"
+		wantAppArmor = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeLocalhost, LocalhostProfile: &profile}
+	}
+	if sc != nil && !reflect.DeepEqual(sc.AppArmorProfile, wantAppArmor) {
+		t.Errorf("appArmorProfile %+v, want %+v", sc.AppArmorProfile, wantAppArmor)
 	}
 	if !reflect.DeepEqual(ds.Spec.Selector.MatchLabels, ds.Spec.Template.Labels) {
 		t.Errorf("selector %v, pod labels %v", ds.Spec.Selector.MatchLabels, ds.Spec.Template.Labels)
@@ -515,6 +532,8 @@ func TestTemplateRejects(t *testing.T) {
 		{"imagePullSecrets[0]=regcred", "at '/imagePullSecrets/0': got string, want object"},
 		{"podAnnotations.foo=1", "at '/podAnnotations/foo': got number, want string"},
 		{"serviceMonitor.additionalLabels.release=true", "at '/serviceMonitor/additionalLabels/release': got boolean, want string"},
+		{"appArmorProfile.type=unconfined", "at '/appArmorProfile/type': value must be one of"},
+		{"appArmorProfile.type=Localhost", "at '/appArmorProfile': missing property 'localhostProfile'"},
 	} {
 		out, err := helm(t, "template", "x", chartDir, "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

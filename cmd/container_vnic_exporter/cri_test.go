@@ -910,8 +910,8 @@ type criExporter struct {
 // read-only where --path.rootfs=/host finds it (containerd's default
 // socket, /host/run/containerd/containerd.sock), user 0 with every capability dropped but
 // SYS_PTRACE, NET_ADMIN and NET_BROADCAST, no_new_privs
-// (allowPrivilegeEscalation: false), a read-only root filesystem and the
-// runtime's default seccomp profile, in a Burstable pod's cgroup (requests
+// (allowPrivilegeEscalation: false), a read-only root filesystem, the
+// runtime's default seccomp profile and no AppArmor profile, in a Burstable pod's cgroup (requests
 // below limits). It listens on loopback, not on the DaemonSet's :10054,
 // which is not the test's to take.
 func (c *containerd) runExporterPod(t *testing.T) *criExporter {
@@ -962,6 +962,7 @@ func (c *containerd) runExporterPod(t *testing.T) *criExporter {
 				"no_new_privs":    true,
 				"readonly_rootfs": true,
 				"seccomp":         map[string]any{"profile_type": 0}, // RuntimeDefault
+				"apparmor":        map[string]any{"profile_type": 1}, // Unconfined (this kernel has no AppArmor)
 				"capabilities": map[string]any{
 					"drop_capabilities": []string{"ALL"},
 					"add_capabilities":  []string{"SYS_PTRACE", "NET_ADMIN", "NET_BROADCAST"},
