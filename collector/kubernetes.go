@@ -10,10 +10,10 @@ import (
 )
 
 // Kubernetes names pods by UID: *kube.Client. Pods is asked once per
-// resolution, with the pod UIDs of every namespace with vNICs, and says
-// whether the runtime answered.
+// resolution, with the pod UID and container ID of every namespace with
+// vNICs, and says whether the runtime answered.
 type Kubernetes interface {
-	Pods(uids []string) (map[string]kube.Pod, bool)
+	Pods(refs []kube.PodRef) (map[string]kube.Pod, bool)
 }
 
 // KubernetesLabels are the labels WithKubernetes adds.
@@ -51,15 +51,15 @@ type kubeSource struct {
 func (s *kubeSource) prepare(all []NamespaceLabels) {
 	s.uidOf = make(map[uint64]string, len(all))
 	s.cidOf = make(map[uint64]string, len(all))
-	uids := make([]string, 0, len(all))
+	refs := make([]kube.PodRef, 0, len(all))
 	for _, ns := range all {
 		if uid := ns.Value("pod_uid"); uid != "" {
-			s.uidOf[ns.Netns] = uid
-			s.cidOf[ns.Netns] = ns.Value("container_id")
-			uids = append(uids, uid)
+			r := kube.PodRef{UID: uid, ContainerID: ns.Value("container_id")}
+			s.uidOf[ns.Netns], s.cidOf[ns.Netns] = uid, r.ContainerID
+			refs = append(refs, r)
 		}
 	}
-	s.pods, s.up = s.k.Pods(uids)
+	s.pods, s.up = s.k.Pods(refs)
 }
 
 func (s *kubeSource) values(netns uint64, _ int) []string {

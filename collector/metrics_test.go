@@ -155,12 +155,12 @@ type fakeKube struct {
 	calls int
 }
 
-func (f *fakeKube) Pods(uids []string) (map[string]kube.Pod, bool) {
+func (f *fakeKube) Pods(refs []kube.PodRef) (map[string]kube.Pod, bool) {
 	f.calls++
 	out := map[string]kube.Pod{}
-	for _, uid := range uids {
-		if p, ok := f.pods[uid]; ok {
-			out[uid] = p
+	for _, r := range refs {
+		if p, ok := f.pods[r.UID]; ok {
+			out[r.UID] = p
 		}
 	}
 	return out, f.up
@@ -235,21 +235,27 @@ container_vnic_kubernetes_up 0
 // the old one is gone) has two network namespaces with one pod UID: each
 // lists the containers of its own sandbox, found by the ID of the oldest
 // process's container, the pause's (the sandbox's) or, without a pause
-// process, a container's.
+// process, a container's; a sandbox with no running container lists none.
 func TestMetricsWithKubernetesTwoSandboxes(t *testing.T) {
 	const uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-	s1, s2, c3 := strings.Repeat("a1", 32), strings.Repeat("a2", 32), strings.Repeat("c3", 32)
+	s1, s2, s3, c3 := strings.Repeat("a1", 32), strings.Repeat("a2", 32), strings.Repeat("a3", 32), strings.Repeat("c3", 32)
 	snap := vnic.Snapshot{Namespaces: []vnic.Netns{
 		{Inode: 1001, PID: 10, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth10", Kind: "veth"}}},
 		{Inode: 1002, PID: 20, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth20", Kind: "veth"}}},
+		// A third sandbox, its network ready and its containers not yet
+		// started: none of the others' are its.
+		{Inode: 1003, PID: 30, VNICs: []vnic.VNIC{{ContainerIfname: "eth0", HostIfname: "veth30", Kind: "veth"}}},
 	}}
 	identities := func(_ uint64, pid int) (cgroupid.Identity, error) {
-		if pid == 10 {
+		switch pid {
+		case 10:
 			return cgroupid.Identity{ContainerID: s1, PodUID: uid}, nil
+		case 30:
+			return cgroupid.Identity{ContainerID: s3, PodUID: uid}, nil
 		}
 		return cgroupid.Identity{ContainerID: c3, PodUID: uid}, nil
 	}
-	k := &fakeKube{up: true, pods: map[string]kube.Pod{uid: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{
+	k := &fakeKube{up: true, pods: map[string]kube.Pod{uid: {Namespace: "shop", Name: "web-1", Sandboxes: []string{s1, s2, s3}, Containers: []kube.Container{
 		{ID: "c1", Name: "app", Image: "app:1", SandboxID: s1},
 		{ID: c3, Name: "app", Image: "app:2", SandboxID: s2},
 		{ID: "c2", Name: "sidecar", Image: "envoy:1", SandboxID: s1},

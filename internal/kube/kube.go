@@ -40,6 +40,14 @@ var DefaultSockets = []string{
 type Pod struct {
 	Namespace, Name string
 	Containers      []Container // the running ones, by name
+	Sandboxes       []string    // the IDs of its sandboxes (usually one), sorted
+}
+
+// PodRef is what a network namespace's cgroup tells of its pod: the pod
+// UID, and the container ID of the namespace's oldest process (its
+// sandbox's, or a container's; "" when unknown).
+type PodRef struct {
+	UID, ContainerID string
 }
 
 // Container is a running container of a pod.
@@ -53,14 +61,17 @@ type Container struct {
 // network namespace) or the ID of one of its containers (a pod without a
 // pause process). Each sandbox has a network namespace of its own, and
 // while kubelet makes a pod's sandbox again two of them may run with the
-// same pod UID. When id names none of p's sandboxes, In returns all of
-// p's containers.
+// same pod UID: the new one has none of the old one's containers, and
+// none at all until they start. When id names none of p's sandboxes and
+// containers, In returns all of p's containers.
 func (p Pod) In(id string) []Container {
 	sandbox := ""
+	if id != "" && slices.Contains(p.Sandboxes, id) {
+		sandbox = id
+	}
 	for _, c := range p.Containers {
-		if id != "" && (c.SandboxID == id || c.ID == id) {
+		if sandbox == "" && id != "" && c.ID == id {
 			sandbox = c.SandboxID
-			break
 		}
 	}
 	if sandbox == "" {
@@ -111,6 +122,7 @@ type Client struct {
 	mu         sync.Mutex
 	pods       map[string]Pod  // by pod UID, as last answered
 	covered    map[string]bool // UIDs the last query answered or was asked for
+	coveredIDs map[string]bool // container IDs it answered (sandboxes', containers') or was asked for
 	last       time.Time       // when the last query ended
 	refreshing bool            // a background query is under way
 	state      int             // 0 not asked yet, 1 up, 2 down: logged on change
@@ -213,13 +225,14 @@ func (c *Client) findSocket() (string, error) {
 	return "", fmt.Errorf("no CRI socket at any of %s", strings.Join(candidates, ", "))
 }
 
-// Pods returns the names of the pods with the given UIDs, and whether the
+// Pods returns the names of the pods of refs by pod UID, and whether the
 // runtime answered the last query. UIDs the runtime does not know are left
 // out. The runtime is asked with two calls (pod sandboxes, running
 // containers) for all the UIDs at once, never one per pod:
 //
 //   - at once, when a UID appears that the last query did not cover (a
-//     new pod), or with a RefreshInterval of 0;
+//     new pod), or a container ID (a pod's new sandbox), or with a
+//     RefreshInterval of 0;
 //   - otherwise in the background, when the last query is RefreshInterval
 //     old: this call answers from what the runtime last told, the next
 //     from the refreshed names. At most one query runs at a time.
@@ -227,39 +240,44 @@ func (c *Client) findSocket() (string, error) {
 // When the runtime does not answer in time, the pods it last told of are
 // kept for the UIDs still asked for: a namespace keeps its names while it
 // exists.
-func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
+func (c *Client) Pods(refs []PodRef) (map[string]Pod, bool) {
 	c.mu.Lock()
-	unknown := c.last.IsZero() || c.opts.RefreshInterval <= 0
-	for _, uid := range uids {
-		if !c.covered[uid] {
-			unknown = true
-			break
-		}
-	}
+	unknown := c.last.IsZero() || c.opts.RefreshInterval <= 0 || !c.coveredLocked(refs)
 	c.mu.Unlock()
 	if unknown {
-		c.refresh(uids, false)
+		c.refresh(refs, false)
 	} else {
 		c.mu.Lock()
 		if !c.refreshing && time.Since(c.last) >= c.opts.RefreshInterval {
 			c.refreshing = true
-			go c.refresh(slices.Clone(uids), true)
+			go c.refresh(slices.Clone(refs), true)
 		}
 		c.mu.Unlock()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]Pod, len(uids))
-	for _, uid := range uids {
-		if p, ok := c.pods[uid]; ok {
-			out[uid] = p
+	out := make(map[string]Pod, len(refs))
+	for _, r := range refs {
+		if p, ok := c.pods[r.UID]; ok {
+			out[r.UID] = p
 		}
 	}
 	return out, c.state == stateUp
 }
 
-// refresh asks the runtime, for the namespaces of uids, and remembers the
-// answer; a failed query keeps the pods of uids as last seen. It takes at
+// coveredLocked reports whether the last query covered every UID and
+// container ID of refs. c.mu is held.
+func (c *Client) coveredLocked(refs []PodRef) bool {
+	for _, r := range refs {
+		if !c.covered[r.UID] || r.ContainerID != "" && !c.coveredIDs[r.ContainerID] {
+			return false
+		}
+	}
+	return true
+}
+
+// refresh asks the runtime, for the namespaces of refs, and remembers the
+// answer; a failed query keeps the pods of refs as last seen. It takes at
 // most Timeout, waiting for a query under way included: a scrape that must
 // ask waits no longer than that, however long the runtime hangs.
 //
@@ -267,7 +285,7 @@ func (c *Client) Pods(uids []string) (map[string]Pod, bool) {
 // answers. One that waited for another first, and then timed out on what
 // was left (or never got its turn), changes nothing: the query it waited
 // for told the state, and the UIDs it was for are asked again next time.
-func (c *Client) refresh(uids []string, background bool) {
+func (c *Client) refresh(refs []PodRef, background bool) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
@@ -283,7 +301,7 @@ func (c *Client) refresh(uids []string, background bool) {
 			return
 		}
 	}
-	if waited && c.coveredSince(start, uids) {
+	if waited && c.coveredSince(start, refs) {
 		<-c.querying
 		c.inconclusive(background) // nothing to learn: the query waited for answered
 		return
@@ -300,44 +318,46 @@ func (c *Client) refresh(uids []string, background bool) {
 		c.refreshing = false
 	}
 	c.last = time.Now()
-	covered := make(map[string]bool, len(uids)+len(fresh))
-	for _, uid := range uids {
-		covered[uid] = true
+	covered := make(map[string]bool, len(refs)+len(fresh))
+	coveredIDs := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		covered[r.UID] = true
+		if r.ContainerID != "" {
+			coveredIDs[r.ContainerID] = true
+		}
 	}
 	if err == nil {
 		c.pods = fresh
-		for uid := range fresh {
+		for uid, p := range fresh {
 			covered[uid] = true
+			for _, id := range p.Sandboxes {
+				coveredIDs[id] = true
+			}
+			for _, ct := range p.Containers {
+				coveredIDs[ct.ID] = true
+			}
 		}
 	} else {
 		// Forget pods whose namespaces are gone: their names cannot
 		// come back, and the cache would only grow.
-		kept := make(map[string]Pod, len(uids))
-		for _, uid := range uids {
-			if p, ok := c.pods[uid]; ok {
-				kept[uid] = p
+		kept := make(map[string]Pod, len(refs))
+		for _, r := range refs {
+			if p, ok := c.pods[r.UID]; ok {
+				kept[r.UID] = p
 			}
 		}
 		c.pods = kept
 	}
-	c.covered = covered
+	c.covered, c.coveredIDs = covered, coveredIDs
 	c.logChange(err)
 }
 
 // coveredSince reports whether a query that ended after start answered
-// for every one of uids.
-func (c *Client) coveredSince(start time.Time, uids []string) bool {
+// for every one of refs.
+func (c *Client) coveredSince(start time.Time, refs []PodRef) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateUp || c.last.Before(start) {
-		return false
-	}
-	for _, uid := range uids {
-		if !c.covered[uid] {
-			return false
-		}
-	}
-	return true
+	return c.state == stateUp && !c.last.Before(start) && c.coveredLocked(refs)
 }
 
 // inconclusive ends a refresh that learnt nothing.
@@ -410,9 +430,12 @@ func podsOf(sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Contain
 			continue
 		}
 		uidOf[s.GetId()] = m.GetUid()
-		if _, ok := pods[m.GetUid()]; !ok || s.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
-			pods[m.GetUid()] = Pod{Namespace: m.GetNamespace(), Name: m.GetName(), Containers: pods[m.GetUid()].Containers}
+		p, ok := pods[m.GetUid()]
+		if !ok || s.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
+			p.Namespace, p.Name = m.GetNamespace(), m.GetName()
 		}
+		p.Sandboxes = append(p.Sandboxes, s.GetId())
+		pods[m.GetUid()] = p
 	}
 	for _, ctr := range containers {
 		uid, ok := uidOf[ctr.GetPodSandboxId()]
@@ -425,6 +448,7 @@ func podsOf(sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Contain
 		pods[uid] = p
 	}
 	for _, p := range pods {
+		slices.Sort(p.Sandboxes)
 		slices.SortFunc(p.Containers, func(a, b Container) int {
 			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 		})

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +72,16 @@ const (
 	uidC = "0a7b1c2d-0000-4000-8000-00000000000c"
 )
 
+// refs makes the PodRefs of namespaces whose cgroups give these pod UIDs
+// and no container ID.
+func refs(uids ...string) []kube.PodRef {
+	out := make([]kube.PodRef, len(uids))
+	for i, uid := range uids {
+		out[i] = kube.PodRef{UID: uid}
+	}
+	return out
+}
+
 // Two pods, one with two containers; a third UID the runtime does not know.
 func TestPods(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "cri.sock")
@@ -80,16 +91,16 @@ func TestPods(t *testing.T) {
 		{UID: uidB, Namespace: "kube-system", Name: "coredns-x", Containers: []string{"coredns"}},
 	})
 	c, _ := newClient(t, kube.Options{Endpoint: "unix://" + socket})
-	pods, up := c.Pods([]string{uidA, uidB, uidC})
+	pods, up := c.Pods(refs(uidA, uidB, uidC))
 	if !up {
 		t.Fatal("up = false against a runtime that answers")
 	}
 	want := map[string]kube.Pod{
-		uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{
+		uidA: {Namespace: "shop", Name: "web-1", Sandboxes: []string{"sandbox-" + uidA}, Containers: []kube.Container{
 			{ID: uidA + "-1", Name: "app", Image: "registry.example/app:1", SandboxID: "sandbox-" + uidA},
 			{ID: uidA + "-0", Name: "nginx", Image: "registry.example/nginx:1", SandboxID: "sandbox-" + uidA},
 		}},
-		uidB: {Namespace: "kube-system", Name: "coredns-x", Containers: []kube.Container{
+		uidB: {Namespace: "kube-system", Name: "coredns-x", Sandboxes: []string{"sandbox-" + uidB}, Containers: []kube.Container{
 			{ID: uidB + "-0", Name: "coredns", Image: "registry.example/coredns:1", SandboxID: "sandbox-" + uidB},
 		}},
 	}
@@ -98,7 +109,7 @@ func TestPods(t *testing.T) {
 	}
 	// Asked for one UID: one pod, from the same two calls.
 	calls := len(f.GetCalls())
-	if pods, _ := c.Pods([]string{uidB}); len(pods) != 1 || pods[uidB].Name != "coredns-x" {
+	if pods, _ := c.Pods(refs(uidB)); len(pods) != 1 || pods[uidB].Name != "coredns-x" {
 		t.Errorf("pods for %s: %+v", uidB, pods)
 	}
 	if got := f.GetCalls()[calls:]; !reflect.DeepEqual(got, []string{"ListPodSandbox", "ListContainers"}) {
@@ -130,8 +141,9 @@ func TestPodsStatesAndImages(t *testing.T) {
 			Metadata: &runtimeapi.ContainerMetadata{Name: "x"}, Image: &runtimeapi.ImageSpec{Image: "x"}}},
 	})
 	c, _ := newClient(t, kube.Options{Endpoint: socket})
-	pods, up := c.Pods([]string{uidA, ""})
-	want := map[string]kube.Pod{uidA: {Namespace: "shop", Name: "web-1", Containers: []kube.Container{{ID: "c-new", Name: "app", Image: "nginx:1.27", SandboxID: "new"}}}}
+	pods, up := c.Pods(refs(uidA, ""))
+	want := map[string]kube.Pod{uidA: {Namespace: "shop", Name: "web-1", Sandboxes: []string{"new", "old"},
+		Containers: []kube.Container{{ID: "c-new", Name: "app", Image: "nginx:1.27", SandboxID: "new"}}}}
 	if !up || !reflect.DeepEqual(pods, want) {
 		t.Errorf("pods (up %v):\n got %+v\nwant %+v", up, pods, want)
 	}
@@ -142,7 +154,7 @@ func TestPodsStatesAndImages(t *testing.T) {
 // ID or by one of its containers' (no pause process); an ID of neither
 // gets them all.
 func TestPodIn(t *testing.T) {
-	p := kube.Pod{Namespace: "shop", Name: "web-1", Containers: []kube.Container{
+	p := kube.Pod{Namespace: "shop", Name: "web-1", Sandboxes: []string{"s1", "s2", "s3"}, Containers: []kube.Container{
 		{ID: "c1", Name: "app", SandboxID: "s1"},
 		{ID: "c3", Name: "app", SandboxID: "s2"},
 		{ID: "c2", Name: "sidecar", SandboxID: "s1"},
@@ -154,11 +166,47 @@ func TestPodIn(t *testing.T) {
 		want []kube.Container
 	}{
 		{"s1", s1}, {"c2", s1}, {"s2", s2}, {"c3", s2},
+		{"s3", nil}, // its network made, its containers not started
 		{"s9", p.Containers}, {"", p.Containers},
 	} {
 		if got := p.In(tc.id); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("In(%q) = %+v, want %+v", tc.id, got, tc.want)
 		}
+	}
+}
+
+// A pod's new sandbox (same UID, a container ID the last query did not
+// cover) is asked for at once, not at the next refresh: until then its
+// namespace would list the old sandbox's containers. Asked once, it is
+// covered.
+func TestPodsNewSandbox(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "cri.sock")
+	f := serveFake(t, socket)
+	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}}})
+	c, _ := newClient(t, kube.Options{Endpoint: socket, RefreshInterval: time.Hour})
+	old := kube.PodRef{UID: uidA, ContainerID: "sandbox-" + uidA}
+	if pods, up := c.Pods([]kube.PodRef{old}); !up || len(pods[uidA].In(old.ContainerID)) != 1 {
+		t.Fatalf("pods (up %v): %+v", up, pods)
+	}
+	sandbox := func(id string, attempt uint32) *critest.FakePodSandbox {
+		return &critest.FakePodSandbox{PodSandboxStatus: runtimeapi.PodSandboxStatus{
+			Id: id, State: runtimeapi.PodSandboxState_SANDBOX_READY,
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "web-1", Namespace: "shop", Uid: uidA, Attempt: attempt}}}
+	}
+	f.SetFakeSandboxes([]*critest.FakePodSandbox{sandbox("sandbox-"+uidA, 0), sandbox("sandbox-2", 1)})
+	calls := len(f.GetCalls())
+	both := []kube.PodRef{old, {UID: uidA, ContainerID: "sandbox-2"}}
+	pods, up := c.Pods(both)
+	if got := len(f.GetCalls()) - calls; got != 2 {
+		t.Errorf("a new sandbox of a known pod made %d calls, want 2 (asked at once)", got)
+	}
+	if !up || !slices.Equal(pods[uidA].Sandboxes, []string{"sandbox-" + uidA, "sandbox-2"}) || len(pods[uidA].In("sandbox-2")) != 0 {
+		t.Errorf("pods (up %v): %+v, want both sandboxes and none of the containers in sandbox-2", up, pods)
+	}
+	calls = len(f.GetCalls())
+	c.Pods(both)
+	if got := len(f.GetCalls()) - calls; got != 0 {
+		t.Errorf("asked again for sandboxes already covered: %d calls", got)
 	}
 }
 
@@ -177,7 +225,7 @@ func TestPodsRuntimeAway(t *testing.T) {
 
 	check := func(step string, uids []string, wantUp bool, want map[string]string, wantLogs int) {
 		t.Helper()
-		pods, up := c.Pods(uids)
+		pods, up := c.Pods(refs(uids...))
 		got := map[string]string{}
 		for uid, p := range pods {
 			got[uid] = p.Namespace + "/" + p.Name
@@ -255,7 +303,7 @@ func TestPodsWaitBounded(t *testing.T) {
 	f.Block()
 	defer f.Unblock()
 	first := make(chan struct{})
-	go func() { defer close(first); c.Pods([]string{uidA}) }()
+	go func() { defer close(first); c.Pods(refs(uidA)) }()
 	for f.Waiting() == 0 {
 		select {
 		case <-first:
@@ -264,7 +312,7 @@ func TestPodsWaitBounded(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	_, up := c.Pods([]string{uidB}) // a new UID: must ask at once
+	_, up := c.Pods(refs(uidB)) // a new UID: must ask at once
 	waited := time.Since(start)
 	<-first
 	// Behind the first query it would wait for that one's remaining time
@@ -290,10 +338,10 @@ func TestPodsSlowRuntimeOverlapping(t *testing.T) {
 	// query waiting for most of one has too little left for its own.
 	f.SetDelay(350 * time.Millisecond)
 	first := make(chan struct{})
-	go func() { defer close(first); c.Pods([]string{uidB}) }() // new: asks
+	go func() { defer close(first); c.Pods(refs(uidB)) }() // new: asks
 	eventually(t, "the first query to reach the runtime", func() bool { return f.Waiting() > 0 })
 	time.Sleep(100 * time.Millisecond)              // well into it
-	if _, up := c.Pods([]string{uidA, uidC}); !up { // C is new too: waits, then runs out
+	if _, up := c.Pods(refs(uidA, uidC)); !up { // C is new too: waits, then runs out
 		t.Errorf("second call: the runtime called down")
 	}
 	<-first
@@ -304,7 +352,7 @@ func TestPodsSlowRuntimeOverlapping(t *testing.T) {
 	}
 	f.SetDelay(0)
 	f.SetPods([]kubetest.FakePod{web1, {UID: uidC, Namespace: "shop", Name: "web-3", Containers: []string{"app"}}})
-	if pods, up := c.Pods([]string{uidA, uidC}); !up || pods[uidC].Name != "web-3" {
+	if pods, up := c.Pods(refs(uidA, uidC)); !up || pods[uidC].Name != "web-3" {
 		t.Errorf("next call: up %v, pods %v; want web-3 named (C asked for again)", up, pods)
 	}
 }
@@ -364,7 +412,7 @@ func BenchmarkPods(b *testing.B) {
 	b.Cleanup(func() { _ = c.Close() })
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if got, up := c.Pods(uids); !up || len(got) != n {
+		if got, up := c.Pods(refs(uids...)); !up || len(got) != n {
 			b.Fatalf("up %v, %d pods", up, len(got))
 		}
 	}
@@ -381,7 +429,7 @@ func TestPodsCached(t *testing.T) {
 	queries := func() int { return len(f.GetCalls()) / 2 }
 	ask := func(step string, wantQueries int, uids ...string) map[string]kube.Pod {
 		t.Helper()
-		pods, up := c.Pods(uids)
+		pods, up := c.Pods(refs(uids...))
 		if !up || queries() != wantQueries {
 			t.Errorf("%s: up %v, %d queries, want up and %d", step, up, queries(), wantQueries)
 		}
@@ -406,12 +454,12 @@ func TestPodsCached(t *testing.T) {
 	// Names that old are refreshed in the background: a container
 	// restarted in pod A (new id) shows in a later call.
 	c2, _ := newClient(t, kube.Options{Endpoint: socket, RefreshInterval: time.Nanosecond})
-	if p, _ := c2.Pods([]string{uidA}); len(p[uidA].Containers) != 1 || p[uidA].Containers[0].ID != uidA+"-0" {
+	if p, _ := c2.Pods(refs(uidA)); len(p[uidA].Containers) != 1 || p[uidA].Containers[0].ID != uidA+"-0" {
 		t.Fatalf("pods: %+v", p)
 	}
 	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"init", "app"}}})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		p, _ := c2.Pods([]string{uidA})
+		p, _ := c2.Pods(refs(uidA))
 		if len(p[uidA].Containers) == 2 {
 			break
 		}
@@ -428,7 +476,7 @@ func TestPodsCached(t *testing.T) {
 func TestPodsPermissionDenied(t *testing.T) {
 	if socket := os.Getenv("KUBE_TEST_DENIED_SOCKET"); socket != "" {
 		c, logs := newClient(t, kube.Options{Endpoint: socket})
-		if _, up := c.Pods([]string{uidA}); up {
+		if _, up := c.Pods(refs(uidA)); up {
 			t.Fatalf("up as user %d on a socket of mode 0600", os.Getuid())
 		}
 		if l := logs.lines(); len(l) != 1 || !strings.Contains(l[0], "permission denied") || !strings.Contains(l[0], socket) {
