@@ -340,7 +340,7 @@ func TestPodsSlowRuntimeOverlapping(t *testing.T) {
 	first := make(chan struct{})
 	go func() { defer close(first); c.Pods(refs(uidB)) }() // new: asks
 	eventually(t, "the first query to reach the runtime", func() bool { return f.Waiting() > 0 })
-	time.Sleep(100 * time.Millisecond)              // well into it
+	time.Sleep(100 * time.Millisecond)          // well into it
 	if _, up := c.Pods(refs(uidA, uidC)); !up { // C is new too: waits, then runs out
 		t.Errorf("second call: the runtime called down")
 	}
