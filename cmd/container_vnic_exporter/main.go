@@ -81,7 +81,7 @@ func run() int {
 			"Add namespace and pod labels to the vNIC series, and export container_vnic_container_info and container_vnic_kubernetes_up, from the node's container runtime over the CRI (pods matched by the pod_uid of --collector.container-identity, which this turns on).").
 			Default("false").Bool()
 		criEndpoint = kingpin.Flag("kubernetes.cri-endpoint",
-			"The container runtime's CRI socket (unix:///path or a path). Default: the first that exists of "+strings.Join(kube.DefaultSockets, ", ")+", under --path.rootfs.").
+			"The container runtime's CRI socket (unix:///path or a path). Default: the first that exists and serves the CRI of "+strings.Join(kube.DefaultSockets, ", ")+", under --path.rootfs.").
 			String()
 		criTimeout = kingpin.Flag("kubernetes.cri-timeout",
 			"How long a scrape waits for the container runtime before answering with the names last seen and container_vnic_kubernetes_up 0.").

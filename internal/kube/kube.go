@@ -24,7 +24,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -89,9 +91,11 @@ func (p Pod) In(id string) []Container {
 // Options configure a Client.
 type Options struct {
 	// Endpoint is the runtime's socket, as a path or unix:// URL. Empty:
-	// the first of DefaultSockets under Root that exists, looked for at
-	// every connection attempt (a runtime that starts after the exporter
-	// is found).
+	// the first of DefaultSockets under Root that exists and serves the
+	// CRI, looked for at every connection attempt (a runtime that starts
+	// after the exporter is found). A socket that answers that it has no
+	// CRI service (Docker's containerd, beside k3s's) is passed over for
+	// the next while one remains.
 	Endpoint string
 	// Root is the host's root filesystem as the exporter sees it ("/",
 	// or e.g. /host in a container): where DefaultSockets are looked for.
@@ -109,13 +113,16 @@ type Options struct {
 // Client asks the runtime for the pods of the node, and remembers what it
 // last answered. It is safe for concurrent use.
 type Client struct {
-	opts   Options
+	opts Options
+
+	connMu sync.Mutex // conn and client are made anew when a default socket has no CRI
 	conn   *grpc.ClientConn
 	client runtimeapi.RuntimeServiceClient
 
 	dialMu   sync.Mutex
-	dialErr  error  // the last connection attempt's, for a readable log line
-	dialPath string // the socket it tried
+	dialErr  error           // the last connection attempt's, for a readable log line
+	dialPath string          // the socket it tried
+	notCRI   map[string]bool // default sockets that answered without a CRI service
 
 	querying chan struct{} // holds a token while a query runs: one at a time
 
@@ -143,7 +150,16 @@ func New(opts Options) (*Client, error) {
 	if opts.Timeout <= 0 {
 		return nil, fmt.Errorf("CRI timeout %v: must be positive", opts.Timeout)
 	}
-	c := &Client{opts: opts, pods: map[string]Pod{}, querying: make(chan struct{}, 1)}
+	c := &Client{opts: opts, pods: map[string]Pod{}, querying: make(chan struct{}, 1), notCRI: map[string]bool{}}
+	if err := c.connect(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// connect makes the gRPC client, which dials (c.dial) when first used and
+// again after the connection is lost.
+func (c *Client) connect() error {
 	conn, err := grpc.NewClient("passthrough:///cri",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(c.dial),
@@ -151,19 +167,28 @@ func New(opts Options) (*Client, error) {
 		// two minutes: names come back without a restart.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: opts.Timeout,
+			MinConnectTimeout: c.opts.Timeout,
 		}),
 		// Kubelet's limit: a node's full list is far from it.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
 	if err != nil {
-		return nil, fmt.Errorf("CRI client for %s: %w", c.Endpoint(), err)
+		return fmt.Errorf("CRI client for %s: %w", c.Endpoint(), err)
+	}
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.conn != nil {
+		_ = c.conn.Close()
 	}
 	c.conn, c.client = conn, runtimeapi.NewRuntimeServiceClient(conn)
-	return c, nil
+	return nil
 }
 
 // Close closes the connection to the runtime.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	return c.conn.Close()
+}
 
 // Endpoint describes where the runtime is asked: the socket given, or the
 // well-known ones looked for.
@@ -214,15 +239,57 @@ func (c *Client) dial(ctx context.Context, _ string) (net.Conn, error) {
 	return conn, err
 }
 
-// findSocket returns the first default socket that exists.
+// findSocket returns the first default socket that exists and has not
+// answered without a CRI service; when every one that exists has, it
+// forgets that and starts over (a runtime may have been restarted with
+// its CRI plugin on).
 func (c *Client) findSocket() (string, error) {
 	candidates := c.defaultSockets()
+	var exist []string
 	for _, p := range candidates {
 		if _, err := os.Stat(p); err == nil {
+			exist = append(exist, p)
+		}
+	}
+	if len(exist) == 0 {
+		return "", fmt.Errorf("no CRI socket at any of %s", strings.Join(candidates, ", "))
+	}
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
+	for _, p := range exist {
+		if !c.notCRI[p] {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("no CRI socket at any of %s", strings.Join(candidates, ", "))
+	clear(c.notCRI)
+	return exist[0], nil
+}
+
+// passOver marks the default socket of the connection as one without a
+// CRI service and connects anew, when another default socket exists that
+// has not been passed over: the next call goes there. It reports whether
+// it did.
+func (c *Client) passOver() bool {
+	if c.opts.Endpoint != "" {
+		return false
+	}
+	c.dialMu.Lock()
+	bad := c.dialPath
+	next := false
+	for _, p := range c.defaultSockets() {
+		if _, err := os.Stat(p); err == nil && p != bad && !c.notCRI[p] {
+			next = true
+		}
+	}
+	if next {
+		c.notCRI[bad] = true
+	}
+	c.dialMu.Unlock()
+	if !next {
+		return false
+	}
+	c.opts.Logger.Info("CRI socket has no CRI service, trying the next one", "socket", bad)
+	return c.connect() == nil
 }
 
 // Pods returns the names of the pods of refs by pod UID, and whether the
@@ -402,13 +469,27 @@ func (c *Client) readable(err error) error {
 	return err
 }
 
-// query asks the runtime for every pod sandbox and running container.
+// query asks the runtime for every pod sandbox and running container, at
+// the next default socket when one answers that it has no CRI service.
 func (c *Client) query(ctx context.Context) (map[string]Pod, error) {
-	sandboxes, err := c.client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	for range DefaultSockets {
+		pods, err := c.list(ctx)
+		if status.Code(errors.Unwrap(err)) != codes.Unimplemented || !c.passOver() {
+			return pods, err
+		}
+	}
+	return c.list(ctx)
+}
+
+func (c *Client) list(ctx context.Context) (map[string]Pod, error) {
+	c.connMu.Lock()
+	client := c.client
+	c.connMu.Unlock()
+	sandboxes, err := client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("ListPodSandbox: %w", err)
 	}
-	containers, err := c.client.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
+	containers, err := client.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
 		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
 	}})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	critest "k8s.io/cri-api/pkg/apis/testing"
 
@@ -207,6 +208,44 @@ func TestPodsNewSandbox(t *testing.T) {
 	c.Pods(both)
 	if got := len(f.GetCalls()) - calls; got != 0 {
 		t.Errorf("asked again for sandboxes already covered: %d calls", got)
+	}
+}
+
+// Without an endpoint, a default socket that serves gRPC but no CRI (the
+// containerd Docker installs, its CRI plugin off, beside k3s's) is passed
+// over for the next one that exists, and the socket named in the log is
+// the one that answered.
+func TestPodsSocketWithoutCRI(t *testing.T) {
+	root := t.TempDir()
+	docker := filepath.Join(root, "run/containerd/containerd.sock")
+	k3s := filepath.Join(root, "run/k3s/containerd/containerd.sock")
+	for _, p := range []string{docker, k3s} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := net.Listen("unix", docker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCRI := grpc.NewServer() // no service: every call is Unimplemented
+	go func() { _ = noCRI.Serve(l) }()
+	t.Cleanup(noCRI.Stop)
+	f := serveFake(t, k3s)
+	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}}})
+
+	c, logs := newClient(t, kube.Options{Root: root})
+	pods, up := c.Pods(refs(uidA))
+	if !up || pods[uidA].Name != "web-1" {
+		t.Fatalf("up %v, pods %+v; want web-1 from %s", up, pods, k3s)
+	}
+	if l := logs.lines(); len(l) != 2 || !strings.Contains(l[0], "socket="+docker) || !strings.Contains(l[1], "socket="+k3s) {
+		t.Errorf("log %q, want the socket without CRI passed over, then names from %s", l, k3s)
+	}
+	// It stays with the one that answers.
+	pods, up = c.Pods(refs(uidA, uidB))
+	if !up || pods[uidA].Name != "web-1" {
+		t.Errorf("second call: up %v, pods %+v", up, pods)
 	}
 }
 
