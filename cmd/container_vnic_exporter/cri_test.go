@@ -141,6 +141,22 @@ func TestCRIPods(t *testing.T) {
 		t.Logf("scrape excerpt for %s:\n%s", pod1.name, e.excerpt(t, pod1))
 	})
 
+	// --no-collector.counters.identity takes the identity labels off the
+	// counters, not the names: the dashboard and the rules select the
+	// counters by namespace and pod. (An exporter on the host, asking the
+	// same containerd.)
+	t.Run("kubernetes names without identity on counters", func(t *testing.T) {
+		p := startExporter(t, "--collector.kubernetes", "--no-collector.counters.identity",
+			"--kubernetes.cri-endpoint=unix://"+c.socket)
+		scrapeUntil(t, "exporter on the host", "http://"+p.addr+"/metrics",
+			allOf(kubernetesUp(1), c.namedAsCrictlSays(t, pods)), func() (string, bool) {
+				if err := syscall.Kill(p.cmd.Process.Pid, 0); err != nil {
+					return "gone", false // reaped by its Wait
+				}
+				return "running", true
+			})
+	})
+
 	// containerd stopped: its shims keep the pods running, the exporter
 	// keeps every series and the names, with kubernetes_up 0. Started
 	// again: up 1, and a pod made since is named.

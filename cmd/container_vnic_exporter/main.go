@@ -72,7 +72,7 @@ func run() int {
 		procfsPath = kingpin.Flag("path.procfs", "procfs mountpoint: the host's /proc, e.g. /host/proc in a container.").
 				Default("/proc").String()
 		identity = kingpin.Flag("collector.container-identity",
-			"Add container_id, pod_uid and runtime labels to container_vnic_info, from the cgroup of each namespace's oldest process (the one its pid label names).").
+			"Add container_id, pod_uid and runtime labels to container_vnic_info (and to the counter and state series: see --collector.counters.identity), from the cgroup of each namespace's oldest process (the one its pid label names).").
 			Default("false").Bool()
 		nested = kingpin.Flag("collector.container-identity.nested",
 			"With --collector.container-identity, name a process by the innermost runtime cgroup it is in, not the outermost: the containers of kind nodes and Docker-in-Docker get their own identities, but a container allowed to make sub-cgroups (privileged, or with a delegated cgroup v2 subtree) can then take another container's identity by naming a sub-cgroup after it. Turn on only where every such container is trusted.").
@@ -101,7 +101,7 @@ func run() int {
 			"With counters, the families of each end to export, comma-separated: bytes, packets, errors, drops (the *_total counters) and state (*_up, *_carrier, *_mtu_bytes gauges).").
 			Default(strings.Join(collector.Kinds, ",")).String()
 		labelsOnCounters = kingpin.Flag("collector.counters.identity",
-			"Put the identity labels (--collector.container-identity) on every counter and state series too, so one selector finds a container's traffic; --no-collector.counters.identity keeps them on container_vnic_info only (half the bytes of a scrape with 64-character container ids; join on netns and container_ifname). Default: on, but off with --collector.kubernetes, whose namespace and pod labels on the counters already name the pod.").
+			"Put the identity labels (--collector.container-identity) on every counter and state series too, so one selector finds a container's traffic; --no-collector.counters.identity keeps them on container_vnic_info only (half the bytes of a scrape with 64-character container ids; join on netns and container_ifname). Default: on, but off with --collector.kubernetes, whose namespace and pod labels on the counters already name the pod (those stay on the counters either way).").
 			Default("true").IsSetByUser(&labelsOnCountersSet).Bool()
 		useCache = kingpin.Flag("resolver.cache",
 			"Keep what is known of each namespace between scrapes, kept exact by link notifications (needs CAP_NET_BROADCAST). --no-resolver.cache asks the kernel about every namespace on every scrape.").
@@ -161,8 +161,9 @@ func run() int {
 		src := collector.IdentitySource(cgroupid.Options{Nested: *nested}.Lookup(*procfsPath).Identity)
 		// With pod names on the counters, container_id, pod_uid and
 		// runtime there would double their bytes for nothing a join
-		// needs (docs/exporter.md): info only, unless asked for.
-		src.InfoOnly = *kubernetes && !labelsOnCountersSet
+		// needs (docs/exporter.md): info only, unless asked for. The
+		// names stay on the counters either way.
+		src.InfoOnly = !*labelsOnCounters || *kubernetes && !labelsOnCountersSet
 		vnicCollector.WithLabels(src)
 	} else if *nested {
 		logger.Warn("--collector.container-identity.nested does nothing without --collector.container-identity")
@@ -177,9 +178,6 @@ func run() int {
 		logger.Info("naming pods from the container runtime", "endpoint", cri.Endpoint())
 		// After the identity labels, whose pod_uid names the pod.
 		vnicCollector.WithKubernetes(cri)
-	}
-	if !*labelsOnCounters {
-		vnicCollector.WithSourceLabelsOnInfoOnly()
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(versioncollector.NewCollector(exporterName))
