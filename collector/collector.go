@@ -229,7 +229,7 @@ func (c *Collector) extraNames() []string {
 // a source's Prepare sees the values of those before it. One resolution's
 // sources run at a time, so that what a Prepare keeps is its own
 // resolution's until the next Prepare; after it, and still in turn, then
-// runs (the families a source's Prepare fed: kubeFamilies).
+// runs (the families a source's Prepare fed: kubeSource.families).
 func (c *Collector) extraValues(s *vnic.Snapshot, then func()) [][]string {
 	c.sourcesMu.Lock()
 	defer c.sourcesMu.Unlock()

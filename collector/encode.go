@@ -49,7 +49,7 @@ type encodedOnce struct {
 }
 
 // segment is blocks [i, j) as a raw deflate stream that ends in a sync
-// flush, so that it can sit anywhere in a gzip member (see gzipResponse).
+// flush, so that it can sit anywhere in a gzip member (see writeGzip).
 type segment struct {
 	once     sync.Once
 	deflated []byte

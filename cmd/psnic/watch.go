@@ -23,8 +23,8 @@ re-resolving only the namespace it concerns; a periodic resync is the
 backstop.
 
 Filters (each may be repeated; a vNIC must match every kind of filter
-given): --kind (link kind of the container end: veth, macvlan, ipvlan,
-vlan, ...), --host-ifname and --container-ifname (shell patterns),
+given): --kind (link kind of the container end: veth, macvlan, macvtap,
+ipvlan, ipvtap or vlan), --host-ifname and --container-ifname (shell patterns),
 --runtime (docker, containerd, cri-o, podman; "" for none known). A vNIC
 renamed into or out of a filter is "added" or "removed".
 

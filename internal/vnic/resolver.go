@@ -88,7 +88,7 @@ type Resolver struct {
 	holders holders
 	// counters: see Options.Counters.
 	counters bool
-	// WatchErr says why there is no watcher, if there is none.
+	// watchErr says why there is no watcher, if there is none.
 	watchErr error
 }
 
