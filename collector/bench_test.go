@@ -163,25 +163,22 @@ func BenchmarkKubernetes(b *testing.B) {
 	// default without --collector.kubernetes); names on with the identity
 	// on container_vnic_info only (its default with it); names on with the
 	// identity on the counters too (--collector.counters.identity given);
-	// the runtime asked on every scrape; every source label on info only.
+	// the runtime asked on every scrape; names off, identity on info only
+	// (--no-collector.counters.identity).
 	for _, tc := range []struct {
 		on           bool
 		refresh      time.Duration
 		identityInfo bool // identity labels on container_vnic_info only
-		infoOnly     bool // every source's labels on container_vnic_info only
-	}{{false, 0, false, false}, {true, 15 * time.Second, true, false}, {true, 15 * time.Second, false, false},
-		{true, 0, true, false}, {false, 0, false, true}, {true, 15 * time.Second, false, true}} {
+	}{{false, 0, false}, {true, 15 * time.Second, true}, {true, 15 * time.Second, false},
+		{true, 0, true}, {false, 0, true}} {
 		on, refresh := tc.on, tc.refresh
 		name := "kubernetes=false"
 		if on {
 			name = fmt.Sprintf("kubernetes=true/refresh=%v", refresh)
 		}
 		where := "counters"
-		if tc.infoOnly || tc.identityInfo {
+		if tc.identityInfo {
 			where = "info"
-		}
-		if tc.infoOnly {
-			where += "/names=info"
 		}
 		b.Run(fmt.Sprintf("%s/identity=%s/netns=%d", name, where, n), func(b *testing.B) {
 			src := IdentitySource(identity)
@@ -194,9 +191,6 @@ func BenchmarkKubernetes(b *testing.B) {
 				}
 				b.Cleanup(func() { _ = cri.Close() })
 				col.WithKubernetes(cri)
-			}
-			if tc.infoOnly {
-				col.WithSourceLabelsOnInfoOnly()
 			}
 			h := col.Handler(HandlerOpts{})
 			w := httptest.NewRecorder()

@@ -46,8 +46,6 @@ type Collector struct {
 	kube      *kubeSource // nil: no Kubernetes families
 	ends      [numEnds]bool
 	kinds     map[string]bool
-	// infoOnly keeps the labels of sources on the info family only.
-	infoOnly bool
 
 	defsOnce sync.Once
 	defsVal  *defs
@@ -194,23 +192,13 @@ func (c *Collector) WithSeries(ends, kinds string) (*Collector, error) {
 	return c, nil
 }
 
-// WithSourceLabelsOnInfoOnly keeps the labels of WithIdentity and
-// WithLabels off the per-vNIC families, on container_vnic_info only: with
-// a 64-character container id they double the bytes of a scrape (gzip:
-// a third more, docs/exporter.md), and a join on netns and
-// container_ifname brings them back.
-func (c *Collector) WithSourceLabelsOnInfoOnly() *Collector {
-	c.infoOnly = true
-	return c
-}
-
 // onVNIC says, for each of extraNames, whether it goes on the per-vNIC
 // families too.
 func (c *Collector) onVNIC() []bool {
 	var on []bool
 	for _, s := range c.sources {
 		for range s.Names {
-			on = append(on, !c.infoOnly && !s.InfoOnly)
+			on = append(on, !s.InfoOnly)
 		}
 	}
 	return on

@@ -447,23 +447,6 @@ func TestParallelGzip(t *testing.T) {
 	}
 }
 
-// With the source labels on the info family only, the per-vNIC families
-// carry the join labels alone.
-func TestSourceLabelsOnInfoOnly(t *testing.T) {
-	col := New(fixedResolver{fixtureSnapshot()}, promslog.NewNopLogger()).WithLabels(fixtureLabels).WithSourceLabelsOnInfoOnly()
-	for _, mf := range gatherPedantic(t, col) {
-		for _, m := range mf.GetMetric() {
-			hasPod := false
-			for _, l := range m.GetLabel() {
-				hasPod = hasPod || l.GetName() == "pod"
-			}
-			if want := mf.GetName() == "container_vnic_info"; hasPod != want {
-				t.Errorf("%s: pod label %v, want %v", mf.GetName(), hasPod, want)
-			}
-		}
-	}
-}
-
 // blockingResolver answers once released.
 type blockingResolver struct {
 	release chan struct{}

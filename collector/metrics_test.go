@@ -153,10 +153,12 @@ type fakeKube struct {
 	pods  map[string]kube.Pod
 	up    bool
 	calls int
+	refs  []kube.PodRef // the last call's
 }
 
 func (f *fakeKube) Pods(refs []kube.PodRef) (map[string]kube.Pod, bool) {
 	f.calls++
+	f.refs = refs
 	out := map[string]kube.Pod{}
 	for _, r := range refs {
 		if p, ok := f.pods[r.UID]; ok {
@@ -269,6 +271,12 @@ container_vnic_container_info{container="app",container_id="` + c3 + `",image="a
 `
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "container_vnic_container_info"); err != nil {
 		t.Fatal(err)
+	}
+	// The runtime is asked with each namespace's container ID: one it has
+	// not told of yet (a new sandbox) makes it answer at once.
+	wantRefs := []kube.PodRef{{UID: uid, ContainerID: s1}, {UID: uid, ContainerID: c3}, {UID: uid, ContainerID: s3}}
+	if !slices.Equal(k.refs, wantRefs) {
+		t.Errorf("asked the runtime for %+v, want %+v", k.refs, wantRefs)
 	}
 }
 

@@ -118,11 +118,13 @@ type Client struct {
 	connMu sync.Mutex // conn and client are made anew when a default socket has no CRI
 	conn   *grpc.ClientConn
 	client runtimeapi.RuntimeServiceClient
+	closed bool
 
 	dialMu   sync.Mutex
 	dialErr  error           // the last connection attempt's, for a readable log line
 	dialPath string          // the socket it tried
-	notCRI   map[string]bool // default sockets that answered without a CRI service
+	notCRI   map[string]bool // default sockets whose last answer was that they have no CRI service
+	prefer   string          // the default socket to dial while it exists: the one passed over to
 
 	querying chan struct{} // holds a token while a query runs: one at a time
 
@@ -176,6 +178,10 @@ func (c *Client) connect() error {
 	}
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
+	if c.closed {
+		_ = conn.Close()
+		return errors.New("CRI client closed")
+	}
 	if c.conn != nil {
 		_ = c.conn.Close()
 	}
@@ -187,6 +193,7 @@ func (c *Client) connect() error {
 func (c *Client) Close() error {
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
+	c.closed = true
 	return c.conn.Close()
 }
 
@@ -239,57 +246,75 @@ func (c *Client) dial(ctx context.Context, _ string) (net.Conn, error) {
 	return conn, err
 }
 
-// findSocket returns the first default socket that exists and has not
-// answered without a CRI service; when every one that exists has, it
-// forgets that and starts over (a runtime may have been restarted with
-// its CRI plugin on).
-func (c *Client) findSocket() (string, error) {
-	candidates := c.defaultSockets()
+// existingSockets returns the default sockets that exist, in order.
+func (c *Client) existingSockets() []string {
 	var exist []string
-	for _, p := range candidates {
+	for _, p := range c.defaultSockets() {
 		if _, err := os.Stat(p); err == nil {
 			exist = append(exist, p)
 		}
 	}
+	return exist
+}
+
+// findSocket returns the default socket a query passed over to, while it
+// exists; else the first that exists and did not last answer without a
+// CRI service; else the first that exists.
+func (c *Client) findSocket() (string, error) {
+	exist := c.existingSockets()
 	if len(exist) == 0 {
-		return "", fmt.Errorf("no CRI socket at any of %s", strings.Join(candidates, ", "))
+		return "", fmt.Errorf("no CRI socket at any of %s", strings.Join(c.defaultSockets(), ", "))
 	}
 	c.dialMu.Lock()
 	defer c.dialMu.Unlock()
+	if slices.Contains(exist, c.prefer) {
+		return c.prefer, nil
+	}
 	for _, p := range exist {
 		if !c.notCRI[p] {
 			return p, nil
 		}
 	}
-	clear(c.notCRI)
 	return exist[0], nil
 }
 
-// passOver marks the default socket of the connection as one without a
-// CRI service and connects anew, when another default socket exists that
-// has not been passed over: the next call goes there. It reports whether
-// it did.
-func (c *Client) passOver() bool {
+// passOver notes that the default socket of the connection answered
+// without a CRI service, and connects anew to the first other default
+// socket that exists and is not in tried (the sockets this query asked),
+// when there is one: the next call goes there. It reports whether it did.
+func (c *Client) passOver(tried *[]string) bool {
 	if c.opts.Endpoint != "" {
 		return false
 	}
+	exist := c.existingSockets()
 	c.dialMu.Lock()
 	bad := c.dialPath
-	next := false
-	for _, p := range c.defaultSockets() {
-		if _, err := os.Stat(p); err == nil && p != bad && !c.notCRI[p] {
-			next = true
+	first := !c.notCRI[bad]
+	c.notCRI[bad] = true
+	*tried = append(*tried, bad)
+	next := ""
+	for _, p := range exist {
+		if !slices.Contains(*tried, p) {
+			next = p
+			break
 		}
 	}
-	if next {
-		c.notCRI[bad] = true
+	if next != "" {
+		c.prefer = next
+		*tried = append(*tried, next) // asked next, whichever socket the dial finds
 	}
 	c.dialMu.Unlock()
-	if !next {
-		return false
+	if first { // once per socket, not at every query
+		c.opts.Logger.Info("CRI socket has no CRI service, trying the next default socket", "socket", bad, "next", next)
 	}
-	c.opts.Logger.Info("CRI socket has no CRI service, trying the next one", "socket", bad)
-	return c.connect() == nil
+	return next != "" && c.connect() == nil
+}
+
+// answered notes that the socket of the connection serves the CRI.
+func (c *Client) answered() {
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
+	delete(c.notCRI, c.dialPath)
 }
 
 // Pods returns the names of the pods of refs by pod UID, and whether the
@@ -472,13 +497,18 @@ func (c *Client) readable(err error) error {
 // query asks the runtime for every pod sandbox and running container, at
 // the next default socket when one answers that it has no CRI service.
 func (c *Client) query(ctx context.Context) (map[string]Pod, error) {
-	for range DefaultSockets {
+	var tried []string
+	for {
 		pods, err := c.list(ctx)
-		if status.Code(errors.Unwrap(err)) != codes.Unimplemented || !c.passOver() {
+		if err == nil {
+			c.answered()
+		}
+		// Each pass over adds a socket to tried: at most one per
+		// default socket.
+		if status.Code(errors.Unwrap(err)) != codes.Unimplemented || !c.passOver(&tried) {
 			return pods, err
 		}
 	}
-	return c.list(ctx)
 }
 
 func (c *Client) list(ctx context.Context) (map[string]Pod, error) {

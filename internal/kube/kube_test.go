@@ -12,11 +12,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	critest "k8s.io/cri-api/pkg/apis/testing"
 
@@ -211,26 +214,39 @@ func TestPodsNewSandbox(t *testing.T) {
 	}
 }
 
+// serveNoCRI serves gRPC without a CRI service at socket, as a containerd
+// with its CRI plugin off does: every call is Unimplemented. It counts the
+// calls; stop ends it and removes the socket.
+func serveNoCRI(t *testing.T, socket string) (calls *atomic.Int32, stop func()) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls = &atomic.Int32{}
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error {
+		calls.Add(1)
+		return status.Error(codes.Unimplemented, "unknown service runtime.v1.RuntimeService")
+	}))
+	go func() { _ = srv.Serve(l) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { srv.Stop(); _ = os.Remove(socket) }) }
+	t.Cleanup(stop)
+	return calls, stop
+}
+
 // Without an endpoint, a default socket that serves gRPC but no CRI (the
 // containerd Docker installs, its CRI plugin off, beside k3s's) is passed
-// over for the next one that exists, and the socket named in the log is
-// the one that answered.
+// over for the next one that exists, once: later queries go to the one
+// that answered, and the log says so once.
 func TestPodsSocketWithoutCRI(t *testing.T) {
 	root := t.TempDir()
 	docker := filepath.Join(root, "run/containerd/containerd.sock")
 	k3s := filepath.Join(root, "run/k3s/containerd/containerd.sock")
-	for _, p := range []string{docker, k3s} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l, err := net.Listen("unix", docker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noCRI := grpc.NewServer() // no service: every call is Unimplemented
-	go func() { _ = noCRI.Serve(l) }()
-	t.Cleanup(noCRI.Stop)
+	dockerCalls, _ := serveNoCRI(t, docker)
 	f := serveFake(t, k3s)
 	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}}})
 
@@ -242,10 +258,48 @@ func TestPodsSocketWithoutCRI(t *testing.T) {
 	if l := logs.lines(); len(l) != 2 || !strings.Contains(l[0], "socket="+docker) || !strings.Contains(l[1], "socket="+k3s) {
 		t.Errorf("log %q, want the socket without CRI passed over, then names from %s", l, k3s)
 	}
-	// It stays with the one that answers.
-	pods, up = c.Pods(refs(uidA, uidB))
-	if !up || pods[uidA].Name != "web-1" {
-		t.Errorf("second call: up %v, pods %+v", up, pods)
+	asked := dockerCalls.Load()
+	for range 3 { // RefreshInterval 0: each call asks
+		if pods, up = c.Pods(refs(uidA, uidB)); !up || pods[uidA].Name != "web-1" {
+			t.Errorf("later call: up %v, pods %+v", up, pods)
+		}
+	}
+	if n := dockerCalls.Load(); n != asked {
+		t.Errorf("the socket without CRI was asked %d more times after it was passed over", n-asked)
+	}
+}
+
+// A default socket passed over comes back when it serves the CRI (its
+// runtime restarted with the CRI plugin on), even while another socket
+// without CRI remains: a query tries every default socket once.
+func TestPodsSocketGainsCRI(t *testing.T) {
+	root := t.TempDir()
+	containerd := filepath.Join(root, "run/containerd/containerd.sock")
+	k3s := filepath.Join(root, "run/k3s/containerd/containerd.sock")
+	_, stopFirst := serveNoCRI(t, containerd)
+	k3sCalls, _ := serveNoCRI(t, k3s)
+	c, logs := newClient(t, kube.Options{Root: root})
+	if _, up := c.Pods(refs(uidA)); up {
+		t.Fatal("up with no CRI at either socket")
+	}
+	stopFirst()
+	f := serveFake(t, containerd)
+	f.SetPods([]kubetest.FakePod{{UID: uidA, Namespace: "shop", Name: "web-1", Containers: []string{"app"}}})
+	if pods, up := c.Pods(refs(uidA)); !up || pods[uidA].Name != "web-1" {
+		t.Fatalf("containerd serving the CRI again: up %v, pods %+v", up, pods)
+	}
+	asked := k3sCalls.Load()
+	if pods, up := c.Pods(refs(uidA)); !up || pods[uidA].Name != "web-1" || k3sCalls.Load() != asked {
+		t.Errorf("next call: up %v, pods %+v, %d more calls to the socket without CRI", up, pods, k3sCalls.Load()-asked)
+	}
+	noCRI := 0
+	for _, l := range logs.lines() {
+		if strings.Contains(l, "no CRI service") {
+			noCRI++
+		}
+	}
+	if noCRI != 2 {
+		t.Errorf("%d log lines of a socket without CRI, want one per socket:\n%s", noCRI, strings.Join(logs.lines(), "\n"))
 	}
 }
 
