@@ -340,6 +340,8 @@ for n in "${sizes[@]}"; do
 		pid=$(sample_pid "$n")
 		got=$("$bin/psnic" "$pid" | sort) want=$(sample_want "$n" | sort)
 		[[ $got == "$want" ]] || { echo "bench: psnic $pid printed '$got', want '$want'" >&2; exit 1; }
+		got=$("$bin/gofloor" "$pid" | sort)
+		[[ $got == "$want" ]] || { echo "bench: gofloor $pid printed '$got', want '$want'" >&2; exit 1; }
 		for s in "${sections[@]}"; do
 			"${s}_run" "$n" "$p" >"$out/row" # not in a pipe: a section may start the exporter
 			cat "$out/row" >>"$out/$s.tsv"

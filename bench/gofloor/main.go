@@ -82,13 +82,13 @@ func main() {
 	if nsid == noNSID {
 		die("namespace has no id")
 	}
-	var links [16]link
+	var links [64]link
 	n := dumpLinks(nsid, links[:])
 	selfID := nsidOf(self)
 	found := false
 	for i := range links[:n] {
 		c := &links[i]
-		if !c.veth || c.peerNSID != selfID || c.peerIndex <= 0 {
+		if !c.veth || c.peerNSID == noNSID || c.peerNSID != selfID || c.peerIndex <= 0 {
 			continue
 		}
 		var h link
@@ -153,7 +153,10 @@ func dumpLinks(nsid int, ls []link) int {
 	r = attrU32(r, iflaTargetNSID, uint32(nsid))
 	n := 0
 	exchange(r, func(typ uint16, m []byte) {
-		if typ == rtmNewLink && n < len(ls) {
+		if typ == rtmNewLink {
+			if n == len(ls) {
+				die("more links than the yardstick holds")
+			}
 			parseLink(m, &ls[n])
 			n++
 		}
@@ -225,6 +228,9 @@ func exchange(r []byte, f func(typ uint16, m []byte)) {
 			switch typ {
 			case nlmsgError:
 				if len(m) >= 4 && u32(m) != 0 {
+					if int32(u32(m)) == -int32(syscall.ENODEV) && !dump {
+						return // no such link: f is not called
+					}
 					die("netlink error")
 				}
 				return
