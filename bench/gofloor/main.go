@@ -56,10 +56,11 @@ type link struct {
 }
 
 var (
-	buf  [1 << 16]byte // replies
-	req  [64]byte      // one request
-	seq  uint32
-	sock int
+	buf   [1 << 16]byte // replies
+	req   [64]byte      // one request
+	links [64]link      // the container's, not on the stack: a deeper stack is a copy and page faults
+	seq   uint32
+	sock  int
 )
 
 func main() {
@@ -82,7 +83,6 @@ func main() {
 	if nsid == noNSID {
 		die("namespace has no id")
 	}
-	var links [64]link
 	n := dumpLinks(nsid, links[:])
 	selfID := nsidOf(self)
 	found := false
