@@ -42,20 +42,18 @@ func (c *Collector) WithKubernetes(k Kubernetes) *Collector {
 // its families (Collector.extraValues runs them in turn).
 type kubeSource struct {
 	k     Kubernetes
-	pods  map[string]kube.Pod // by pod UID
-	uidOf map[uint64]string   // pod UID by netns
-	cidOf map[uint64]string   // container ID by netns: its sandbox's, or a container's
+	pods  map[string]kube.Pod    // by pod UID
+	refOf map[uint64]kube.PodRef // by netns, for those with a pod UID
 	up    bool
 }
 
 func (s *kubeSource) prepare(all []NamespaceLabels) {
-	s.uidOf = make(map[uint64]string, len(all))
-	s.cidOf = make(map[uint64]string, len(all))
+	s.refOf = make(map[uint64]kube.PodRef, len(all))
 	refs := make([]kube.PodRef, 0, len(all))
 	for _, ns := range all {
 		if uid := ns.Value("pod_uid"); uid != "" {
 			r := kube.PodRef{UID: uid, ContainerID: ns.Value("container_id")}
-			s.uidOf[ns.Netns], s.cidOf[ns.Netns] = uid, r.ContainerID
+			s.refOf[ns.Netns] = r
 			refs = append(refs, r)
 		}
 	}
@@ -63,7 +61,7 @@ func (s *kubeSource) prepare(all []NamespaceLabels) {
 }
 
 func (s *kubeSource) values(netns uint64, _ int) []string {
-	p := s.pods[s.uidOf[netns]]
+	p := s.pods[s.refOf[netns].UID]
 	return []string{p.Namespace, p.Name}
 }
 
@@ -74,13 +72,13 @@ func (s *kubeSource) families(snap *vnic.Snapshot, byDef map[*familyDef][]sample
 	var containers []sample
 	for i := range snap.Namespaces {
 		ns := &snap.Namespaces[i]
-		uid, ok := s.uidOf[ns.Inode]
+		r, ok := s.refOf[ns.Inode]
 		if !ok || len(ns.VNICs) == 0 {
 			continue
 		}
-		p := s.pods[uid]
+		p := s.pods[r.UID]
 		ino := strconv.FormatUint(ns.Inode, 10)
-		for _, ct := range p.In(s.cidOf[ns.Inode]) {
+		for _, ct := range p.In(r.ContainerID) {
 			containers = append(containers, sample{containerInfoDef.schema.series(ino, labelValue(p.Namespace), labelValue(p.Name),
 				labelValue(ct.Name), labelValue(ct.ID), labelValue(ct.Image)), 1})
 		}

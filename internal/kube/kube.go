@@ -68,12 +68,11 @@ type Container struct {
 // containers, In returns all of p's containers.
 func (p Pod) In(id string) []Container {
 	sandbox := ""
-	if id != "" && slices.Contains(p.Sandboxes, id) {
-		sandbox = id
-	}
-	for _, c := range p.Containers {
-		if sandbox == "" && id != "" && c.ID == id {
-			sandbox = c.SandboxID
+	if id != "" {
+		if slices.Contains(p.Sandboxes, id) {
+			sandbox = id
+		} else if i := slices.IndexFunc(p.Containers, func(c Container) bool { return c.ID == id }); i >= 0 {
+			sandbox = p.Containers[i].SandboxID
 		}
 	}
 	if sandbox == "" {
