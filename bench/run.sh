@@ -338,10 +338,11 @@ for n in "${sizes[@]}"; do
 		echo "== N=$n, $p process(es) per namespace" >&2
 		bash "$root/bench/fixture.sh" up "$fx" "$n" "$p"
 		pid=$(sample_pid "$n")
-		got=$("$bin/psnic" "$pid" | sort) want=$(sample_want "$n" | sort)
-		[[ $got == "$want" ]] || { echo "bench: psnic $pid printed '$got', want '$want'" >&2; exit 1; }
-		got=$("$bin/gofloor" "$pid" | sort)
-		[[ $got == "$want" ]] || { echo "bench: gofloor $pid printed '$got', want '$want'" >&2; exit 1; }
+		want=$(sample_want "$n" | sort)
+		for c in psnic gofloor; do
+			got=$("$bin/$c" "$pid" | sort)
+			[[ $got == "$want" ]] || { echo "bench: $c $pid printed '$got', want '$want'" >&2; exit 1; }
+		done
 		for s in "${sections[@]}"; do
 			"${s}_run" "$n" "$p" >"$out/row" # not in a pipe: a section may start the exporter
 			cat "$out/row" >>"$out/$s.tsv"
